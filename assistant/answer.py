@@ -1,0 +1,69 @@
+"""What a query returns: the answer, where it came from, what it cost. `to_json` is the `--json` contract."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from models.base import Usage
+
+
+@dataclass(frozen=True)
+class Source:
+    """A place in the repository an answer rests on (1-based line, `/` separators)."""
+
+    path: str
+    line: int
+    symbol: str = ""
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One step up the cascade, with the reason."""
+
+    from_tier: str
+    to_tier: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The result of one question."""
+
+    answer: str
+    tier: str
+    """`index`, `local`, `groq`, `gemini` or `sonnet`."""
+    model: str
+    kind: str
+    difficulty: str
+    cached: bool = False
+    escalations: tuple[Escalation, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    sources: tuple[Source, ...] = ()
+    duration_ms: float = 0.0
+    notes: tuple[str, ...] = ()
+    """Things the user should know (context trimmed, tier skipped)."""
+    query_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The `ask --json` object (design.md)."""
+        return {
+            "answer": self.answer,
+            "tier": self.tier,
+            "model": self.model,
+            "cached": self.cached,
+            "kind": self.kind,
+            "difficulty": self.difficulty,
+            "escalations": [{"from": e.from_tier, "to": e.to_tier, "reason": e.reason} for e in self.escalations],
+            "usage": {
+                "input_tokens": self.usage.input_tokens,
+                "output_tokens": self.usage.output_tokens,
+                "cache_read_tokens": self.usage.cache_read_tokens,
+                "cache_write_tokens": self.usage.cache_write_tokens,
+            },
+            "cost_usd": round(self.cost_usd, 6),
+            "sources": [asdict(s) for s in self.sources],
+            "duration_ms": round(self.duration_ms, 1),
+            "notes": list(self.notes),
+        }

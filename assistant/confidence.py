@@ -1,0 +1,83 @@
+"""Decide whether an answer is good enough to stop the cascade, and say why when it is not."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from models.base import GenerationResult
+
+_HEDGES = re.compile(
+    r"\b(i('| a)m not sure|i don'?t know|i cannot|i can'?t (help|answer|determine)|as an ai|"
+    r"without (more|additional) (context|information)|i do not have access|unable to (determine|answer))\b",
+    re.I,
+)
+_CODE_BLOCK = re.compile(r"```(\w+)?\n(.*?)```", re.S)
+_CODE_SPAN = re.compile(r"`([A-Za-z_][\w.]*)`")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The confidence in one answer and, when low, the reason."""
+
+    score: float
+    """0..1; the cascade stops at or above its threshold."""
+    reason: str
+    """Empty when confident; otherwise why not (recorded as the escalation reason)."""
+
+    @property
+    def confident(self) -> bool:
+        """True when there is nothing against the answer."""
+        return not self.reason
+
+
+def logprob_score(logprobs: tuple[float, ...]) -> float | None:
+    """Geometric-mean token probability of an answer, or None without logprobs."""
+    if not logprobs:
+        return None
+    return math.exp(sum(logprobs) / len(logprobs))
+
+
+def repeats_itself(text: str, min_repeats: int = 4) -> bool:
+    """True when some non-trivial line occurs `min_repeats` times or more (a looping model)."""
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if len(line) >= 12:
+            counts[line] = counts.get(line, 0) + 1
+            if counts[line] >= min_repeats:
+                return True
+    return False
+
+
+def judge(
+    result: GenerationResult,
+    threshold: float,
+    code_parses: Callable[[str, str], bool] | None = None,
+    symbol_exists: Callable[[str], bool] | None = None,
+) -> Verdict:
+    """Score an answer with logprobs (where given) and verifiers; the first failed check is the reason."""
+    text = result.text.strip()
+    if not text:
+        return Verdict(0.0, "empty answer")
+    if result.finish_reason == "length" and len(text) < 40:
+        return Verdict(0.1, "answer cut off")
+    if repeats_itself(text):
+        return Verdict(0.1, "the answer repeats itself")
+    if _HEDGES.search(text):
+        return Verdict(0.2, "the answer hedges or refuses")
+    if code_parses is not None:
+        for language, code in _CODE_BLOCK.findall(text):
+            if language and not code_parses(language, code):
+                return Verdict(0.3, f"a {language} code block does not parse")
+    if symbol_exists is not None:
+        missing = [name for name in _CODE_SPAN.findall(text) if "." in name or "_" in name]
+        missing = [name for name in missing if not symbol_exists(name)]
+        if len(missing) >= 2:
+            return Verdict(0.4, f"names symbols the index does not have ({', '.join(missing[:3])})")
+    score = logprob_score(result.token_logprobs)
+    if score is not None and score < threshold:
+        return Verdict(score, f"low token confidence ({score:.2f} < {threshold:.2f})")
+    return Verdict(score if score is not None else 1.0, "")

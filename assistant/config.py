@@ -1,0 +1,163 @@
+"""Typed configuration: defaults < user file < repo file < environment < flags.
+
+API keys come from the environment or the user's file, never from the repository's file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from assistant import paths
+from assistant.errors import ConfigError
+
+REPO_CONFIG_NAME = ".tiercode.toml"
+TierName = Literal["local", "groq", "gemini", "sonnet"]
+BudgetAction = Literal["warn", "pause", "fail", "downgrade"]
+_SECRET_KEYS = frozenset({"anthropic_api_key", "gemini_api_key", "groq_api_key"})
+
+
+class LocalSettings(BaseModel):
+    """The local llama.cpp tier."""
+
+    coder: str = "auto"
+    """Catalog name or GGUF path of the local coder; `auto` takes the best one installed."""
+    classifier: str = "auto"
+    """Catalog name or GGUF path of the classifier; `auto` takes the best one installed."""
+    embedder: str = "auto"
+    """Catalog name or GGUF path of the embedding model; `auto` takes the best one installed."""
+    context_tokens: int = Field(4096, ge=512)
+    """Context window to load local models with."""
+    gpu_layers: int = -1
+    """Layers to offload to the GPU when llama.cpp has one (-1: all); ignored on CPU builds."""
+    threads: int | None = None
+    """CPU threads (default: physical cores)."""
+
+
+class BudgetSettings(BaseModel):
+    """Money limits in US dollars; None means no limit."""
+
+    per_query: float | None = Field(None, ge=0)
+    """Most a single question may cost."""
+    session: float | None = Field(None, ge=0)
+    """Most one session (one TUI run or one `ask`) may cost."""
+    daily: float | None = Field(None, ge=0)
+    """Most a calendar day (local time) may cost."""
+    monthly: float | None = Field(None, ge=0)
+    """Most a calendar month may cost."""
+    action: BudgetAction = "warn"
+    """What a call that would cross a limit does: warn, pause, fail or downgrade."""
+
+
+class Settings(BaseSettings):
+    """Everything Tiercode can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="TIERCODE_", env_nested_delimiter="__", extra="forbid")
+
+    offline: bool = False
+    """No network at all: the index and local models answer everything."""
+    tiers: list[TierName] = ["local", "groq", "gemini", "sonnet"]
+    """The cascade, cheapest first."""
+    max_escalations: int = Field(3, ge=0)
+    """Most escalations one question may take."""
+    confirm_above_usd: float = Field(0.05, ge=0)
+    """Ask before a cloud call estimated above this many dollars."""
+    max_output_tokens: int = Field(1024, ge=16)
+    """Upper bound on an answer's length (and on its cost estimate)."""
+    groq_model: str | None = None
+    """Groq model id (default: the catalog's)."""
+    gemini_model: str | None = None
+    """Gemini model id (default: the catalog's)."""
+    sonnet_model: str | None = None
+    """Anthropic model id (default: the catalog's)."""
+    anthropic_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key")
+    )
+    """Anthropic API key (environment or user file only)."""
+    gemini_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY", "gemini_api_key")
+    )
+    """Gemini API key (environment or user file only)."""
+    groq_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("GROQ_API_KEY", "groq_api_key"))
+    """Groq API key (environment or user file only)."""
+    max_file_bytes: int = Field(1024 * 1024, ge=1)
+    """Files larger than this are not indexed."""
+    local: LocalSettings = LocalSettings()
+    budget: BudgetSettings = BudgetSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [_FileSource(settings_cls, path, repo) for path, repo in _config_files()]
+        return (init_settings, env_settings, *reversed(files))
+
+
+_active_repo: ContextVar[Path | None] = ContextVar("tiercode_repo", default=None)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """One TOML config file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path, is_repo_file: bool) -> None:
+        super().__init__(settings_cls)
+        self.data = read_config_file(path, is_repo_file)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def read_config_file(path: Path, is_repo_file: bool) -> dict[str, Any]:
+    """Read one TOML config file; a repo file may not hold API keys."""
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix or remove it") from exc
+    if is_repo_file:
+        leaked = sorted(_SECRET_KEYS & data.keys())
+        if leaked:
+            raise ConfigError(
+                f"config file {path} sets {leaked[0]}; API keys belong in the environment or "
+                f"{paths.user_config_file()}, never in a repository"
+            )
+    return data
+
+
+def _config_files() -> list[tuple[Path, bool]]:
+    files = [(paths.user_config_file(), False)]
+    repo = _active_repo.get()
+    if repo is not None:
+        files.append((repo / REPO_CONFIG_NAME, True))
+    return files
+
+
+def load_settings(repo: Path | None = None, **flags: Any) -> Settings:
+    """Build the effective settings for `repo`; flags that are None are left out."""
+    token = _active_repo.set(repo)
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"])
+        where = ", ".join(str(p) for p, _ in _config_files() if p.is_file()) or "environment or flags"
+        raise ConfigError(f"invalid setting '{key}' ({where}): {error['msg']}") from exc
+    finally:
+        _active_repo.reset(token)

@@ -1,0 +1,127 @@
+"""Build the smallest sufficient context for a question from the index, within a token budget."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.answer import Source
+from indexer.store import IndexStore, Symbol
+
+TokenCounter = Callable[[str], int]
+
+TIER_BUDGETS: dict[str, int] = {"local": 1500, "groq": 6000, "gemini": 12000, "sonnet": 12000}
+"""Default context tokens per tier; they grow with the tier's window and price-worthiness."""
+
+_IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)")
+_STOPWORDS = frozenset(
+    [
+        "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "in",
+        "is", "it", "its", "me", "my", "of", "on", "or", "so", "the", "this", "that", "to", "was", "what", "when",
+        "where", "which", "who", "why", "will", "with", "you", "your", "code", "file", "function", "class",
+        "method",
+    ]
+)
+_MAX_DEFINITION_LINES = 60
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One part of the context, with how much it matters (lower number = kept first)."""
+
+    priority: int
+    title: str
+    text: str
+    source: Source | None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What is sent to a model besides the question."""
+
+    text: str
+    sources: tuple[Source, ...]
+    tokens: int
+    trimmed: int
+    """How many pieces did not fit the budget."""
+    content_hash: str
+    """Hash of the text: a cache key part that changes when any file in it changes."""
+
+
+def named_symbols(question: str, store: IndexStore, limit: int = 8) -> list[Symbol]:
+    """Definitions of the identifiers the question names (backticked or code-shaped words first)."""
+    found: list[Symbol] = []
+    seen: set[str] = set()
+    for match in _IDENTIFIER.finditer(question):
+        word = (match.group(1) or match.group(2)).strip("()")
+        if word.lower() in _STOPWORDS or word in seen or len(word) < 3:
+            continue
+        seen.add(word)
+        for symbol in store.definitions(word)[:3]:
+            if symbol not in found:
+                found.append(symbol)
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def build_context(
+    question: str,
+    store: IndexStore,
+    repo: Path,
+    budget_tokens: int,
+    count_tokens: TokenCounter,
+    extra: str = "",
+) -> Context:
+    """Collect pieces by priority and keep those that fit `budget_tokens`."""
+    pieces: list[Piece] = []
+    if extra.strip():
+        pieces.append(Piece(0, "Provided input", extra.strip(), None))
+    named = named_symbols(question, store)
+    for symbol in named:
+        code = _definition_text(repo, symbol)
+        pieces.append(Piece(1, f"{symbol.path}:{symbol.line} {symbol.kind} {symbol.qualified_name}", code,
+                            Source(symbol.path, symbol.line, symbol.qualified_name)))
+    named_keys = {(s.path, s.line) for s in named}
+    for symbol, _score in store.search_text(question, limit=10):
+        if (symbol.path, symbol.line) in named_keys:
+            continue
+        doc = f"\n    {symbol.doc.splitlines()[0]}" if symbol.doc else ""
+        pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", f"{symbol.signature}{doc}",
+                            Source(symbol.path, symbol.line, symbol.qualified_name)))
+    return fit(pieces, budget_tokens, count_tokens)
+
+
+def fit(pieces: list[Piece], budget_tokens: int, count_tokens: TokenCounter) -> Context:
+    """Keep pieces in priority order while they fit the budget; never go over it."""
+    kept: list[str] = []
+    sources: list[Source] = []
+    used = 0
+    trimmed = 0
+    for piece in sorted(pieces, key=lambda p: p.priority):
+        block = f"### {piece.title}\n{piece.text}\n"
+        cost = count_tokens(block)
+        if used + cost > budget_tokens:
+            trimmed += 1
+            continue
+        kept.append(block)
+        used += cost
+        if piece.source:
+            sources.append(piece.source)
+    text = "\n".join(kept)
+    return Context(text, tuple(sources), used, trimmed, hashlib.sha256(text.encode()).hexdigest()[:32])
+
+
+def _definition_text(repo: Path, symbol: Symbol) -> str:
+    try:
+        lines = (repo / symbol.path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return symbol.signature
+    end = min(symbol.end_line, symbol.line + _MAX_DEFINITION_LINES - 1)
+    body = lines[symbol.line - 1 : end]
+    if end < symbol.end_line:
+        body.append(f"    ... ({symbol.end_line - end} more lines)")
+    return "\n".join(body)

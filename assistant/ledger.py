@@ -1,0 +1,139 @@
+"""The ledger: one immutable record per model call, in an append-only SQLite table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import IO
+
+from indexer.sqlitedb import Database
+
+_SCHEMA_V1 = """
+CREATE TABLE calls (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    session_id TEXT NOT NULL,
+    query_id TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT '',
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    latency_ms REAL NOT NULL DEFAULT 0,
+    ttft_ms REAL,
+    outcome TEXT NOT NULL,
+    cached INTEGER NOT NULL DEFAULT 0,
+    escalation_reason TEXT NOT NULL DEFAULT '',
+    attempt INTEGER NOT NULL DEFAULT 1,
+    error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX calls_ts ON calls(ts);
+CREATE INDEX calls_query ON calls(query_id);
+CREATE TRIGGER calls_no_update BEFORE UPDATE ON calls
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER calls_no_delete BEFORE DELETE ON calls
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+"""
+
+
+def new_id() -> str:
+    """A fresh id for a session or a query."""
+    return uuid.uuid4().hex[:16]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One model call (or cache hit, or failed attempt) as the ledger keeps it."""
+
+    session_id: str
+    query_id: str
+    tier: str
+    provider: str
+    model: str
+    outcome: str
+    """`ok`, `error`, `cancelled`, `cache_hit` or `budget_stop`."""
+    kind: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    cached: bool = False
+    escalation_reason: str = ""
+    """Why the query moved on from this call's tier, if it did."""
+    attempt: int = 1
+    error: str = ""
+    ts: float = 0.0
+    """Unix time; filled in when the record is written."""
+
+
+_COLUMNS = [f.name for f in fields(CallRecord)]
+
+
+class Ledger(Database):
+    """The append-only call ledger (several processes may write at once)."""
+
+    migrations = (_SCHEMA_V1,)
+
+    def record(self, call: CallRecord) -> int:
+        """Append one record; returns its id."""
+        values = asdict(call)
+        values["ts"] = call.ts or time.time()
+        values["cached"] = int(call.cached)
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        with self.transaction() as tx:
+            cursor = tx.execute(
+                f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                [values[c] for c in _COLUMNS],
+            )
+        return int(cursor.lastrowid or 0)
+
+    def records(self, since: float | None = None) -> Iterator[CallRecord]:
+        """Every record, oldest first, optionally since a Unix time."""
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM calls WHERE ts >= ? ORDER BY id", (since or 0.0,)
+        )
+        for row in rows:
+            values = dict(row)
+            values["cached"] = bool(values["cached"])
+            yield CallRecord(**values)
+
+    def spent(self, since: float, session_id: str | None = None) -> float:
+        """Dollars spent since a Unix time, optionally in one session only."""
+        query = "SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE ts >= ?"
+        args: list[object] = [since]
+        if session_id:
+            query += " AND session_id = ?"
+            args.append(session_id)
+        return float(self.conn.execute(query, args).fetchone()[0])
+
+    def export(self, out: IO[str], fmt: str = "jsonl", since: float | None = None) -> int:
+        """Write records as JSONL or CSV; returns how many."""
+        count = 0
+        writer = csv.DictWriter(out, fieldnames=_COLUMNS) if fmt == "csv" else None
+        if writer:
+            writer.writeheader()
+        for record in self.records(since):
+            row = asdict(record)
+            if writer:
+                writer.writerow(row)
+            else:
+                out.write(json.dumps(row) + "\n")
+            count += 1
+        return count
+
+
+def open_ledger(data_dir: Path) -> Ledger:
+    """The user's ledger under the data dir."""
+    return Ledger(data_dir / "ledger.sqlite")

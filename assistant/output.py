@@ -1,0 +1,132 @@
+"""How `ask` and the other commands talk in a terminal: the answer on stdout, everything else on stderr."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
+
+from assistant.answer import Answer
+
+if TYPE_CHECKING:
+    from assistant.pipeline import Plan
+
+_stderr = Console(stderr=True, highlight=False)
+
+
+class ConsoleReporter:
+    """Streams answer text to stdout; notices and progress go to stderr."""
+
+    def __init__(self, stream: bool = True, assume_yes: bool = False) -> None:
+        self.stream = stream
+        self.assume_yes = assume_yes
+        self._wrote = False
+        self._ended_with_newline = True
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def text(self, delta: str) -> None:
+        """Print a streamed piece of the answer at once."""
+        if not self.stream or not delta:
+            return
+        self._stop_progress()
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+        self._wrote = True
+        self._ended_with_newline = delta.endswith("\n")
+
+    def status(self, message: str) -> None:
+        """A one-line notice on stderr."""
+        self._stop_progress()
+        if self._wrote and not self._ended_with_newline:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self._ended_with_newline = True
+        click.echo(f"tiercode: {message}", err=True)
+
+    def progress(self, label: str, done: int, total: int) -> None:
+        """A progress bar on stderr when it is a terminal and the work is big enough to watch."""
+        if not _stderr.is_terminal or total < 50:
+            return
+        if self._progress is None:
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                      TextColumn("{task.completed}/{task.total} files"), console=_stderr,
+                                      transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(label, total=total)
+        assert self._task is not None
+        self._progress.update(self._task, completed=done, total=total)
+        if done >= total:
+            self._stop_progress()
+
+    def confirm(self, question: str) -> bool:
+        """Yes with --yes; otherwise ask on the terminal, and no when there is none."""
+        if self.assume_yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        self._stop_progress()
+        return click.confirm(question, default=False, err=True)
+
+    def finish(self) -> None:
+        """End the streamed answer with a newline."""
+        if self._wrote and not self._ended_with_newline:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+    def format_plan(self, plan: Plan) -> str:
+        """The dry-run plan as text."""
+        route = plan.route
+        if plan.preflight:
+            return "route: answered from the index (tier index, $0, no model call)"
+        lines = [f"route: kind={route.kind} difficulty={route.difficulty} decided by {route.stage}"
+                 f" (p={route.probability:.2f}), starting at {route.start_tier}"]
+        for t in plan.tiers:
+            if t.available:
+                lines.append(f"  {t.tier:<7} {t.model:<36} context {t.context_tokens:>6} tokens"
+                             f"  up to ${t.estimated_cost_usd:.4f}")
+            else:
+                lines.append(f"  {t.tier:<7} unavailable: {t.note}")
+        return "\n".join(lines)
+
+    def _stop_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def metadata_line(answer: Answer) -> str:
+    """Tier, model, tokens, cost and time in one line."""
+    parts = [f"tier {answer.tier}"]
+    if answer.tier != "index":
+        parts.append(answer.model)
+        parts.append(f"{answer.usage.total_input_tokens}→{answer.usage.output_tokens} tokens")
+    parts.append(f"${answer.cost_usd:.4f}")
+    if answer.cached:
+        parts.append("cached")
+    for e in answer.escalations:
+        parts.append(f"{e.from_tier}→{e.to_tier} ({e.reason})")
+    parts.append(f"{answer.duration_ms / 1000:.2f}s")
+    return " · ".join(parts)
+
+
+def print_metadata(answer: Answer) -> None:
+    """The metadata line and any notes, on stderr."""
+    for note in answer.notes:
+        click.echo(f"tiercode: note: {note}", err=True)
+    click.echo(metadata_line(answer), err=True)
+
+
+@contextmanager
+def byte_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A download/verify progress bar on stderr; yields the callback to feed it."""
+    progress = Progress(TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=_stderr,
+                        transient=True, disable=not _stderr.is_terminal)
+    task = progress.add_task(label, total=None)
+    with progress:
+        yield lambda done, total: progress.update(task, completed=done, total=total)

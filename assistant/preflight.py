@@ -1,0 +1,151 @@
+"""Pre-flight: answer what the index knows exactly (definitions, callers, outlines) with no model."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from assistant.answer import Source
+from indexer.store import IndexStore, Symbol
+
+_NAME = r"`?(?P<name>[A-Za-z_$][\w$]*(?:(?:\.|::)[A-Za-z_$][\w$]*)*)`?(?:\(\))?"
+_KIND = r"(?:the\s+)?(?:class|function|method|def|symbol|type|struct|interface|trait|enum|variable|constant)?\s*"
+_END = r"\s*[?.!]*\s*$"
+
+_DEFINITION = [
+    re.compile(rf"^\s*(?:where(?:'s|\s+is|\s+are)?)\s+{_KIND}{_NAME}\s+(?:defined|declared|implemented){_END}", re.I),
+    re.compile(rf"^\s*(?:where(?:'s|\s+is))\s+{_KIND}{_NAME}{_END}", re.I),
+    re.compile(rf"^\s*(?:find|locate|go\s+to|jump\s+to|show\s+me)\s+{_KIND}{_NAME}{_END}", re.I),
+    re.compile(rf"^\s*(?:find\s+)?(?:the\s+)?definition\s+of\s+{_KIND}{_NAME}{_END}", re.I),
+    re.compile(rf"^\s*(?:in\s+)?which\s+file\s+(?:is|are)\s+{_KIND}{_NAME}\s+(?:defined|declared){_END}", re.I),
+]
+_CALLERS = [
+    re.compile(rf"^\s*(?:who|what)\s+(?:calls|uses|references)\s+{_KIND}{_NAME}{_END}", re.I),
+    re.compile(
+        r"^\s*(?:find\s+|show\s+|list\s+)?(?:all\s+)?(?:the\s+)?(?:callers|usages|uses|references)\s+(?:of|to)\s+"
+        rf"{_KIND}{_NAME}{_END}",
+        re.I,
+    ),
+    re.compile(rf"^\s*where\s+(?:is|are)\s+{_KIND}{_NAME}\s+(?:called|used|referenced){_END}", re.I),
+]
+_OUTLINE = [
+    re.compile(
+        r"^\s*(?:what(?:'s|\s+is)\s+in|outline\s+(?:of\s+)?|list\s+(?:the\s+)?(?:symbols|definitions)\s+in|"
+        r"show\s+(?:the\s+)?outline\s+of)\s+(?:the\s+file\s+)?`?(?P<path>[\w./-]+\.\w+)`?" + _END,
+        re.I,
+    ),
+]
+_LIST = re.compile(
+    r"^\s*(?:list|show)\s+(?:me\s+)?(?:all\s+)?(?:the\s+)?(?P<kind>classes|functions|methods|interfaces|types)"
+    r"(?:\s+in\s+`?(?P<path>[\w./-]+)`?)?" + _END,
+    re.I,
+)
+_MAX_LISTED = 50
+
+
+@dataclass(frozen=True)
+class IndexAnswer:
+    """An answer the index gave by itself."""
+
+    text: str
+    sources: tuple[Source, ...]
+    kind: str = "lookup"
+
+
+def preflight(question: str, store: IndexStore) -> IndexAnswer | None:
+    """Answer `question` from the index alone, or None when it needs a model."""
+    handlers: list[tuple[list[re.Pattern[str]], Callable[[re.Match[str], IndexStore], IndexAnswer | None]]] = [
+        (_DEFINITION, _definition),
+        (_CALLERS, _callers),
+        (_OUTLINE, _outline),
+        ([_LIST], _list),
+    ]
+    for patterns, handler in handlers:
+        for pattern in patterns:
+            match = pattern.match(question)
+            if match:
+                return handler(match, store)
+    return None
+
+
+def _definition(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
+    name = match["name"].replace("::", ".")
+    symbols = store.definitions(name)
+    if not symbols:
+        return _not_found(name, store)
+    lines = [f"{name} is defined in {len(symbols)} place{'s' if len(symbols) > 1 else ''}:"
+             if len(symbols) > 1 else f"{name} is defined at {_where(symbols[0])}:"]
+    for s in symbols[:_MAX_LISTED]:
+        doc = f" — {s.doc.splitlines()[0]}" if s.doc else ""
+        lines.append(f"  {_where(s)}  {s.kind} {s.qualified_name}: {s.signature}{doc}")
+    return IndexAnswer("\n".join(lines), tuple(_source(s) for s in symbols[:_MAX_LISTED]))
+
+
+def _callers(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
+    name = match["name"].replace("::", ".")
+    usages = store.usages(name)
+    if not usages:
+        if not store.definitions(name):
+            return _not_found(name, store)
+        return IndexAnswer(f"No references to {name} found in the index.", ())
+    lines = [f"{name} is referenced {len(usages)} time{'s' if len(usages) > 1 else ''}:"]
+    for u in usages[:_MAX_LISTED]:
+        where = f" in {u.enclosing}" if u.enclosing else " at module level"
+        lines.append(f"  {u.path}:{u.line}{where}")
+    if len(usages) > _MAX_LISTED:
+        lines.append(f"  … and {len(usages) - _MAX_LISTED} more")
+    sources = tuple(Source(u.path, u.line, u.enclosing) for u in usages[:_MAX_LISTED])
+    return IndexAnswer("\n".join(lines), sources)
+
+
+def _outline(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
+    path = _match_path(match["path"], store)
+    if path is None:
+        return None
+    symbols = store.outline(path)
+    lines = [f"{path} defines {len(symbols)} symbol{'s' if len(symbols) != 1 else ''}:"]
+    for s in symbols:
+        indent = "  " * (1 + s.qualified_name.count("."))
+        lines.append(f"{indent}{s.line}: {s.kind} {s.signature}")
+    return IndexAnswer("\n".join(lines), tuple(_source(s) for s in symbols[:_MAX_LISTED]))
+
+
+def _list(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
+    kind = {"classes": "class", "functions": "function", "methods": "method", "interfaces": "interface",
+            "types": "type"}[match["kind"].lower()]
+    if match["path"]:
+        path = _match_path(match["path"], store)
+        if path is None:
+            return None
+        symbols = [s for s in store.outline(path) if s.kind == kind]
+    else:
+        symbols = store.symbols_of_kind(kind)
+    lines = [f"{len(symbols)} {match['kind'].lower()}:"]
+    lines += [f"  {_where(s)}  {s.qualified_name}" for s in symbols[:_MAX_LISTED]]
+    if len(symbols) > _MAX_LISTED:
+        lines.append(f"  … and {len(symbols) - _MAX_LISTED} more")
+    return IndexAnswer("\n".join(lines), tuple(_source(s) for s in symbols[:_MAX_LISTED]))
+
+
+def _not_found(name: str, store: IndexStore) -> IndexAnswer:
+    close = difflib.get_close_matches(name.rsplit(".", 1)[-1], store.symbol_names(), n=5, cutoff=0.75)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return IndexAnswer(f"No definition of {name} in the index.{hint}", ())
+
+
+def _match_path(path: str, store: IndexStore) -> str | None:
+    paths = store.paths()
+    if path in paths:
+        return path
+    suffix = [p for p in paths if p.endswith("/" + path)]
+    return suffix[0] if len(suffix) == 1 else None
+
+
+def _where(s: Symbol) -> str:
+    return f"{s.path}:{s.line}"
+
+
+def _source(s: Symbol) -> Source:
+    return Source(s.path, s.line, s.qualified_name)

@@ -1,0 +1,170 @@
+"""Classify a question (kind, difficulty) and pick the tier the cascade starts at.
+
+The fast stage is deterministic rules that take microseconds; when they are unsure, a local
+classifier model (if one is installed) decides with a JSON-constrained label and its probability.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from models.base import Backend, GenerationRequest, GenerationResult, Message
+
+Kind = Literal["lookup", "explain", "generate", "edit", "debug", "review", "design"]
+Difficulty = Literal["simple", "medium", "complex"]
+KINDS: tuple[Kind, ...] = ("lookup", "explain", "generate", "edit", "debug", "review", "design")
+DIFFICULTIES: tuple[Difficulty, ...] = ("simple", "medium", "complex")
+
+_RULES: dict[Kind, tuple[str, ...]] = {
+    "lookup": (r"^where\b", r"^(find|locate|list|show me)\b", r"\bwho calls\b", r"\bwhich files?\b",
+               r"\bdefined\b", r"\b(callers|usages|references) of\b", r"^(what|which) (functions|classes)\b"),
+    "debug": (r"\b(error|exception|traceback|stack ?trace|bug|crash(es|ed)?|fails?|failing|broken|segfault)\b",
+              r"\bdoesn'?t work\b", r"\bnot working\b", r"^why (does|is|do)\b.*\b(fail|error|wrong|slow|hang)",
+              r"\bdebug\b", r"\bunexpected\b"),
+    "edit": (r"^(rename|refactor|change|modify|update|replace|remove|delete|move|extract|inline|convert|fix)\b",
+             r"\b(add|make) .* (parameter|argument|option|flag|type hints?|docstrings?|logging)\b",
+             r"\bsearch.and.replace\b"),
+    "generate": (r"^(write|create|implement|generate|add|build|scaffold|make)\b",
+                 r"\bnew (function|class|test|module)\b", r"\bunit tests? for\b"),
+    "review": (r"^review\b", r"\bcode review\b", r"\b(look over|critique|any (issues|problems|bugs) (with|in))\b",
+               r"\bis (this|it) (correct|safe|ok|idiomatic)\b", r"\breview this\b"),
+    "design": (r"\b(design|architecture|architect|structure|trade-?offs?|approach|strategy|plan)\b",
+               r"^how should (i|we)\b", r"\bbest way to (organi[sz]e|structure)\b"),
+    "explain": (r"^(explain|describe|summari[sz]e|walk me through)\b", r"^what (does|is|are)\b",
+                r"^how (does|do|is)\b", r"^why\b", r"\bwhat happens when\b"),
+}
+_COMPILED = {kind: tuple(re.compile(p, re.I) for p in patterns) for kind, patterns in _RULES.items()}
+_COMPLEX_HINTS = re.compile(
+    r"\b(architecture|across (the )?(whole|entire|all)|every file|whole (repo|codebase|project)|redesign|"
+    r"migrat\w+|concurren\w+|race condition|thread[- ]safe|performance|security|distributed)\b",
+    re.I,
+)
+_START_TIER: dict[tuple[Kind, Difficulty], str] = {
+    ("lookup", "simple"): "local", ("lookup", "medium"): "local", ("lookup", "complex"): "local",
+    ("explain", "simple"): "local", ("explain", "medium"): "local", ("explain", "complex"): "gemini",
+    ("generate", "simple"): "local", ("generate", "medium"): "groq", ("generate", "complex"): "sonnet",
+    ("edit", "simple"): "local", ("edit", "medium"): "groq", ("edit", "complex"): "sonnet",
+    ("debug", "simple"): "local", ("debug", "medium"): "groq", ("debug", "complex"): "sonnet",
+    ("review", "simple"): "groq", ("review", "medium"): "gemini", ("review", "complex"): "sonnet",
+    ("design", "simple"): "gemini", ("design", "medium"): "sonnet", ("design", "complex"): "sonnet",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a question starts, and how that was decided."""
+
+    kind: Kind
+    difficulty: Difficulty
+    start_tier: str
+    stage: Literal["rules", "classifier", "default"]
+    """Which stage decided: the rules, the local classifier model, or the default when both were unsure."""
+    probability: float
+    """Confidence of the deciding stage in its kind label (0..1)."""
+
+
+def difficulty_of(question: str, kind: Kind) -> Difficulty:
+    """A cheap difficulty estimate from length, scope words and the kind."""
+    words = len(question.split())
+    if kind == "design" or _COMPLEX_HINTS.search(question) or words > 80:
+        return "complex"
+    if kind == "lookup" or (words <= 14 and kind in ("explain", "edit", "generate")):
+        return "simple"
+    return "medium"
+
+
+def classify_fast(question: str) -> Route | None:
+    """The rules stage: a Route when one kind clearly wins, None when unsure."""
+    scores: dict[Kind, float] = {}
+    for kind, patterns in _COMPILED.items():
+        for pattern in patterns:
+            found = pattern.search(question)
+            if found:
+                # a match on the question's first words says more than one in the middle
+                scores[kind] = scores.get(kind, 0.0) + (2.0 if found.start() == 0 else 1.0)
+    if not scores:
+        return None
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    best, top = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+    if top - runner_up < 1.0:
+        return None
+    probability = top / (top + runner_up + 0.5)
+    difficulty = difficulty_of(question, best)
+    return Route(best, difficulty, _START_TIER[(best, difficulty)], "rules", round(probability, 3))
+
+
+_CLASSIFIER_SCHEMA = {
+    "type": "object",
+    "properties": {"kind": {"type": "string", "enum": list(KINDS)}},
+    "required": ["kind"],
+}
+_CLASSIFIER_PROMPT = (
+    "You label developer requests about a codebase with one task kind.\n"
+    "lookup: find where code is or who uses it. explain: how or why code works. generate: write new code.\n"
+    "edit: change existing code. debug: find the cause of an error. review: judge code quality.\n"
+    "design: plan architecture or structure.\nAnswer with JSON: {\"kind\": \"...\"}."
+)
+
+
+def classify_with_model(question: str, backend: Backend) -> Route:
+    """The model stage: a JSON-constrained label, its probability from the token logprobs."""
+    request = GenerationRequest(
+        messages=(Message("system", _CLASSIFIER_PROMPT), Message("user", question[:2000])),
+        max_tokens=16,
+        temperature=0.0,
+        logprobs=True,
+        json_schema=_CLASSIFIER_SCHEMA,
+    )
+    result = backend.generate(request)
+    match = re.search(r'"kind"\s*:\s*"(\w+)"', result.text)
+    kind: Kind = match.group(1) if match and match.group(1) in KINDS else "explain"  # type: ignore[assignment]
+    difficulty = difficulty_of(question, kind)
+    probability = label_probability(result, kind, KINDS)
+    return Route(kind, difficulty, _START_TIER[(kind, difficulty)], "classifier", round(probability, 3))
+
+
+def label_probability(result: GenerationResult, label: str, labels: tuple[str, ...]) -> float:
+    """P(label) among `labels`, read at the token where the label's value starts.
+
+    The model's top alternatives at that token are matched to the labels they could begin, and their
+    probabilities renormalized over the labels (the grammar allows nothing else there).
+    """
+    texts = [alternatives[0][0] if alternatives else "" for alternatives in result.top_logprobs]
+    full = "".join(texts)
+    value = re.search(r'"kind"\s*:\s*"', full)
+    if value is None:
+        return 0.0
+    start = value.end()
+    consumed = 0
+    for step, alternatives in enumerate(result.top_logprobs):
+        chosen = texts[step]
+        if consumed <= start < consumed + len(chosen):
+            offset = start - consumed
+            mass = dict.fromkeys(labels, 0.0)
+            for alternative, logprob in alternatives:
+                piece = alternative[offset:]
+                if alternative[:offset] != chosen[:offset] or not piece:
+                    continue
+                for name in labels:
+                    if name.startswith(piece) or piece.startswith(name):
+                        mass[name] += math.exp(logprob)
+                        break
+            total = sum(mass.values())
+            return mass.get(label, 0.0) / total if total > 0 else 0.0
+        consumed += len(chosen)
+    return 0.0
+
+
+def classify(question: str, classifier: Backend | None = None) -> Route:
+    """Both stages: rules first, the classifier model only when the rules are unsure."""
+    fast = classify_fast(question)
+    if fast is not None:
+        return fast
+    if classifier is not None:
+        return classify_with_model(question, classifier)
+    difficulty = difficulty_of(question, "explain")
+    return Route("explain", difficulty, _START_TIER[("explain", difficulty)], "default", 0.0)

@@ -1,0 +1,247 @@
+"""The symbol store: files, definitions, references and imports in SQLite, with FTS5 over names."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from indexer.parse import ParsedFile
+from indexer.sqlitedb import Database
+
+_SCHEMA_V1 = """
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    language TEXT NOT NULL,
+    has_errors INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE symbols (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    qualified_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    signature TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    container TEXT NOT NULL
+);
+CREATE INDEX symbols_name ON symbols(name COLLATE NOCASE);
+CREATE INDEX symbols_qualified ON symbols(qualified_name);
+CREATE INDEX symbols_file ON symbols(file_id);
+CREATE TABLE refs (
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE INDEX refs_name ON refs(name);
+CREATE INDEX refs_file ON refs(file_id);
+CREATE TABLE imports (
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    module TEXT NOT NULL,
+    line INTEGER NOT NULL
+);
+CREATE INDEX imports_file ON imports(file_id);
+CREATE TABLE skipped (path TEXT PRIMARY KEY, reason TEXT NOT NULL);
+CREATE VIRTUAL TABLE symbols_fts USING fts5(words, qualified_name, signature, doc, path);
+"""
+
+_WORD_BOUNDARY = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def split_identifier(name: str) -> list[str]:
+    """Split `parseHTTPRequest` or `parse_http_request` into lower-case words."""
+    return [w.lower() for w in _WORD_BOUNDARY.findall(name)]
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the store knows of a file on disk, to skip unchanged files."""
+
+    size: int
+    mtime_ns: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A stored definition with its file."""
+
+    name: str
+    qualified_name: str
+    kind: str
+    path: str
+    line: int
+    end_line: int
+    signature: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A stored reference with the definition that encloses it (empty at module level)."""
+
+    name: str
+    path: str
+    line: int
+    kind: str
+    enclosing: str
+
+
+class IndexStore(Database):
+    """The per-repository index database."""
+
+    migrations = (_SCHEMA_V1,)
+
+    def file_states(self) -> dict[str, FileState]:
+        """Every indexed file's size, mtime and hash, by repo-relative path."""
+        rows = self.conn.execute("SELECT path, size, mtime_ns, hash FROM files")
+        return {r["path"]: FileState(r["size"], r["mtime_ns"], r["hash"]) for r in rows}
+
+    def put_file(self, path: str, state: FileState, parsed: ParsedFile) -> None:
+        """Store one file's parse, replacing whatever was there, in one transaction."""
+        with self.transaction() as tx:
+            self._delete(tx, path)
+            cursor = tx.execute(
+                "INSERT INTO files (path, size, mtime_ns, hash, language, has_errors) VALUES (?,?,?,?,?,?)",
+                (path, state.size, state.mtime_ns, state.hash, parsed.language, int(parsed.has_errors)),
+            )
+            file_id = cursor.lastrowid
+            for d in parsed.definitions:
+                symbol_id = tx.execute(
+                    "INSERT INTO symbols (file_id, name, qualified_name, kind, line, end_line, signature,"
+                    " doc, container) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (file_id, d.name, d.qualified_name, d.kind, d.line, d.end_line, d.signature, d.doc,
+                     d.container),
+                ).lastrowid
+                words = " ".join([*split_identifier(d.name), d.name])
+                tx.execute(
+                    "INSERT INTO symbols_fts (rowid, words, qualified_name, signature, doc, path)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (symbol_id, words, d.qualified_name, d.signature, d.doc, " ".join(split_identifier(path))),
+                )
+            tx.executemany(
+                "INSERT INTO refs (file_id, name, line, kind) VALUES (?,?,?,?)",
+                [(file_id, r.name, r.line, r.kind) for r in parsed.references],
+            )
+            tx.executemany(
+                "INSERT INTO imports (file_id, module, line) VALUES (?,?,?)",
+                [(file_id, i.module, i.line) for i in parsed.imports],
+            )
+            tx.execute("DELETE FROM skipped WHERE path = ?", (path,))
+
+    def touch_file(self, path: str, state: FileState) -> None:
+        """Record a new size and mtime for a file whose content hash did not change."""
+        with self.transaction() as tx:
+            tx.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (state.size, state.mtime_ns, path))
+
+    def remove_files(self, paths: Iterable[str]) -> None:
+        """Forget files (deleted or now ignored) and everything derived from them."""
+        with self.transaction() as tx:
+            for path in paths:
+                self._delete(tx, path)
+
+    def set_skipped(self, skipped: dict[str, str]) -> None:
+        """Replace the list of files the last scan skipped, with the reason for each."""
+        with self.transaction() as tx:
+            tx.execute("DELETE FROM skipped")
+            tx.executemany("INSERT INTO skipped VALUES (?, ?)", skipped.items())
+
+    def skipped(self) -> dict[str, str]:
+        """Files the last scan skipped, with the reason for each."""
+        return {r["path"]: r["reason"] for r in self.conn.execute("SELECT path, reason FROM skipped")}
+
+    def counts(self) -> dict[str, int]:
+        """How many files, symbols, references and skipped files the index holds."""
+        one = self.conn.execute
+        return {
+            "files": one("SELECT COUNT(*) FROM files").fetchone()[0],
+            "symbols": one("SELECT COUNT(*) FROM symbols").fetchone()[0],
+            "references": one("SELECT COUNT(*) FROM refs").fetchone()[0],
+            "skipped": one("SELECT COUNT(*) FROM skipped").fetchone()[0],
+        }
+
+    def definitions(self, name: str) -> list[Symbol]:
+        """Definitions named `name`: exact name or qualified name first, then case-insensitive."""
+        query = _SYMBOL_SELECT + " WHERE s.name = ? OR s.qualified_name = ? ORDER BY f.path, s.line"
+        rows = self.conn.execute(query, (name, name)).fetchall()
+        if not rows:
+            query = _SYMBOL_SELECT + " WHERE s.name = ? COLLATE NOCASE ORDER BY f.path, s.line"
+            rows = self.conn.execute(query, (name,)).fetchall()
+        return [_symbol(r) for r in rows]
+
+    def symbol_names(self) -> list[str]:
+        """Every distinct definition name (for fuzzy matching)."""
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT name FROM symbols")]
+
+    def symbols_of_kind(self, kind: str) -> list[Symbol]:
+        """Every definition of one kind (class, function, ...), by path and line."""
+        query = _SYMBOL_SELECT + " WHERE s.kind = ? ORDER BY f.path, s.line"
+        return [_symbol(r) for r in self.conn.execute(query, (kind,))]
+
+    def outline(self, path: str) -> list[Symbol]:
+        """The definitions of one file, in order."""
+        query = _SYMBOL_SELECT + " WHERE f.path = ? ORDER BY s.line"
+        return [_symbol(r) for r in self.conn.execute(query, (path,))]
+
+    def paths(self) -> list[str]:
+        """Every indexed file's repo-relative path."""
+        return [r[0] for r in self.conn.execute("SELECT path FROM files ORDER BY path")]
+
+    def usages(self, name: str) -> list[Usage]:
+        """References to `name` (its last dotted part), each with its enclosing definition."""
+        short = name.rsplit(".", 1)[-1]
+        rows = self.conn.execute(
+            """
+            SELECT r.name, f.path, r.line, r.kind,
+                   (SELECT s.qualified_name FROM symbols s
+                     WHERE s.file_id = r.file_id AND s.line <= r.line AND s.end_line >= r.line
+                     ORDER BY s.line DESC LIMIT 1) AS enclosing
+            FROM refs r JOIN files f ON f.id = r.file_id
+            WHERE r.name = ? ORDER BY f.path, r.line
+            """,
+            (short,),
+        )
+        return [Usage(r["name"], r["path"], r["line"], r["kind"], r["enclosing"] or "") for r in rows]
+
+    def search_text(self, text: str, limit: int = 20) -> list[tuple[Symbol, float]]:
+        """BM25 search over symbol names, signatures, docstrings and paths; best first."""
+        words = {w for token in re.findall(r"\w+", text) for w in [token.lower(), *split_identifier(token)]}
+        if not words:
+            return []
+        match = " OR ".join(f'"{w}"' for w in sorted(words))
+        rows = self.conn.execute(
+            "SELECT s.name, s.qualified_name, s.kind, f.path, s.line, s.end_line, s.signature, s.doc,"
+            " bm25(symbols_fts) AS rank FROM symbols_fts JOIN symbols s ON s.id = symbols_fts.rowid"
+            " JOIN files f ON f.id = s.file_id WHERE symbols_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, limit),
+        )
+        return [(_symbol(r), -float(r["rank"])) for r in rows]
+
+    @staticmethod
+    def _delete(tx: sqlite3.Connection, path: str) -> None:
+        tx.execute(
+            "DELETE FROM symbols_fts WHERE rowid IN"
+            " (SELECT s.id FROM symbols s JOIN files f ON f.id = s.file_id WHERE f.path = ?)",
+            (path,),
+        )
+        tx.execute("DELETE FROM files WHERE path = ?", (path,))
+
+
+_SYMBOL_SELECT = (
+    "SELECT s.name, s.qualified_name, s.kind, f.path, s.line, s.end_line, s.signature, s.doc"
+    " FROM symbols s JOIN files f ON f.id = s.file_id"
+)
+
+
+def _symbol(r: sqlite3.Row) -> Symbol:
+    return Symbol(
+        r["name"], r["qualified_name"], r["kind"], r["path"], r["line"], r["end_line"], r["signature"], r["doc"]
+    )

@@ -1,0 +1,166 @@
+"""The one interface every model tier implements, and the values that cross it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+TextCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What the caller asks of a tier: the same shape for every provider."""
+
+    messages: tuple[Message, ...]
+    """System message first (if any), then the conversation; the last message is the user's."""
+    max_tokens: int = 512
+    """Upper bound on output tokens; budgets estimate cost with it."""
+    temperature: float = 0.2
+    """Sampling temperature."""
+    stable_prefix: int = 1
+    """How many leading messages are stable across queries (cached by providers that can)."""
+    cache_ttl: Literal["5m", "1h"] = "5m"
+    """Prompt-cache lifetime on providers with explicit caching (Anthropic)."""
+    logprobs: bool = False
+    """Ask for token log-probabilities (local tier)."""
+    json_schema: dict[str, object] | None = None
+    """Constrain the output to this JSON schema (local tier, via a grammar)."""
+
+    @property
+    def system(self) -> str:
+        """The system message's text, or an empty string."""
+        return "\n\n".join(m.content for m in self.messages if m.role == "system")
+
+    @property
+    def chat(self) -> tuple[Message, ...]:
+        """The messages other than the system message."""
+        return tuple(m for m in self.messages if m.role != "system")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts normalized across providers.
+
+    `input_tokens` never includes cached tokens: it counts only the tokens billed at the plain
+    input price, whatever the provider's own convention is.
+    """
+
+    input_tokens: int = 0
+    """Uncached input tokens."""
+    output_tokens: int = 0
+    """Generated tokens."""
+    cache_read_tokens: int = 0
+    """Input tokens read from the provider's prompt cache."""
+    cache_write_5m_tokens: int = 0
+    """Input tokens written to a 5-minute prompt cache."""
+    cache_write_1h_tokens: int = 0
+    """Input tokens written to a 1-hour prompt cache."""
+
+    @property
+    def cache_write_tokens(self) -> int:
+        """All cache-write tokens, whatever their lifetime."""
+        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
+
+    @property
+    def total_input_tokens(self) -> int:
+        """Every prompt token, cached or not."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_5m_tokens + other.cache_write_5m_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The end of one call: the whole text, usage and timings."""
+
+    text: str
+    provider: str
+    model: str
+    usage: Usage
+    latency_ms: float
+    """Wall time from the request to the last token."""
+    ttft_ms: float | None
+    """Time to the first text delta; None when nothing was generated."""
+    finish_reason: str
+    """`stop`, `length`, `cancelled` or the provider's own word."""
+    token_logprobs: tuple[float, ...] = field(default=())
+    """Log-probability of each generated token, where the tier gives them."""
+    top_logprobs: tuple[tuple[tuple[str, float], ...], ...] = field(default=())
+    """Per generated token: (text, log-probability) of the chosen token, then of the likeliest others."""
+    notes: tuple[str, ...] = field(default=())
+    """Things the caller should tell the user (for example: context was trimmed)."""
+
+
+class ModelError(Exception):
+    """A call failed. `transient` failures may be retried; the others fail at once."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        transient: bool = False,
+        retry_after: float | None = None,
+        partial_usage: Usage | None = None,
+        partial_text: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.transient = transient
+        self.retry_after = retry_after
+        self.partial_usage = partial_usage or Usage()
+        self.partial_text = partial_text
+
+
+class ModelUnavailable(ModelError):
+    """The tier cannot be used at all (model file missing or corrupt, no API key)."""
+
+
+class Cancelled(Exception):
+    """The caller cancelled a generation; the partial result is attached."""
+
+    def __init__(self, result: GenerationResult) -> None:
+        super().__init__("generation cancelled")
+        self.result = result
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model tier: streams text deltas to `on_text` and returns one result."""
+
+    provider: str
+    model: str
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GenerationResult:
+        """Run one generation; raise ModelError on failure and Cancelled when `cancel` is set."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes for this model (exact where the tokenizer is local)."""
+        ...

@@ -1,0 +1,372 @@
+"""The local tier: a GGUF model on llama-cpp-python, streaming, with logprobs and prefix reuse."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from models.base import (
+    Cancelled,
+    GenerationRequest,
+    GenerationResult,
+    ModelError,
+    ModelUnavailable,
+    TextCallback,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    import llama_cpp
+
+PROVIDER = "local"
+_GGUF_MAGIC = b"GGUF"
+_MAX_PREFIX_STATES = 4
+_TOP_LOGPROBS = 20
+_REPEAT_PENALTY = 1.1
+"""llama.cpp's own default; small models loop without it."""
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """How to load a local model."""
+
+    context_tokens: int = 4096
+    gpu_layers: int = -1
+    """Layers to offload when llama.cpp was built with a GPU backend (-1: all)."""
+    threads: int | None = None
+    """CPU threads; default: physical cores."""
+
+
+def physical_cores() -> int:
+    """Physical CPU cores (llama.cpp is slower on hyper-threads); falls back to logical CPUs."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            cores = {
+                (block.get("physical id"), block.get("core id"))
+                for block in _cpuinfo_blocks(f.read())
+                if "core id" in block
+            }
+        if cores:
+            return len(cores)
+    except OSError:
+        pass
+    return os.cpu_count() or 1
+
+
+def _cpuinfo_blocks(text: str) -> list[dict[str, str]]:
+    blocks = []
+    for chunk in text.split("\n\n"):
+        pairs = (line.split(":", 1) for line in chunk.splitlines() if ":" in line)
+        blocks.append({k.strip(): v.strip() for k, v in pairs})
+    return blocks
+
+
+def gpu_offload_available() -> bool:
+    """True when llama.cpp was built with CUDA, Metal or Vulkan."""
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def check_gguf(path: Path) -> None:
+    """Raise ModelUnavailable unless `path` is a readable GGUF file."""
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except FileNotFoundError:
+        raise ModelUnavailable(f"model file not found: {path}", provider=PROVIDER) from None
+    except OSError as exc:
+        raise ModelUnavailable(f"cannot read model file {path}: {exc.strerror}", provider=PROVIDER) from None
+    if magic != _GGUF_MAGIC:
+        raise ModelUnavailable(f"model file {path} is corrupt (not a GGUF file)", provider=PROVIDER)
+
+
+class LocalModel:
+    """One loaded GGUF model, shared by every role that uses the same file.
+
+    Loading is lazy and happens once; generations are serialized by a lock because a llama.cpp
+    context holds one sequence.
+    """
+
+    def __init__(self, path: Path, options: LocalOptions | None = None) -> None:
+        self.path = path
+        self.options = options or LocalOptions()
+        self.lock = threading.RLock()
+        self._llm: llama_cpp.Llama | None = None
+        self._prefix_states: OrderedDict[tuple[int, ...], llama_cpp.LlamaState] = OrderedDict()
+        self.backend_name = "CPU"
+
+    @property
+    def llm(self) -> llama_cpp.Llama:
+        """The llama.cpp model, loaded on first use."""
+        if self._llm is None:
+            with self.lock:
+                if self._llm is None:
+                    self._llm = self._load()
+        return self._llm
+
+    def _load(self) -> llama_cpp.Llama:
+        check_gguf(self.path)
+        import llama_cpp
+
+        threads = self.options.threads or physical_cores()
+        layers = self.options.gpu_layers if gpu_offload_available() else 0
+        attempts = [layers, layers // 2, 0] if layers else [0]
+        if layers < 0:
+            attempts = [-1, 16, 0]
+        error: Exception | None = None
+        for gpu_layers in attempts:
+            try:
+                llm = llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.options.context_tokens,
+                    n_threads=threads,
+                    n_gpu_layers=gpu_layers,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError) as exc:  # llama.cpp failed to load (memory, format)
+                error = exc
+                continue
+            self.backend_name = "GPU" if gpu_layers else "CPU"
+            return llm
+        raise ModelUnavailable(
+            f"model file {self.path} could not be loaded ({error}); it may be corrupt", provider=PROVIDER
+        )
+
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        """Tokens of `text` with the model's own tokenizer (no BOS added)."""
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def format_chat(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
+        """Apply the model's chat template; returns prompt tokens and stop strings."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm = self.llm
+        template = llm.metadata.get("tokenizer.chat_template")
+        eos = llm.detokenize([llm.token_eos()]).decode("utf-8", "replace")
+        bos = llm.detokenize([llm.token_bos()]).decode("utf-8", "replace") if llm.token_bos() >= 0 else ""
+        if template:
+            formatted = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)(messages=messages)
+            prompt, stops = formatted.prompt, _as_list(formatted.stop)
+        else:  # ChatML, what most small instruct models were tuned on
+            prompt = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+            prompt += "<|im_start|>assistant\n"
+            stops = ["<|im_end|>"]
+        add_bos = bool(bos) and not prompt.startswith(bos) and _adds_bos(llm)
+        tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+        return tokens, stops
+
+    def prepare_prefix(self, prefix: list[int], reuse: bool) -> bool:
+        """Leave exactly `prefix` evaluated in the KV cache, so only the rest of a prompt is evaluated.
+
+        With `reuse`, a prefix already live or saved earlier is not evaluated again; without it the
+        prefix is evaluated afresh. Either way the prefix and the rest are evaluated in the same two
+        steps, so reuse changes the time taken and never the output. Returns True on a reuse hit.
+        """
+        llm = self.llm
+        key = tuple(prefix)
+        if reuse and key:
+            if list(llm.input_ids[: min(llm.n_tokens, len(key))]) == prefix and llm.n_tokens >= len(key):
+                llm.n_tokens = len(key)  # generate() drops the KV cells past the prefix
+                return True
+            state = self._prefix_states.get(key)
+            if state is not None:
+                llm.load_state(state)
+                self._prefix_states.move_to_end(key)
+                return True
+        llm.reset()
+        if key:
+            llm.eval(prefix)
+            if reuse:
+                self._prefix_states[key] = llm.save_state()
+                while len(self._prefix_states) > _MAX_PREFIX_STATES:
+                    self._prefix_states.popitem(last=False)
+        return False
+
+
+def _adds_bos(llm: llama_cpp.Llama) -> bool:
+    return bool(llm.metadata.get("tokenizer.ggml.add_bos_token", "true") == "true")
+
+
+def _as_list(stop: str | list[str] | None) -> list[str]:
+    if stop is None:
+        return []
+    return [stop] if isinstance(stop, str) else list(stop)
+
+
+class LocalBackend:
+    """The local tier as a `Backend`: one role (coder, classifier) on a shared LocalModel."""
+
+    provider = PROVIDER
+
+    def __init__(self, model: LocalModel, name: str, reuse_prefix: bool = True) -> None:
+        self._model = model
+        self.model = name
+        self.reuse_prefix = reuse_prefix
+
+    @property
+    def context_window(self) -> int:
+        """Tokens the loaded context holds, prompt and answer together."""
+        return self._model.options.context_tokens
+
+    def count_tokens(self, text: str) -> int:
+        """Exact token count with the model's tokenizer."""
+        return len(self._model.tokenize(text, special=False))
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GenerationResult:
+        """Stream one chat completion; see `Backend.generate`."""
+        model = self._model
+        with model.lock:
+            started = time.perf_counter()
+            llm = model.llm
+            messages = [{"role": m.role, "content": m.content} for m in request.messages]
+            tokens, stops = model.format_chat(messages)
+            notes: list[str] = []
+            room = self.context_window - len(tokens)
+            if room < 16:
+                raise ModelError(
+                    f"prompt of {len(tokens)} tokens does not fit the local model's {self.context_window}-token"
+                    " context; shorten the question or its context",
+                    provider=PROVIDER,
+                )
+            max_tokens = request.max_tokens
+            if max_tokens > room:
+                max_tokens = room
+                notes.append(f"answer limited to {room} tokens by the local context window")
+            prefix: list[int] = []
+            if request.stable_prefix > 0:
+                prefix_tokens, _ = model.format_chat(messages[: request.stable_prefix])
+                # keep the chat template's generation prompt out of the reusable prefix
+                prefix = tokens[: max(0, _common_prefix(prefix_tokens, tokens) - 1)]
+            model.prepare_prefix(prefix, self.reuse_prefix)
+            grammar = _grammar(request.json_schema)
+            return self._stream(
+                llm, tokens, stops, max_tokens, request, grammar, on_text, cancel, started, notes
+            )
+
+    def _stream(
+        self,
+        llm: llama_cpp.Llama,
+        tokens: list[int],
+        stops: list[str],
+        max_tokens: int,
+        request: GenerationRequest,
+        grammar: object,
+        on_text: TextCallback | None,
+        cancel: threading.Event | None,
+        started: float,
+        notes: list[str],
+    ) -> GenerationResult:
+        import llama_cpp
+
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = ""
+        emitted = 0
+        logprobs: list[float] = []
+        top: list[tuple[tuple[str, float], ...]] = []
+        ttft: float | None = None
+        finish = "length"
+        generated = 0
+        holdback = max((len(s) for s in stops), default=0)
+        n_vocab = llm.n_vocab()
+        for token in llm.generate(
+            tokens, temp=request.temperature, top_k=40, top_p=0.95, min_p=0.05,
+            repeat_penalty=_REPEAT_PENALTY, grammar=grammar,  # type: ignore[arg-type]
+        ):
+            if cancel is not None and cancel.is_set():
+                finish = "cancelled"
+                break
+            if llm.token_eos() == token or _is_eog(llm, token):
+                finish = "stop"
+                break
+            generated += 1
+            if request.logprobs:
+                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
+                peak = float(logits.max())
+                norm = peak + math.log(float(np.exp(logits - peak).sum()))
+                logprobs.append(float(logits[token]) - norm)
+                best = np.argpartition(logits, -_TOP_LOGPROBS)[-_TOP_LOGPROBS:]
+                ranked = [token, *(int(i) for i in best[np.argsort(-logits[best])] if int(i) != token)]
+                top.append(tuple(
+                    (llm.detokenize([i]).decode("utf-8", "replace"), float(logits[i]) - norm) for i in ranked
+                ))
+            text += decoder.decode(llm.detokenize([token]))
+            stop_at = _find_stop(text, stops)
+            if stop_at is not None:
+                text = text[:stop_at]
+                finish = "stop"
+                break
+            safe = len(text) - holdback
+            if safe > emitted:
+                if ttft is None:
+                    ttft = (time.perf_counter() - started) * 1000
+                if on_text:
+                    on_text(text[emitted:safe])
+                emitted = safe
+            if generated >= max_tokens:
+                break
+        text += decoder.decode(b"", final=True)
+        if len(text) > emitted:
+            if ttft is None:
+                ttft = (time.perf_counter() - started) * 1000
+            if on_text and finish != "cancelled":
+                on_text(text[emitted:])
+        result = GenerationResult(
+            text=text,
+            provider=PROVIDER,
+            model=self.model,
+            usage=Usage(input_tokens=len(tokens), output_tokens=generated),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            ttft_ms=ttft,
+            finish_reason=finish,
+            token_logprobs=tuple(logprobs),
+            top_logprobs=tuple(top),
+            notes=tuple(notes),
+        )
+        if finish == "cancelled":
+            raise Cancelled(result)
+        return result
+
+
+def _is_eog(llm: llama_cpp.Llama, token: int) -> bool:
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _find_stop(text: str, stops: list[str]) -> int | None:
+    positions = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(positions) if positions else None
+
+
+def _grammar(schema: dict[str, object] | None) -> object:
+    if schema is None:
+        return None
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
