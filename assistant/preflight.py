@@ -79,7 +79,7 @@ def _definition(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
              if len(symbols) > 1 else f"{name} is defined at {_where(symbols[0])}:"]
     for s in symbols[:_MAX_LISTED]:
         doc = f" — {s.doc.splitlines()[0]}" if s.doc else ""
-        lines.append(f"  {_where(s)}  {s.kind} {s.qualified_name}: {s.signature}{doc}")
+        lines.append(f"  {_where(s)}  {_describe(s)}{doc}")
     return IndexAnswer("\n".join(lines), tuple(_source(s) for s in symbols[:_MAX_LISTED]))
 
 
@@ -141,6 +141,13 @@ def _match_path(path: str, store: IndexStore) -> str | None:
         return path
     suffix = [p for p in paths if p.endswith("/" + path)]
     return suffix[0] if len(suffix) == 1 else None
+
+
+def _describe(s: Symbol) -> str:
+    """The signature, with the qualified name where the signature does not show it."""
+    if s.qualified_name == s.name or s.qualified_name in s.signature:
+        return s.signature
+    return f"{s.signature}  ({s.qualified_name})"
 
 
 def _where(s: Symbol) -> str:

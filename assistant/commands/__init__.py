@@ -1,0 +1,1 @@
+"""Subcommands of `tiercode`, one module per area."""
