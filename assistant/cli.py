@@ -114,11 +114,12 @@ def ask(
         session.close()
 
 
-from assistant.commands import index_cmd, models_cmd  # noqa: E402 - commands register on `cli`
+from assistant.commands import config_cmd, index_cmd, models_cmd  # noqa: E402 - commands register on `cli`
 
 cli.add_command(models_cmd.models)
-for command in index_cmd.COMMANDS:
-    cli.add_command(command)
+for module in (index_cmd, config_cmd):
+    for command in module.COMMANDS:
+        cli.add_command(command)
 
 
 def main() -> None:

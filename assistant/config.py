@@ -5,12 +5,14 @@ API keys come from the environment or the user's file, never from the repository
 
 from __future__ import annotations
 
+import os
 import tomllib
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from assistant import paths
@@ -24,6 +26,8 @@ _SECRET_KEYS = frozenset({"anthropic_api_key", "gemini_api_key", "groq_api_key"}
 
 class LocalSettings(BaseModel):
     """The local llama.cpp tier."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
     coder: str = "auto"
     """Catalog name or GGUF path of the local coder; `auto` takes the best one installed."""
@@ -42,6 +46,8 @@ class LocalSettings(BaseModel):
 class BudgetSettings(BaseModel):
     """Money limits in US dollars; None means no limit."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
     per_query: float | None = Field(None, ge=0)
     """Most a single question may cost."""
     session: float | None = Field(None, ge=0)
@@ -57,7 +63,9 @@ class BudgetSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything Tiercode can be configured with."""
 
-    model_config = SettingsConfigDict(env_prefix="TIERCODE_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="TIERCODE_", env_nested_delimiter="__", extra="forbid", use_attribute_docstrings=True
+    )
 
     offline: bool = False
     """No network at all: the index and local models answer everything."""
@@ -88,7 +96,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(1024 * 1024, ge=1)
     """Files larger than this are not indexed."""
     local: LocalSettings = LocalSettings()
+    """The local llama.cpp tier."""
     budget: BudgetSettings = BudgetSettings()
+    """Money limits."""
 
     @classmethod
     def settings_customise_sources(
@@ -150,7 +160,7 @@ def _config_files() -> list[tuple[Path, bool]]:
 
 def load_settings(repo: Path | None = None, **flags: Any) -> Settings:
     """Build the effective settings for `repo`; flags that are None are left out."""
-    token = _active_repo.set(repo)
+    token = _active_repo.set(repo.resolve() if repo is not None else None)
     overrides = {k: v for k, v in flags.items() if v is not None}
     try:
         return Settings(**overrides)
@@ -161,3 +171,61 @@ def load_settings(repo: Path | None = None, **flags: Any) -> Settings:
         raise ConfigError(f"invalid setting '{key}' ({where}): {error['msg']}") from exc
     finally:
         _active_repo.reset(token)
+
+
+@dataclass(frozen=True)
+class SettingOrigin:
+    """One effective setting, where its value came from, and what it means."""
+
+    key: str
+    value: str
+    source: str
+    """default, user file, repo file, environment or flag."""
+    doc: str
+
+
+def explain_settings(repo: Path | None = None, **flags: Any) -> list[SettingOrigin]:
+    """Every setting's effective value and its source (`tiercode config`); secrets are masked."""
+    settings = load_settings(repo, **flags)
+    user = read_config_file(paths.user_config_file(), False)
+    repo_data = read_config_file(repo / REPO_CONFIG_NAME, True) if repo else {}
+    given = {k for k, v in flags.items() if v is not None}
+    rows: list[SettingOrigin] = []
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if isinstance(value, BaseModel):
+            for sub, sub_field in type(value).model_fields.items():
+                source = _source(f"{name}.{sub}", [f"TIERCODE_{name}__{sub}".upper()], given,
+                                 user.get(name, {}), repo_data.get(name, {}), sub)
+                rows.append(SettingOrigin(f"{name}.{sub}", _show(getattr(value, sub)), source,
+                                          sub_field.description or ""))
+            continue
+        env_names = [f"TIERCODE_{name}".upper()]
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            env_names = [str(choice) for choice in alias.choices if str(choice).isupper()]
+        source = _source(name, env_names, given, user, repo_data, name)
+        rows.append(SettingOrigin(name, _show(value), source, field.description or ""))
+    return rows
+
+
+def _source(key: str, env_names: list[str], given: set[str], user: dict[str, Any], repo: dict[str, Any],
+            leaf: str) -> str:
+    if key in given:
+        return "flag"
+    for env in env_names:
+        if env in os.environ:
+            return f"environment ({env})"
+    if leaf in repo:
+        return "repo file"
+    if leaf in user:
+        return "user file"
+    return "default"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return "(set)"
+    if value is None:
+        return "(none)"
+    return str(value)

@@ -1,0 +1,35 @@
+"""`tiercode config`: the effective configuration and where each value came from."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from assistant import paths
+from assistant.commands.common import repo_option
+from assistant.config import REPO_CONFIG_NAME, explain_settings
+
+
+@click.command("config")
+@repo_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--docs", is_flag=True, help="Show what each setting means.")
+def config(repo: Path, as_json: bool, docs: bool) -> None:
+    """Show the effective configuration and the source of each value."""
+    rows = explain_settings(repo.resolve() if repo.is_dir() else None)
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    click.echo(f"# user file: {paths.user_config_file()}")
+    click.echo(f"# repo file: {repo.resolve() / REPO_CONFIG_NAME}")
+    width = max(len(r.key) for r in rows)
+    for row in rows:
+        click.echo(f"{row.key:<{width}}  {row.value:<28} {row.source}")
+        if docs and row.doc:
+            click.echo(f"{'':<{width}}  # {row.doc}")
+
+
+COMMANDS = [config]

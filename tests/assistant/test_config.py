@@ -1,0 +1,72 @@
+"""Configuration layering, provenance, and one-line errors for bad config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant import paths
+from assistant.config import explain_settings, load_settings
+from assistant.errors import ConfigError
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_defaults_need_no_configuration(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path)
+    assert settings.tiers == ["local", "groq", "gemini", "sonnet"]
+    assert settings.offline is False and settings.budget.action == "warn"
+
+
+def test_layers_and_where_each_value_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(paths.user_config_file(), "max_escalations = 1\nconfirm_above_usd = 0.5\n[budget]\ndaily = 1.0\n")
+    write(tmp_path / ".tiercode.toml", "confirm_above_usd = 0.2\n[budget]\nmonthly = 9.0\n")
+    monkeypatch.setenv("TIERCODE_BUDGET__DAILY", "3.0")
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-very-secret")
+    settings = load_settings(tmp_path, offline=True)
+    assert settings.max_escalations == 1 and settings.confirm_above_usd == 0.2
+    assert settings.budget.daily == 3.0 and settings.budget.monthly == 9.0 and settings.offline is True
+    origin = {row.key: row for row in explain_settings(tmp_path, offline=True)}
+    assert origin["offline"].source == "flag"
+    assert origin["budget.daily"].source == "environment (TIERCODE_BUDGET__DAILY)"
+    assert origin["budget.monthly"].source == "repo file"
+    assert origin["confirm_above_usd"].source == "repo file"
+    assert origin["max_escalations"].source == "user file"
+    assert origin["tiers"].source == "default"
+    assert origin["groq_api_key"].value == "(set)"
+    assert all("gsk-very-secret" not in row.value for row in origin.values())
+    assert origin["budget.action"].doc.startswith("What a call")
+
+
+def test_api_keys_are_refused_in_a_repository_file(tmp_path: Path) -> None:
+    write(tmp_path / ".tiercode.toml", 'anthropic_api_key = "sk-ant-x"\n')
+    with pytest.raises(ConfigError, match="API keys belong in the environment"):
+        load_settings(tmp_path)
+
+
+def test_invalid_value_names_the_file_and_key(tmp_path: Path) -> None:
+    write(tmp_path / ".tiercode.toml", '[budget]\naction = "explode"\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings(tmp_path)
+    assert "budget.action" in str(error.value) and str(tmp_path / ".tiercode.toml") in str(error.value)
+
+
+def test_unknown_key_is_an_error_not_ignored(tmp_path: Path) -> None:
+    write(tmp_path / ".tiercode.toml", "offlien = true\n")
+    with pytest.raises(ConfigError, match="offlien"):
+        load_settings(tmp_path)
+
+
+def test_bad_config_from_the_command_line_is_one_line_exit_2(tmp_path: Path) -> None:
+    write(paths.user_config_file(), "tiers = [\n")
+    done = subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", "config", "--repo",
+                           str(tmp_path)], capture_output=True, text=True, input="")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "not valid TOML" in done.stderr and str(paths.user_config_file()) in done.stderr
