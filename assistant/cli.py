@@ -114,10 +114,10 @@ def ask(
         session.close()
 
 
-from assistant.commands import config_cmd, index_cmd, models_cmd  # noqa: E402 - commands register on `cli`
+from assistant.commands import config_cmd, index_cmd, models_cmd, stats_cmd  # noqa: E402 - register on `cli`
 
 cli.add_command(models_cmd.models)
-for module in (index_cmd, config_cmd):
+for module in (index_cmd, config_cmd, stats_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 

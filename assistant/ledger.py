@@ -45,6 +45,14 @@ BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 """
 
 
+_NO_REPLACE_V2 = """
+CREATE TRIGGER calls_no_replace BEFORE INSERT ON calls
+WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM calls WHERE id = NEW.id)
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+"""
+"""REPLACE deletes the old row without firing DELETE triggers; refuse it before the insert."""
+
+
 def new_id() -> str:
     """A fresh id for a session or a query."""
     return uuid.uuid4().hex[:16]
@@ -84,7 +92,7 @@ _COLUMNS = [f.name for f in fields(CallRecord)]
 class Ledger(Database):
     """The append-only call ledger (several processes may write at once)."""
 
-    migrations = (_SCHEMA_V1,)
+    migrations = (_SCHEMA_V1, _NO_REPLACE_V2)
 
     def record(self, call: CallRecord) -> int:
         """Append one record; returns its id."""
