@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.parse import ParsedFile, parse_source
-from indexer.scan import Candidate, ScanOptions, check_file, scan
+from indexer.scan import Candidate, ScanOptions, check_file, is_binary, scan
 from indexer.store import FileState, IndexStore
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (files done, files to do) as a build goes."""
+
+PARSER_VERSION = "2"
+"""Bumped when parsing changes what it extracts; an index parsed by another version is parsed again."""
 
 _PARALLEL_THRESHOLD = 64
 """Below this many files to parse, a process pool costs more than it saves."""
@@ -44,12 +47,18 @@ def build_index(
     options: ScanOptions | None = None,
     on_progress: ProgressCallback | None = None,
     workers: int | None = None,
+    on_scanned: Callable[[BuildReport], None] | None = None,
 ) -> BuildReport:
-    """Index every changed file under `root`; unchanged files are skipped by size+mtime, then hash."""
+    """Index every changed file under `root`; unchanged files are skipped by size+mtime, then hash.
+
+    `on_scanned` sees the report once the scan is done (files found, skipped), before parsing.
+    """
     started = time.perf_counter()
     found = scan(root, options)
     report = BuildReport(scanned=len(found.files), skipped=dict(found.skipped))
     known = store.file_states()
+    if store.get_meta("parser_version") != PARSER_VERSION:
+        known = {path: FileState(-1, -1, "") for path in known}  # parsed by an older parser: parse again
     to_parse: list[tuple[Candidate, bytes, FileState]] = []
     for candidate in found.files:
         old = known.get(candidate.path)
@@ -61,6 +70,9 @@ def build_index(
         except OSError as exc:
             report.skipped[candidate.path] = f"unreadable ({exc.strerror or exc})"
             continue
+        if is_binary(data):
+            report.skipped[candidate.path] = "binary"
+            continue
         state = FileState(candidate.size, candidate.mtime_ns, content_hash(data))
         if old and old.hash == state.hash:
             store.touch_file(candidate.path, state)
@@ -69,11 +81,16 @@ def build_index(
         to_parse.append((candidate, data, state))
 
     total = len(to_parse)
+    if on_scanned:
+        on_scanned(report)
     if on_progress:
         on_progress(0, total)
     for done, ((candidate, _, state), parsed) in enumerate(_parse_all(to_parse, workers), start=1):
-        store.put_file(candidate.path, state, parsed)
-        report.parsed += 1
+        if parsed is None:
+            report.skipped[candidate.path] = "could not be parsed"
+        else:
+            store.put_file(candidate.path, state, parsed)
+            report.parsed += 1
         if on_progress:
             on_progress(done, total)
 
@@ -82,6 +99,7 @@ def build_index(
     store.remove_files(gone)
     report.removed = len(gone)
     store.set_skipped(report.skipped)
+    store.set_meta("parser_version", PARSER_VERSION)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -89,15 +107,26 @@ def build_index(
 def update_file(store: IndexStore, root: Path, path: str, options: ScanOptions | None = None) -> bool:
     """Re-index one file after an edit, or forget it when it is gone; True when the index changed."""
     verdict = check_file(root, path, options)
+    old = store.file_state(path)
     data = _read(verdict) if isinstance(verdict, Candidate) else None
-    if not isinstance(verdict, Candidate) or data is None:
-        if path in store.file_states():
-            store.remove_files([path])
-            return True
-        return False
-    state = FileState(verdict.size, verdict.mtime_ns, content_hash(data))
-    store.put_file(path, state, parse_source(verdict.language, data))
-    return True
+    if isinstance(verdict, Candidate) and data is not None:
+        if is_binary(data):
+            verdict = "binary"
+        else:
+            state = FileState(verdict.size, verdict.mtime_ns, content_hash(data))
+            if old is not None and old.hash == state.hash:
+                store.touch_file(path, state)
+                return False
+            parsed = _parse_one((verdict.language, data))
+            if parsed is not None:
+                store.put_file(path, state, parsed)
+                return True
+            verdict = "could not be parsed"
+    if old is not None:
+        store.remove_files([path])
+    if isinstance(verdict, str):
+        store.add_skipped(path, verdict)
+    return old is not None
 
 
 def _read(candidate: Candidate) -> bytes | None:
@@ -107,14 +136,18 @@ def _read(candidate: Candidate) -> bytes | None:
         return None
 
 
-def _parse_one(item: tuple[str, bytes]) -> ParsedFile:
+def _parse_one(item: tuple[str, bytes]) -> ParsedFile | None:
+    """Parse one file; None when the parser itself fails (nothing may crash a build)."""
     language, data = item
-    return parse_source(language, data)
+    try:
+        return parse_source(language, data)
+    except Exception:  # a grammar or query bug must cost one file, not the build
+        return None
 
 
 def _parse_all(
     items: list[tuple[Candidate, bytes, FileState]], workers: int | None
-) -> Iterator[tuple[tuple[Candidate, bytes, FileState], ParsedFile]]:
+) -> Iterator[tuple[tuple[Candidate, bytes, FileState], ParsedFile | None]]:
     jobs = [(c.language, data) for c, data, _ in items]
     workers = workers or os.cpu_count() or 1
     if len(items) < _PARALLEL_THRESHOLD or workers == 1:

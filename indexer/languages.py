@@ -11,39 +11,80 @@ from tree_sitter import Language, Query
 
 # Queries of our own, added to the grammar's shipped tags.scm: imports (which tags.scm does not
 # cover) and definitions users look for that the shipped queries miss.
+_JS_IMPORTS_AND_EXPORTS = """
+(import_statement source: (string (string_fragment) @import.module))
+(call_expression function: (identifier) @_require arguments: (arguments (string (string_fragment) @import.module))
+  (#eq? @_require "require"))
+(export_statement declaration: (lexical_declaration (variable_declarator
+  name: (identifier) @name value: [(arrow_function) (function_expression)]) @definition.function))
+(method_definition name: (property_identifier) @name (#eq? @name "constructor")) @definition.method
+"""
+_JSX_REFERENCES = """
+(jsx_self_closing_element name: (identifier) @name) @reference.call
+(jsx_opening_element name: (identifier) @name) @reference.call
+"""
+_TS_DEFINITIONS = """
+(type_alias_declaration name: (type_identifier) @name) @definition.type
+(enum_declaration name: (identifier) @name) @definition.type
+(class_declaration name: (type_identifier) @name) @definition.class
+(extends_clause value: (identifier) @name) @reference.class
+(implements_clause (type_identifier) @name) @reference.implementation
+"""
+_C_FAMILY = """
+(preproc_include path: (_) @import.module)
+(preproc_def name: (identifier) @name) @definition.macro
+(preproc_function_def name: (identifier) @name) @definition.macro
+(call_expression function: (identifier) @name) @reference.call
+(call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
+(type_identifier) @name @reference.type
+"""
+
+# Queries of our own, added to the grammar's shipped tags.scm: imports (which tags.scm does not
+# cover), references beyond calls, and definitions users look for that the shipped queries miss.
 _EXTRA_QUERIES: dict[str, str] = {
     "python": """
 (import_statement name: (dotted_name) @import.module)
 (import_statement name: (aliased_import name: (dotted_name) @import.module))
 (import_from_statement module_name: (_) @import.module)
+(class_definition superclasses: (argument_list (identifier) @name @reference.class))
+(class_definition superclasses: (argument_list (attribute attribute: (identifier) @name) @reference.class))
+(type (identifier) @name @reference.type)
+(decorator (identifier) @name @reference.call)
 """,
-    "javascript": """
-(import_statement source: (string (string_fragment) @import.module))
-(export_statement declaration: (lexical_declaration (variable_declarator
-  name: (identifier) @name value: (arrow_function)) @definition.function))
+    "javascript": _JS_IMPORTS_AND_EXPORTS + _JSX_REFERENCES + """
+(class_heritage (identifier) @name @reference.class)
 """,
-    "typescript": """
-(import_statement source: (string (string_fragment) @import.module))
-(type_alias_declaration name: (type_identifier) @name) @definition.type
-(enum_declaration name: (identifier) @name) @definition.type
-""",
+    "typescript": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS,
+    "tsx": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS + _JSX_REFERENCES,
     "go": """
 (import_spec path: (interpreted_string_literal) @import.module)
+(source_file (const_declaration (const_spec name: (identifier) @name) @definition.constant))
+(source_file (var_declaration (var_spec name: (identifier) @name) @definition.constant))
 """,
     "rust": """
 (use_declaration argument: (_) @import.module)
+(function_signature_item name: (identifier) @name) @definition.method
+(const_item name: (identifier) @name) @definition.constant
+(static_item name: (identifier) @name) @definition.constant
+(call_expression function: (scoped_identifier name: (identifier) @name)) @reference.call
+(type_identifier) @name @reference.type
 """,
     "java": """
 (import_declaration (scoped_identifier) @import.module)
 (constructor_declaration name: (identifier) @name) @definition.method
 (enum_declaration name: (identifier) @name) @definition.class
+(record_declaration name: (identifier) @name) @definition.class
+(annotation_type_declaration name: (identifier) @name) @definition.interface
+(type_identifier) @name @reference.type
 """,
-    "c": """
-(preproc_include path: (_) @import.module)
-""",
-    "cpp": """
-(preproc_include path: (_) @import.module)
+    "c": _C_FAMILY,
+    "cpp": _C_FAMILY + """
 (namespace_definition name: (namespace_identifier) @name) @definition.module
+(function_declarator declarator: (qualified_identifier
+  name: [(identifier) (destructor_name) (operator_name)] @name)) @definition.method
+(function_declarator declarator: (destructor_name) @name) @definition.method
+(function_declarator declarator: (operator_name) @name) @definition.method
+(call_expression function: (qualified_identifier name: (identifier) @name)) @reference.call
 """,
 }
 
@@ -80,7 +121,6 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         (".tsx",),
         language_attr="language_tsx",
         tags_from=("tree_sitter_javascript", "tree_sitter_typescript"),
-        extra="typescript",
     ),
     LanguageSpec("go", "tree_sitter_go", (".go",)),
     LanguageSpec("rust", "tree_sitter_rust", (".rs",)),

@@ -8,6 +8,14 @@ from dataclasses import dataclass
 from tree_sitter import Node, Parser, QueryCursor
 
 from indexer.languages import LoadedLanguage, load
+from indexer.scopes import (
+    definition_node,
+    explicit_scope,
+    last_row,
+    leading_comment,
+    outer_node,
+    signature_node,
+)
 
 _CONTAINER_KINDS = frozenset({"class", "interface", "module", "type", "function", "method"})
 _MAX_SIGNATURE = 200
@@ -68,6 +76,7 @@ class _RawDefinition:
     name: str
     kind: str
     node: Node
+    scope: list[str]
 
 
 def parse_source(language: str, source: bytes) -> ParsedFile:
@@ -75,44 +84,56 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
     loaded = load(language)
     tree = Parser(loaded.language).parse(source)
     raw_defs: dict[tuple[int, int], _RawDefinition] = {}
-    references: list[Reference] = []
+    seen_names: set[tuple[str, int]] = set()
+    definition_names: set[int] = set()
+    found_refs: list[tuple[int, Reference]] = []
     imports: list[Import] = []
     for _, captures in QueryCursor(loaded.query).matches(tree.root_node):
         names = captures.get("name", [])
         for capture, nodes in captures.items():
             if capture.startswith("definition.") and names:
-                node = nodes[0]
+                node = definition_node(nodes[0], language)
+                if node is None:
+                    continue
+                name = _text(names[0])
                 key = (node.start_byte, node.end_byte)
-                if key not in raw_defs:
-                    raw_defs[key] = _RawDefinition(_text(names[0]), capture[11:], node)
+                if key in raw_defs or (name, node.start_byte) in seen_names:
+                    continue
+                seen_names.add((name, node.start_byte))
+                definition_names.add(names[0].start_byte)
+                raw_defs[key] = _RawDefinition(name, capture[11:], node, explicit_scope(node, language))
             elif capture.startswith("reference.") and names:
                 name_node = names[0]
-                references.append(Reference(_text(name_node), _line(name_node), capture[10:]))
+                ref = Reference(_text(name_node), _line(name_node), capture[10:])
+                found_refs.append((name_node.start_byte, ref))
             elif capture == "import.module":
                 for node in nodes:
                     imports.append(Import(_text(node).strip("\"'<>"), _line(node)))
+    references = tuple(ref for start, ref in found_refs if start not in definition_names)
     return ParsedFile(
         language=language,
-        definitions=_nest(list(raw_defs.values()), loaded),
-        references=tuple(references),
+        definitions=_nest(list(raw_defs.values()), loaded, source),
+        references=references,
         imports=tuple(imports),
         has_errors=tree.root_node.has_error,
     )
 
 
-def _nest(raw: list[_RawDefinition], loaded: LoadedLanguage) -> tuple[Definition, ...]:
+def _nest(raw: list[_RawDefinition], loaded: LoadedLanguage, source: bytes) -> tuple[Definition, ...]:
     """Give each definition its container and qualified name from how the ranges nest."""
     raw.sort(key=lambda d: (d.node.start_byte, -d.node.end_byte))
-    stack: list[tuple[_RawDefinition, str]] = []
+    stack: list[tuple[_RawDefinition, str, str]] = []
     result: list[Definition] = []
     for item in raw:
         while stack and stack[-1][0].node.end_byte < item.node.end_byte:
             stack.pop()
-        container = stack[-1] if stack else None
+        parent_kind = stack[-1][2] if stack else ""
+        container_name = ".".join([stack[-1][1], *item.scope] if stack else item.scope)
         kind = item.kind
-        if container and kind == "function" and container[0].kind in ("class", "interface"):
+        if kind == "function" and (item.scope or parent_kind in ("class", "interface")):
             kind = "method"
-        container_name = container[1] if container else ""
+        elif kind == "method" and not item.scope and parent_kind not in ("class", "interface", "type"):
+            kind = "function"
         qualified = f"{container_name}.{item.name}" if container_name else item.name
         result.append(
             Definition(
@@ -120,42 +141,42 @@ def _nest(raw: list[_RawDefinition], loaded: LoadedLanguage) -> tuple[Definition
                 qualified_name=qualified,
                 kind=kind,
                 line=_line(item.node),
-                end_line=item.node.end_point.row + 1,
-                signature=_signature(item.node),
+                end_line=last_row(item.node) + 1,
+                signature=_signature(item.node, source),
                 doc=_doc(item.node, loaded.spec.name),
                 container=container_name,
             )
         )
         if kind in _CONTAINER_KINDS:
-            stack.append((item, qualified))
+            stack.append((item, qualified, kind))
     return tuple(result)
 
 
-def _signature(node: Node) -> str:
+def _signature(node: Node, source: bytes) -> str:
+    start_node = signature_node(node)
     body = node.child_by_field_name("body")
-    end = body.start_byte if body is not None else node.end_byte
-    text = node.text[: end - node.start_byte] if node.text else b""
+    value = node.child_by_field_name("value")
+    if body is None and value is not None:
+        body = value.child_by_field_name("body")
+    if body is not None and body.start_byte > start_node.start_byte:
+        end = body.start_byte
+    else:
+        newline = source.find(b"\n", start_node.start_byte, node.end_byte)
+        end = newline if newline >= 0 else node.end_byte
+    text = source[start_node.start_byte : min(end, start_node.start_byte + 4 * _MAX_SIGNATURE)]
     header = " ".join(text.decode("utf-8", "replace").split()).rstrip(" {:")
     return header[:_MAX_SIGNATURE]
 
 
 def _doc(node: Node, language: str) -> str:
-    if language == "python":
+    if language == "python" and node.type in ("function_definition", "class_definition"):
         body = node.child_by_field_name("body")
         first = body.named_children[0] if body is not None and body.named_children else None
         if first is not None and first.type == "expression_statement":
             string = first.named_children[0] if first.named_children else None
             if string is not None and string.type == "string":
                 return _clean_doc(_STRING_QUOTES.sub("", _text(string)))
-        return ""
-    comments: list[str] = []
-    sibling = node.prev_named_sibling
-    expected_row = node.start_point.row - 1
-    while sibling is not None and sibling.type == "comment" and sibling.end_point.row == expected_row:
-        comments.append(_text(sibling))
-        expected_row = sibling.start_point.row - 1
-        sibling = sibling.prev_named_sibling
-    comments.reverse()
+    comments = leading_comment(outer_node(node))
     lines = (line.strip().lstrip("/*#!").rstrip("*/").strip() for c in comments for line in c.split("\n"))
     return _clean_doc("\n".join(line for line in lines if line))
 

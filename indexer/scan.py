@@ -18,6 +18,12 @@ VENDORED_DIRS = frozenset(
 """Folders never indexed: version control, dependencies, build output, caches."""
 
 IGNORE_FILES = (".gitignore", ".tiercodeignore")
+_BINARY_SNIFF = 8192
+
+
+def is_binary(data: bytes) -> bool:
+    """True when a file's first bytes hold a NUL, as git decides."""
+    return b"\0" in data[:_BINARY_SNIFF]
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,17 @@ def _walk(
     for entry in entries:
         rel = f"{prefix}{entry.name}"
         try:
+            rel.encode("utf-8")
             info = entry.stat(follow_symlinks=False)
+        except UnicodeEncodeError:
+            result.skipped[rel.encode("utf-8", "replace").decode()] = "file name is not valid UTF-8"
+            continue
         except OSError:
             result.skipped[rel] = "unreadable"
+            continue
+        if stat.S_ISLNK(info.st_mode) and os.path.isdir(entry.path):
+            if entry.name not in VENDORED_DIRS and not _ignored(rel + "/", specs):
+                result.skipped[rel] = "symlink (not followed)"
             continue
         if stat.S_ISDIR(info.st_mode):
             if entry.name not in VENDORED_DIRS and not _ignored(rel + "/", specs):

@@ -53,6 +53,20 @@ CREATE TABLE skipped (path TEXT PRIMARY KEY, reason TEXT NOT NULL);
 CREATE VIRTUAL TABLE symbols_fts USING fts5(words, qualified_name, signature, doc, path);
 """
 
+_SCHEMA_V2 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE vector_files (path TEXT PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    line INTEGER NOT NULL
+);
+CREATE INDEX chunks_path ON chunks(path);
+CREATE INDEX refs_file_name ON refs(file_id, name);
+CREATE INDEX symbols_name_exact ON symbols(name);
+"""
+
 _WORD_BOUNDARY = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
@@ -98,12 +112,27 @@ class Usage:
 class IndexStore(Database):
     """The per-repository index database."""
 
-    migrations = (_SCHEMA_V1,)
+    migrations = (_SCHEMA_V1, _SCHEMA_V2)
 
     def file_states(self) -> dict[str, FileState]:
         """Every indexed file's size, mtime and hash, by repo-relative path."""
         rows = self.conn.execute("SELECT path, size, mtime_ns, hash FROM files")
         return {r["path"]: FileState(r["size"], r["mtime_ns"], r["hash"]) for r in rows}
+
+    def file_state(self, path: str) -> FileState | None:
+        """One indexed file's size, mtime and hash, or None when it is not indexed."""
+        r = self.conn.execute("SELECT size, mtime_ns, hash FROM files WHERE path = ?", (path,)).fetchone()
+        return FileState(r["size"], r["mtime_ns"], r["hash"]) if r else None
+
+    def get_meta(self, key: str) -> str | None:
+        """A value the index keeps about itself (parser version, embedding model), or None."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a value the index keeps about itself."""
+        with self.transaction() as tx:
+            tx.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def put_file(self, path: str, state: FileState, parsed: ParsedFile) -> None:
         """Store one file's parse, replacing whatever was there, in one transaction."""
@@ -153,6 +182,11 @@ class IndexStore(Database):
         with self.transaction() as tx:
             tx.execute("DELETE FROM skipped")
             tx.executemany("INSERT INTO skipped VALUES (?, ?)", skipped.items())
+
+    def add_skipped(self, path: str, reason: str) -> None:
+        """Record one file as skipped (an update found it binary, too large or unparsable)."""
+        with self.transaction() as tx:
+            tx.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?)", (path, reason))
 
     def skipped(self) -> dict[str, str]:
         """Files the last scan skipped, with the reason for each."""
@@ -233,6 +267,7 @@ class IndexStore(Database):
             (path,),
         )
         tx.execute("DELETE FROM files WHERE path = ?", (path,))
+        tx.execute("DELETE FROM skipped WHERE path = ?", (path,))
 
 
 _SYMBOL_SELECT = (

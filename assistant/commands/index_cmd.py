@@ -1,41 +1,159 @@
-"""`tiercode index`, `find`: the code index from the command line."""
+"""`tiercode index`, `find`, `search`, `map`: the code index from the command line."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from assistant.commands.common import repo_option
-from assistant.config import load_settings
+from assistant.config import Settings, load_settings
 from assistant.output import ConsoleReporter
+
+if TYPE_CHECKING:
+    from indexer.build import BuildReport
+    from indexer.embed import VectorIndex
+    from indexer.store import IndexStore
+    from models.embedder import LlamaEmbedder
+
+
+def _open_index(repo: Path, rebuild: bool = False) -> tuple[Path, IndexStore]:
+    """The repository's root and its index store; an unreadable index is rebuilt with a notice."""
+    from assistant import paths
+    from assistant.session import check_repo
+    from indexer.sqlitedb import DatabaseCorrupt
+    from indexer.store import IndexStore
+
+    root = check_repo(repo)
+    path = paths.index_dir(root) / "index.sqlite"
+    if rebuild:
+        shutil.rmtree(path.parent, ignore_errors=True)
+    try:
+        return root, IndexStore(path)
+    except DatabaseCorrupt:
+        click.echo(f"tiercode: the index at {path} was unreadable; rebuilding it", err=True)
+        shutil.rmtree(path.parent, ignore_errors=True)
+        return root, IndexStore(path)
+
+
+def _build(store: IndexStore, root: Path, settings: Settings) -> BuildReport:
+    """Build with a progress bar on stderr: files, files per second, skipped."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from indexer.build import build_index
+    from indexer.scan import ScanOptions
+
+    console = Console(stderr=True)
+    progress = Progress(TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                        TextColumn("{task.fields[rate]:.0f} files/s"), TextColumn("{task.fields[skipped]} skipped"),
+                        TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal)
+    task = progress.add_task("indexing", total=None, rate=0.0, skipped=0)
+    started = time.perf_counter()
+
+    def on_progress(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-6)
+        progress.update(task, completed=done, total=total, rate=rate)
+
+    with progress:
+        return build_index(
+            store, root, ScanOptions(settings.max_file_bytes), on_progress=on_progress,
+            on_scanned=lambda report: progress.update(task, skipped=len(report.skipped)),
+        )
+
+
+def _embedder(settings: Settings) -> LlamaEmbedder | None:
+    """The configured embedding model, or None when none is installed."""
+    from assistant import paths
+    from models.base import ModelUnavailable
+    from models.embedder import LlamaEmbedder
+    from models.manager import ModelManager
+
+    try:
+        _, path = ModelManager(paths.models_dir()).resolve("embedder", settings.local.embedder)
+    except ModelUnavailable:
+        return None
+    return LlamaEmbedder(path, threads=settings.local.threads)
+
+
+def _vectors(store: IndexStore, embedder: LlamaEmbedder) -> VectorIndex:
+    from indexer.embed import VectorIndex
+
+    return VectorIndex.for_store(store, embedder.dim)
 
 
 @click.command()
 @repo_option
 @click.option("--rebuild", is_flag=True, help="Throw the index away and build it again.")
-def index(repo: Path, rebuild: bool) -> None:
+@click.option("--watch", is_flag=True, help="Keep the index live as files change (Ctrl-C to stop).")
+@click.option("--no-embed", is_flag=True, help="Index symbols only; skip the embeddings for dense search.")
+@click.option("--list-skipped", is_flag=True, help="List the files the index skipped, with the reason.")
+def index(repo: Path, rebuild: bool, watch: bool, no_embed: bool, list_skipped: bool) -> None:
     """Build or update the repository's index."""
-    import shutil
-
-    from assistant.session import Session
+    from indexer.embed import sync_vectors
 
     settings = load_settings(repo)
-    session = Session(repo, settings, ConsoleReporter(stream=False))
+    root, store = _open_index(repo, rebuild)
     try:
-        if rebuild:
-            shutil.rmtree(session.index_path.parent, ignore_errors=True)
-        session.store()
-        report = session.last_build
-        counts = session.store().counts()
-        if report is not None:
-            click.echo(f"indexed {counts['files']} files, {counts['symbols']} symbols "
-                       f"({report.parsed} parsed, {report.unchanged} unchanged, {report.removed} removed, "
-                       f"{len(report.skipped)} skipped) in {report.seconds:.2f}s")
+        report = _build(store, root, settings)
+        counts = store.counts()
+        click.echo(f"indexed {counts['files']} files, {counts['symbols']} symbols "
+                   f"({report.parsed} parsed, {report.unchanged} unchanged, {report.removed} removed, "
+                   f"{len(report.skipped)} skipped) in {report.seconds:.2f}s")
+        if list_skipped:
+            for path, reason in sorted(store.skipped().items()):
+                click.echo(f"skipped {path}: {reason}")
+        embedder = None if no_embed else _embedder(settings)
+        if embedder is None and not no_embed:
+            click.echo("tiercode: no embedding model installed; dense search is off"
+                       " (run `tiercode models pull bge-small`)", err=True)
+        vectors = _vectors(store, embedder) if embedder is not None else None
+        if embedder is not None and vectors is not None and not watch:
+            synced = sync_vectors(store, root, vectors, embedder)
+            click.echo(f"embedded {synced.added} chunks from {synced.files} files ({vectors.size} vectors)")
+        if watch:
+            _watch(store, root, settings, vectors, embedder)
     finally:
-        session.close()
+        store.close()
+
+
+def _watch(
+    store: IndexStore, root: Path, settings: Settings, vectors: VectorIndex | None, embedder: LlamaEmbedder | None
+) -> None:
+    """Keep the index live until Ctrl-C; embeddings follow in the background."""
+    from indexer.background import BackgroundVectors
+    from indexer.scan import ScanOptions
+    from indexer.watch import IndexWatcher
+
+    background = BackgroundVectors(store, root, vectors, embedder) if vectors and embedder else None
+
+    def on_change(changed: list[str]) -> None:
+        for path in changed:
+            click.echo(f"updated {path}")
+        if background is not None:
+            background.request(changed)
+
+    if background is not None:
+        background.request()
+    with IndexWatcher(store, root, ScanOptions(settings.max_file_bytes), on_change=on_change):
+        click.echo(f"watching {root} (Ctrl-C to stop)", err=True)  # only once events are being observed
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    if background is not None:
+        background.stop()
+
+
+def _symbol_row(s: Any) -> dict[str, Any]:
+    return {"name": s.name, "qualified_name": s.qualified_name, "kind": s.kind, "path": s.path,
+            "line": s.line, "end_line": s.end_line}
 
 
 @click.command()
@@ -44,26 +162,105 @@ def index(repo: Path, rebuild: bool) -> None:
 @click.option("--refs", is_flag=True, help="List references instead of definitions.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def find(name: str, repo: Path, refs: bool, as_json: bool) -> None:
-    """Find where NAME is defined (or, with --refs, used)."""
-    from dataclasses import asdict
-
+    """Find where NAME is defined (or, with --refs, used); close names when nothing matches exactly."""
     from assistant.session import Session
+    from indexer.search import fuzzy_definitions
 
     session = Session(repo, load_settings(repo), ConsoleReporter(stream=False))
     try:
         store = session.store()
+        note = ""
         if refs:
             usages = store.usages(name)
             rows: list[dict[str, Any]] = [asdict(u) for u in usages]
             lines = [f"{u.path}:{u.line}  {u.enclosing or '<module>'}" for u in usages]
         else:
             symbols = store.definitions(name)
-            rows = [{"name": s.name, "qualified_name": s.qualified_name, "kind": s.kind, "path": s.path,
-                     "line": s.line, "end_line": s.end_line} for s in symbols]
+            if not symbols:
+                symbols = fuzzy_definitions(store, name)
+                note = f"no exact match for {name}; close matches:" if symbols else ""
+            rows = [_symbol_row(s) for s in symbols]
             lines = [f"{s.path}:{s.line}  {s.kind} {s.qualified_name}  {s.signature}" for s in symbols]
-        click.echo(json.dumps(rows, indent=2) if as_json else "\n".join(lines) or f"no match for {name}")
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+        else:
+            if note:
+                click.echo(f"tiercode: {note}", err=True)
+            click.echo("\n".join(lines) or f"no match for {name}")
     finally:
         session.close()
 
 
-COMMANDS = [index, find]
+@click.command()
+@click.argument("text")
+@repo_option
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many hits.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def search(text: str, repo: Path, k: int, as_json: bool) -> None:
+    """Hybrid search: exact symbols, BM25 and dense vectors, fused by reciprocal rank."""
+    from assistant.session import Session
+    from indexer.search import hybrid_search
+
+    settings = load_settings(repo)
+    session = Session(repo, settings, ConsoleReporter(stream=False))
+    try:
+        store = session.store()
+        embedder = _embedder(settings)
+        vectors = _vectors(store, embedder) if embedder is not None else None
+        if vectors is None or vectors.size == 0:
+            click.echo("tiercode: no embeddings yet; searching symbols and BM25 only"
+                       " (`tiercode index` computes them when an embedding model is installed)", err=True)
+            vectors = None
+        hits = hybrid_search(store, text, k=k, vectors=vectors, embedder=embedder if vectors else None)
+        if as_json:
+            click.echo(json.dumps([asdict(h) for h in hits], indent=2))
+        else:
+            click.echo("\n".join(f"{h.path}:{h.line}  {h.symbol}  {h.score:.4f}" for h in hits) or "no hits")
+    finally:
+        session.close()
+
+
+@click.command(name="map")
+@repo_option
+@click.option("--tokens", type=click.IntRange(0), default=1024, show_default=True, help="Token budget.")
+@click.option("--query", default=None, help="Rank towards the identifiers in this text.")
+@click.option("--focus", multiple=True, help="Rank towards this file (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def repo_map(repo: Path, tokens: int, query: str | None, focus: tuple[str, ...], as_json: bool) -> None:
+    """A ranked map of the repository's definitions that fits the token budget."""
+    from assistant.session import Session
+    from indexer.repomap import render_map
+
+    settings = load_settings(repo)
+    session = Session(repo, settings, ConsoleReporter(stream=False))
+    try:
+        count, tokenizer = _token_counter(settings)
+        text = render_map(session.store(), tokens, count, query=query, focus=focus)
+        used = count(text)
+        if as_json:
+            click.echo(json.dumps({"map": text, "tokens": used, "budget": tokens, "tokenizer": tokenizer}))
+        else:
+            click.echo(text, nl=False)
+            click.echo(f"tiercode: map of {used}/{tokens} tokens, counted with {tokenizer}", err=True)
+    finally:
+        session.close()
+
+
+def _token_counter(settings: Settings) -> tuple[Any, str]:
+    """The installed local coder's tokenizer, or a conservative estimate when none is installed."""
+    from assistant import paths
+    from indexer.repomap import estimate_tokens
+    from models.base import ModelUnavailable
+    from models.local import LocalModel
+    from models.manager import ModelManager
+
+    try:
+        name, path = ModelManager(paths.models_dir()).resolve("coder", settings.local.coder)
+        model = LocalModel(path)
+        model.tokenize("x")
+    except ModelUnavailable:
+        return estimate_tokens, "an estimate (2 bytes per token; no local model installed)"
+    return (lambda text: len(model.tokenize(text))), f"the {name} tokenizer"
+
+
+COMMANDS = [index, find, search, repo_map]

@@ -1,0 +1,95 @@
+"""Hybrid retrieval: exact symbol hits, BM25 over the FTS5 table and dense vectors, fused by RRF."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from indexer.embed import Embedder, VectorIndex, chunk_rows
+from indexer.store import IndexStore, Symbol
+
+RRF_K = 60
+"""The reciprocal rank fusion constant (Cormack et al. use 60)."""
+_CANDIDATES = 50
+_EXACT_WEIGHT = 2.0
+"""An exact name hit counts twice in the fusion: the user typed the symbol."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    path: str
+    line: int
+    symbol: str
+    score: float
+
+
+def exact_hits(store: IndexStore, query: str) -> list[Hit]:
+    """Definitions whose name or qualified name is a word of the query."""
+    hits: list[Hit] = []
+    for word in dict.fromkeys(re.findall(r"[A-Za-z_][\w.]*", query)):
+        hits += [Hit(s.path, s.line, s.qualified_name, 1.0) for s in store.definitions(word)]
+    return hits
+
+
+def bm25_hits(store: IndexStore, query: str, k: int = _CANDIDATES) -> list[Hit]:
+    """BM25 over names (split into words), signatures, docstrings and paths."""
+    return [Hit(s.path, s.line, s.qualified_name, score) for s, score in store.search_text(query, limit=k)]
+
+
+def dense_hits(
+    store: IndexStore, query: str, vectors: VectorIndex, embedder: Embedder, k: int = _CANDIDATES
+) -> list[Hit]:
+    """Nearest chunks to the query's embedding."""
+    if vectors.size == 0:
+        return []
+    found = vectors.search(embedder.embed([query])[0], k)
+    rows = chunk_rows(store, [i for i, _ in found])
+    return [Hit(rows[i][0], rows[i][2], rows[i][1], score) for i, score in found if i in rows]
+
+
+def fuse(rankings: list[tuple[list[Hit], float]], k: int) -> list[Hit]:
+    """Reciprocal rank fusion of ranked lists, each with a weight; best first."""
+    scores: dict[tuple[str, int, str], float] = {}
+    for hits, weight in rankings:
+        seen: set[tuple[str, int, str]] = set()
+        for rank, hit in enumerate(hits, start=1):
+            key = (hit.path, hit.line, hit.symbol)
+            if key in seen:
+                continue
+            seen.add(key)
+            scores[key] = scores.get(key, 0.0) + weight / (RRF_K + rank)
+    ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return [Hit(path, line, symbol, round(score, 6)) for (path, line, symbol), score in ordered[:k]]
+
+
+def hybrid_search(
+    store: IndexStore,
+    query: str,
+    k: int = 10,
+    vectors: VectorIndex | None = None,
+    embedder: Embedder | None = None,
+) -> list[Hit]:
+    """Exact, BM25 and (when vectors and an embedder are given) dense hits, fused by RRF."""
+    rankings = [(exact_hits(store, query), _EXACT_WEIGHT), (bm25_hits(store, query), 1.0)]
+    if vectors is not None and embedder is not None:
+        rankings.append((dense_hits(store, query, vectors, embedder), 1.0))
+    return fuse(rankings, k)
+
+
+def fuzzy_definitions(store: IndexStore, name: str, n: int = 10) -> list[Symbol]:
+    """Definitions whose names are close to `name` (typos, case, partial words), best first."""
+    short = name.rsplit(".", 1)[-1]
+    names = store.symbol_names()
+    lowered: dict[str, list[str]] = {}
+    for candidate in names:
+        lowered.setdefault(candidate.lower(), []).append(candidate)
+    close = difflib.get_close_matches(short.lower(), list(lowered), n=n, cutoff=0.6)
+    contains = [c for c in lowered if short.lower() in c and c not in close] if len(short) >= 3 else []
+    result: list[Symbol] = []
+    for key in [*close, *sorted(contains, key=len)][:n]:
+        for candidate in lowered[key]:
+            result += store.definitions(candidate)
+    return result[: n * 2]

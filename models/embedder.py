@@ -1,0 +1,103 @@
+"""Text embeddings from a local GGUF model on llama-cpp-python: mean pooling, batched, L2-normalized."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from models.base import ModelUnavailable
+from models.local import PROVIDER, check_gguf, physical_cores
+
+if TYPE_CHECKING:
+    import llama_cpp
+
+_DEFAULT_CONTEXT = 512
+"""Tokens per text: bge-small's limit, and plenty for a function-level chunk's head."""
+_TEXTS_PER_CALL = 32
+
+
+class LlamaEmbedder:
+    """An embedding model loaded once; `embed` returns one unit-length row per text.
+
+    Texts longer than the context are truncated to their first tokens (a chunk's header and
+    signature come first, so the part that names it is kept).
+    """
+
+    def __init__(self, path: Path, context_tokens: int = _DEFAULT_CONTEXT, threads: int | None = None) -> None:
+        self.path = path
+        self.context_tokens = context_tokens
+        self.threads = threads
+        self._llm: llama_cpp.Llama | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def name(self) -> str:
+        """Identifies the model, so vectors from another model are never mixed in."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            size = 0
+        return f"{self.path.name}:{size}:mean"
+
+    @property
+    def dim(self) -> int:
+        """Length of each embedding vector."""
+        return int(self.llm.n_embd())
+
+    @property
+    def llm(self) -> llama_cpp.Llama:
+        """The llama.cpp model in embedding mode, loaded on first use."""
+        if self._llm is None:
+            with self._lock:
+                if self._llm is None:
+                    self._llm = self._load()
+        return self._llm
+
+    def _load(self) -> llama_cpp.Llama:
+        check_gguf(self.path)
+        import llama_cpp
+
+        try:
+            return llama_cpp.Llama(
+                model_path=str(self.path),
+                embedding=True,
+                pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                n_ctx=self.context_tokens,
+                n_batch=self.context_tokens,
+                n_ubatch=self.context_tokens,
+                n_threads=self.threads or physical_cores(),
+                n_gpu_layers=0,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelUnavailable(
+                f"embedding model {self.path} could not be loaded ({exc})", provider=PROVIDER
+            ) from None
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of `texts` as a float32 array of shape (len(texts), dim), rows L2-normalized."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        rows: list[list[float]] = []
+        with self._lock:
+            llm = self.llm
+            for start in range(0, len(texts), _TEXTS_PER_CALL):
+                batch = [t if t.strip() else " " for t in texts[start : start + _TEXTS_PER_CALL]]
+                rows.extend(llm.embed(batch, normalize=False, truncate=True))
+        return normalize(np.asarray(rows, dtype=np.float32))
+
+    def close(self) -> None:
+        """Free the model."""
+        with self._lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)

@@ -1,0 +1,131 @@
+"""`tiercode index`, `find`, `search` and `map` end to end through click."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+import pytest
+from click.testing import CliRunner
+
+from assistant import paths
+from assistant.cli import cli
+from indexer.store import IndexStore
+
+LANGS = Path(__file__).parents[1] / "fixtures" / "langs"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(LANGS, root)
+    (root / "huge.py").write_text("x = 1\n" * 300_000)
+    return root
+
+
+def run(*args: str) -> tuple[int, str]:
+    """Exit code and everything printed (stdout and stderr)."""
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def run_json(*args: str) -> object:
+    """The JSON a command prints on stdout."""
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0
+    return json.loads(result.stdout)
+
+
+def test_index_lists_skipped_and_find_is_exact_then_fuzzy(repo: Path) -> None:
+    code, out = run("index", "--repo", str(repo), "--no-embed", "--list-skipped")
+    assert code == 0
+    assert "indexed 10 files" in out and "1 skipped" in out
+    assert "skipped huge.py: too large" in out
+    expected = {"name": "Start", "qualified_name": "Server.Start", "kind": "method", "path": "go/server.go",
+                "line": 24, "end_line": 27}
+    assert run_json("find", "Server.Start", "--repo", str(repo), "--json") == [expected]
+    rows = run_json("find", "Servre", "--repo", str(repo), "--json")
+    assert isinstance(rows, list) and {row["qualified_name"] for row in rows} >= {"Server", "Service"}
+    code, out = run("find", "helper", "--repo", str(repo), "--refs")
+    assert "python/shapes.py:15  decorated_top" in out
+
+
+def test_corrupt_index_is_rebuilt_with_a_notice(repo: Path) -> None:
+    index = paths.index_dir(repo.resolve()) / "index.sqlite"
+    index.parent.mkdir(parents=True)
+    index.write_bytes(b"garbage, not sqlite" * 100)
+    code, out = run("index", "--repo", str(repo), "--no-embed")
+    assert code == 0 and "was unreadable; rebuilding it" in out and "indexed 10 files" in out
+    assert IndexStore(index).counts()["files"] == 10
+
+
+def test_search_json_hits(repo: Path) -> None:
+    hits = run_json("search", "deposit money", "--repo", str(repo), "-k", "3", "--json")
+    assert isinstance(hits, list)
+    assert hits[0]["symbol"] == "Account.deposit" and hits[0]["path"] == "java/com/example/Account.java"
+    assert set(hits[0]) == {"path", "line", "symbol", "score"} and len(hits) <= 3
+
+
+def test_map_fits_the_real_tokenizer(repo: Path, installed_model: Path) -> None:
+    from models.local import LocalModel
+
+    data = run_json("map", "--repo", str(repo), "--tokens", "120", "--json")
+    assert isinstance(data, dict) and data["tokenizer"] == "the smollm2 tokenizer"
+    assert 0 < len(LocalModel(installed_model).tokenize(data["map"])) <= 120 == data["budget"]
+
+
+def test_map_without_a_model_says_it_estimates(repo: Path) -> None:
+    code, out = run("map", "--repo", str(repo), "--tokens", "60", "--query", "rust store")
+    assert code == 0 and "rust/lib.rs:" in out and "counted with an estimate" in out
+
+
+def test_index_watch_reports_updates_until_interrupted(repo: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from assistant.cli import main; main()", "index", "--watch", "--no-embed",
+         "--repo", str(repo)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        assert _wait_for_line(proc.stderr, "watching", 120), "the watcher never said it was watching"
+        (repo / "python" / "fresh.py").write_text("def fresh_function():\n    pass\n")
+        line = _wait_for_line(proc.stdout, "fresh.py", 60)
+        assert line.strip() == "updated python/fresh.py"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    index = paths.index_dir(repo.resolve()) / "index.sqlite"
+    assert [s.path for s in IndexStore(index).definitions("fresh_function")] == ["python/fresh.py"]
+
+
+def _wait_for_line(stream: IO[str], needle: str, timeout: float) -> str:
+    """The first line of `stream` containing `needle`, or "" when none comes within `timeout` seconds."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+            if needle in line:
+                return
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if needle in line:
+            return line
+    return ""

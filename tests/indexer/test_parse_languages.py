@@ -1,0 +1,174 @@
+"""Definitions, containers, docs, references and imports for every language, from the fixture repos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexer.languages import LANGUAGES, language_for
+from indexer.parse import Definition, ParsedFile, parse_source
+
+LANGS = Path(__file__).parents[1] / "fixtures" / "langs"
+
+
+def parse_fixture(rel: str) -> ParsedFile:
+    path = LANGS / rel
+    spec = language_for(path)
+    assert spec is not None
+    return parse_source(spec.name, path.read_bytes())
+
+
+# (file, {(qualified name, kind, line)}) for every definition the fixture holds.
+EXPECTED_DEFINITIONS = {
+    "python/shapes.py": {
+        ("helper", "function", 7), ("decorated_top", "function", 13), ("Shape", "class", 18),
+        ("Shape.area", "method", 21), ("Shape.name", "method", 26), ("Shape.unit", "method", 30),
+        ("Circle", "class", 34), ("Circle.__init__", "method", 37), ("Circle.area", "method", 40),
+        ("Circle.Inner", "class", 43), ("Circle.Inner.deep", "method", 44),
+    },
+    "javascript/app.js": {
+        ("greet", "function", 5), ("add", "function", 10), ("local", "function", 12),
+        ("exported", "function", 14), ("Widget", "class", 18), ("Widget.constructor", "method", 19),
+        ("Widget.render", "method", 23), ("Panel", "class", 28), ("Panel.show", "method", 29),
+    },
+    "typescript/service.ts": {
+        ("Repo", "interface", 3), ("Repo.find", "method", 4), ("Id", "type", 7), ("Color", "type", 9),
+        ("makeService", "function", 15), ("Service", "class", 17), ("Service.constructor", "method", 18),
+        ("Service.lookup", "method", 20), ("topLevel", "function", 25), ("topLevel.find", "function", 26),
+    },
+    "typescript/view.tsx": {
+        ("Button", "function", 3), ("Page", "function", 5), ("Store", "class", 9), ("Store.load", "method", 10),
+    },
+    "go/server.go": {
+        ("Server", "type", 9), ("Handler", "type", 14), ("NewServer", "function", 19),
+        ("Server.Start", "method", 24), ("Server.listen", "method", 29), ("Version", "constant", 33),
+    },
+    "rust/lib.rs": {
+        ("Store", "class", 4), ("Kind", "class", 8), ("Named", "interface", 13), ("Named.name", "method", 14),
+        ("Store.new", "method", 19), ("Store.get", "method", 23), ("Store.name", "method", 29),
+        ("helper", "function", 34), ("inner", "module", 38), ("inner.nested", "function", 39),
+        ("make", "macro", 42),
+    },
+    "java/com/example/Account.java": {
+        ("Account", "class", 6), ("Account.Account", "method", 9), ("Account.deposit", "method", 14),
+        ("Account.audit", "method", 19), ("Account.Listener", "interface", 23),
+        ("Account.Listener.onChange", "method", 24), ("Account.State", "class", 27),
+    },
+    "c/util.c": {
+        ("MAX_ITEMS", "macro", 4), ("point", "class", 7), ("point_t", "type", 12), ("add", "function", 15),
+        ("show", "function", 19),
+    },
+    "cpp/shape.cpp": {
+        ("geo", "module", 4), ("geo.Rect", "class", 7), ("geo.Rect.Rect", "method", 9),
+        ("geo.Rect.area", "method", 10), ("geo.Rect.inline_perimeter", "method", 11),
+        ("geo.Rect.Rect", "method", 16), ("geo.Rect.area", "method", 19), ("geo.total", "function", 23),
+    },
+}
+
+
+@pytest.mark.parametrize("rel", sorted(EXPECTED_DEFINITIONS))
+def test_definitions_match_the_fixture_exactly(rel: str) -> None:
+    parsed = parse_fixture(rel)
+    found = {(d.qualified_name, d.kind, d.line) for d in parsed.definitions}
+    assert found == EXPECTED_DEFINITIONS[rel]
+    assert not parsed.has_errors
+
+
+def test_every_language_has_a_fixture() -> None:
+    covered = {language_for(rel).name for rel in EXPECTED_DEFINITIONS}  # type: ignore[union-attr]
+    assert covered == {spec.name for spec in LANGUAGES}
+
+
+def _by_qualified(parsed: ParsedFile, qualified: str, line: int | None = None) -> Definition:
+    matches = [d for d in parsed.definitions if d.qualified_name == qualified and line in (None, d.line)]
+    assert matches, qualified
+    return matches[0]
+
+
+@pytest.mark.parametrize(
+    ("rel", "qualified", "line", "end_line", "container", "signature", "doc"),
+    [
+        ("python/shapes.py", "Shape.area", 21, 23, "Shape", "def area(self)", "Area of the shape."),
+        ("python/shapes.py", "decorated_top", 13, 15, "", "def decorated_top(self)", "A decorated function."),
+        ("javascript/app.js", "add", 10, 10, "", "export const add = (a, b) =>", "Adds two numbers."),
+        ("javascript/app.js", "greet", 5, 7, "", "function greet(name)", "Greets a person."),
+        ("typescript/service.ts", "makeService", 15, 15, "", "export const makeService = (repo: Repo): Service =>",
+         "Makes a service."),
+        ("go/server.go", "Server.Start", 24, 27, "Server", "func (s *Server) Start() error",
+         "Start starts the server."),
+        ("go/server.go", "Server", 9, 11, "", "type Server struct", "Server serves things."),
+        ("rust/lib.rs", "Store.new", 19, 21, "Store", "pub fn new() -> Self", "Makes an empty store."),
+        ("rust/lib.rs", "Store", 4, 6, "", "pub struct Store", "A store of things."),
+        ("java/com/example/Account.java", "Account.deposit", 14, 17, "Account", "public void deposit(int amount)",
+         "Deposit money."),
+        ("c/util.c", "add", 15, 17, "", "int add(int a, int b)", "Adds two ints."),
+        ("cpp/shape.cpp", "geo.Rect.area", 19, 21, "geo.Rect", "double Rect::area() const", "Area of a rectangle."),
+    ],
+)
+def test_definition_details(
+    rel: str, qualified: str, line: int, end_line: int, container: str, signature: str, doc: str
+) -> None:
+    d = _by_qualified(parse_fixture(rel), qualified, line)
+    assert (d.line, d.end_line, d.container, d.signature, d.doc) == (line, end_line, container, signature, doc)
+
+
+EXPECTED_REFERENCES = {
+    "python/shapes.py": {("helper", "call"), ("Circle", "call"), ("Shape", "class"), ("cached_property", "call")},
+    "javascript/app.js": {("greet", "call"), ("add", "call"), ("render", "call"), ("Widget", "class")},
+    "typescript/service.ts": {("makeService", "call"), ("lookup", "call"), ("Service", "class"), ("Repo", "type")},
+    "typescript/view.tsx": {("Button", "call")},
+    "go/server.go": {("Println", "call"), ("listen", "call"), ("Server", "type")},
+    "rust/lib.rs": {("helper", "call"), ("new", "call"), ("Store", "implementation"), ("Named", "implementation")},
+    "java/com/example/Account.java": {("audit", "call"), ("println", "call")},
+    "c/util.c": {("add", "call"), ("printf", "call"), ("point_t", "type")},
+    "cpp/shape.cpp": {("area", "call"), ("Rect", "type")},
+}
+
+
+@pytest.mark.parametrize("rel", sorted(EXPECTED_REFERENCES))
+def test_references_include_calls_and_type_uses(rel: str) -> None:
+    found = {(r.name, r.kind) for r in parse_fixture(rel).references}
+    assert EXPECTED_REFERENCES[rel] <= found
+
+
+def test_a_definition_name_is_not_its_own_reference() -> None:
+    parsed = parse_fixture("rust/lib.rs")
+    assert ("Store", 4) not in {(r.name, r.line) for r in parsed.references}
+    assert ("Store", 17) in {(r.name, r.line) for r in parsed.references}  # impl Store
+
+
+EXPECTED_IMPORTS = {
+    "python/shapes.py": ["math", "functools"],
+    "javascript/app.js": ["fs", "path"],
+    "typescript/service.ts": ["./widget"],
+    "typescript/view.tsx": ["react"],
+    "go/server.go": ["fmt", "net/http"],
+    "rust/lib.rs": ["std::collections::HashMap"],
+    "java/com/example/Account.java": ["java.util.List"],
+    "c/util.c": ["stdio.h", "util.h"],
+    "cpp/shape.cpp": ["vector", "shape.hpp"],
+}
+
+
+@pytest.mark.parametrize("rel", sorted(EXPECTED_IMPORTS))
+def test_imports(rel: str) -> None:
+    assert [i.module for i in parse_fixture(rel).imports] == EXPECTED_IMPORTS[rel]
+
+
+def test_a_c_prototype_is_not_a_definition() -> None:
+    parsed = parse_fixture("c/util.h")
+    assert [d.name for d in parsed.definitions] == ["UTIL_H"]
+
+
+def test_commonjs_require_is_an_import() -> None:
+    parsed = parse_source("javascript", b'const fs = require("fs");\nfs.readFileSync("x");\n')
+    assert [i.module for i in parsed.imports] == ["fs"]
+    assert "require" not in {r.name for r in parsed.references}
+
+
+def test_cpp_template_and_destructor() -> None:
+    source = b"template <typename T>\nT Box<T>::get() const { return v; }\nBox::~Box() {}\n"
+    parsed = parse_source("cpp", source)
+    found = {(d.qualified_name, d.kind, d.line, d.end_line) for d in parsed.definitions}
+    assert found == {("Box.get", "method", 1, 2), ("Box.~Box", "method", 3, 3)}
