@@ -44,6 +44,14 @@ class CatalogEntry:
     """Higher is preferred when a role's model is `auto`."""
 
     @property
+    def source_label(self) -> str:
+        """Where the model comes from, as one string: `hf://repo/file@revision` or `pypi:requirement`."""
+        source = self.source
+        if isinstance(source, HubSource):
+            return f"hf://{source.repo}/{source.filename}@{source.revision}"
+        return f"pypi:{source.requirement}#{source.member}"
+
+    @property
     def filename(self) -> str:
         """The GGUF's file name on disk."""
         source = self.source

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,6 +105,8 @@ class LocalModel:
         self.lock = threading.RLock()
         self._llm: llama_cpp.Llama | None = None
         self._prefix_states: OrderedDict[tuple[int, ...], llama_cpp.LlamaState] = OrderedDict()
+        self._formatter: Callable[[list[dict[str, str]]], tuple[str, list[str]]] | None = None
+        self._prefix_tokens: dict[tuple[tuple[str, str], ...], list[int]] = {}
         self.backend_name = "CPU"
 
     @property
@@ -149,22 +152,46 @@ class LocalModel:
 
     def format_chat(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
         """Apply the model's chat template; returns prompt tokens and stop strings."""
+        llm = self.llm
+        if self._formatter is None:
+            self._formatter = self._make_formatter()
+        prompt, stops = self._formatter(messages)
+        bos = llm.token_bos()
+        bos_text = llm.detokenize([bos]).decode("utf-8", "replace") if bos >= 0 else ""
+        add_bos = bool(bos_text) and _adds_bos(llm) and not prompt.startswith(bos_text)
+        return llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True), stops
+
+    def prefix_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        """Tokens of the template applied to `messages` alone (the stable prefix), cached per content."""
+        key = tuple((m["role"], m["content"]) for m in messages)
+        if key not in self._prefix_tokens:
+            if len(self._prefix_tokens) > 32:
+                self._prefix_tokens.clear()
+            self._prefix_tokens[key] = self.format_chat(messages)[0]
+        return self._prefix_tokens[key]
+
+    def _make_formatter(self) -> Callable[[list[dict[str, str]]], tuple[str, list[str]]]:
+        """The chat template, compiled once: the GGUF's own, or ChatML when it has none."""
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         llm = self.llm
         template = llm.metadata.get("tokenizer.chat_template")
+        if not template:  # ChatML, what most small instruct models were tuned on
+
+            def chatml(messages: list[dict[str, str]]) -> tuple[str, list[str]]:
+                body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+                return body + "<|im_start|>assistant\n", ["<|im_end|>"]
+
+            return chatml
         eos = llm.detokenize([llm.token_eos()]).decode("utf-8", "replace")
         bos = llm.detokenize([llm.token_bos()]).decode("utf-8", "replace") if llm.token_bos() >= 0 else ""
-        if template:
-            formatted = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)(messages=messages)
-            prompt, stops = formatted.prompt, _as_list(formatted.stop)
-        else:  # ChatML, what most small instruct models were tuned on
-            prompt = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
-            prompt += "<|im_start|>assistant\n"
-            stops = ["<|im_end|>"]
-        add_bos = bool(bos) and not prompt.startswith(bos) and _adds_bos(llm)
-        tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
-        return tokens, stops
+        formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+
+        def jinja(messages: list[dict[str, str]]) -> tuple[str, list[str]]:
+            formatted = formatter(messages=messages)  # type: ignore[arg-type]
+            return formatted.prompt, _as_list(formatted.stop)
+
+        return jinja
 
     def prepare_prefix(self, prefix: list[int], reuse: bool) -> bool:
         """Leave exactly `prefix` evaluated in the KV cache, so only the rest of a prompt is evaluated.
@@ -250,7 +277,7 @@ class LocalBackend:
                 notes.append(f"answer limited to {room} tokens by the local context window")
             prefix: list[int] = []
             if request.stable_prefix > 0:
-                prefix_tokens, _ = model.format_chat(messages[: request.stable_prefix])
+                prefix_tokens = model.prefix_tokens(messages[: request.stable_prefix])
                 # keep the chat template's generation prompt out of the reusable prefix
                 prefix = tokens[: max(0, _common_prefix(prefix_tokens, tokens) - 1)]
             model.prepare_prefix(prefix, self.reuse_prefix)

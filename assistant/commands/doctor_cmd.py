@@ -1,0 +1,180 @@
+"""`tiercode doctor`: llama.cpp's backend, installed models, provider keys (set or not) and reachability."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+import click
+
+from assistant import paths
+from models.manager import ModelManager
+
+_GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "OpenCL", "CANN", "MUSA", "Kompute")
+_REACH_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A cloud provider: the environment variables holding its key and its base URL."""
+
+    name: str
+    key_env: tuple[str, ...]
+    config_key: str
+    base_url_env: str
+    default_base_url: str
+
+    @property
+    def base_url(self) -> str:
+        """The base URL in effect (the environment's override, or the provider's own)."""
+        return (os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
+
+
+PROVIDERS = (
+    Provider("anthropic", ("ANTHROPIC_API_KEY",), "anthropic_api_key", "ANTHROPIC_BASE_URL",
+             "https://api.anthropic.com"),
+    Provider("gemini", ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "gemini_api_key", "GOOGLE_GEMINI_BASE_URL",
+             "https://generativelanguage.googleapis.com"),
+    Provider("groq", ("GROQ_API_KEY",), "groq_api_key", "GROQ_BASE_URL", "https://api.groq.com"),
+)
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """Whether a provider's key is set, and where from (never its value)."""
+
+    provider: str
+    set: bool
+    source: str | None
+    """The environment variable's name or `user file`; None when unset."""
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """Whether a provider's base URL answered."""
+
+    provider: str
+    url: str
+    status: str
+    """`reachable`, `unreachable` or `skipped`."""
+    detail: str = ""
+    latency_ms: float | None = None
+
+
+def llama_backend() -> dict[str, object]:
+    """llama.cpp's build: GPU offload support, the backend in use (CPU, CUDA, Metal, Vulkan…) and system info."""
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        return {"backend": "unavailable", "gpu_offload": False, "version": None, "system_info": str(exc)}
+    info = llama_cpp.llama_print_system_info()
+    text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+    offload = bool(llama_cpp.llama_supports_gpu_offload())
+    found = {name.upper() for name in re.findall(r"(?:^|\|)\s*([A-Za-z][A-Za-z0-9_]*) :", text)}
+    gpu = [name for name in _GPU_BACKENDS if name.upper() in found]
+    backend = (gpu[0] if gpu else "GPU") if offload else "CPU"
+    return {"backend": backend, "gpu_offload": offload, "version": getattr(llama_cpp, "__version__", None),
+            "system_info": text.strip()}
+
+
+def key_status() -> list[KeyStatus]:
+    """Each provider's key: set or unset, and from where; values are never read into the report."""
+    from assistant.config import read_config_file
+
+    try:
+        user = read_config_file(paths.user_config_file(), False)
+    except Exception:
+        user = {}
+    result = []
+    for provider in PROVIDERS:
+        source = next((env for env in provider.key_env if os.environ.get(env)), None)
+        if source is None and user.get(provider.config_key):
+            source = "user file"
+        result.append(KeyStatus(provider.name, source is not None, source))
+    return result
+
+
+def check_reachable(provider: Provider, timeout: float = _REACH_TIMEOUT_S) -> Reachability:
+    """One short HTTPS (or HTTP) HEAD of the provider's base URL; any HTTP answer counts as reachable."""
+    import httpx
+
+    url = provider.base_url
+    started = time.perf_counter()
+    try:
+        response = httpx.head(url, timeout=timeout, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        return Reachability(provider.name, url, "unreachable", f"{type(exc).__name__}: {detail}"[:160])
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    return Reachability(provider.name, url, "reachable", f"HTTP {response.status_code}", latency)
+
+
+def reachability(offline: bool) -> list[Reachability]:
+    """Every provider's reachability, checked in parallel; all `skipped` when offline."""
+    if offline:
+        return [Reachability(p.name, p.base_url, "skipped", "offline") for p in PROVIDERS]
+    with ThreadPoolExecutor(max_workers=len(PROVIDERS)) as pool:
+        return list(pool.map(check_reachable, PROVIDERS))
+
+
+def _is_offline(flag: bool) -> bool:
+    if flag:
+        return True
+    from assistant.config import load_settings
+
+    try:
+        return load_settings(None).offline
+    except Exception:
+        return False
+
+
+def build_report(offline: bool) -> dict[str, object]:
+    """Everything `doctor` reports, as plain data."""
+    manager = ModelManager(paths.models_dir())
+    return {
+        "llama_cpp": llama_backend(),
+        "models_dir": str(manager.root),
+        "models": [{"name": m.entry.name, "roles": list(m.entry.roles), "path": str(m.path), "size": m.size}
+                   for m in manager.installed()],
+        "keys": [asdict(k) for k in key_status()],
+        "providers": [asdict(r) for r in reachability(offline)],
+        "offline": offline,
+    }
+
+
+def format_report(report: dict[str, object]) -> str:
+    """The report as text lines."""
+    llama = report["llama_cpp"]
+    assert isinstance(llama, dict)
+    lines = [f"llama.cpp {llama['version'] or '?'}: backend {llama['backend']}"
+             f" (GPU offload {'yes' if llama['gpu_offload'] else 'no'})",
+             f"  {llama['system_info']}", f"models in {report['models_dir']}:"]
+    models = report["models"]
+    assert isinstance(models, list)
+    lines += [f"  {m['name']:<20} {m['size'] / 1e6:>8.1f} MB  {m['path']}" for m in models]
+    if not models:
+        lines.append("  none installed; run `tiercode models pull smollm2` for a 98 MB quick start")
+    lines.append("provider keys:")
+    for key in report["keys"]:  # type: ignore[attr-defined]
+        lines.append(f"  {key['provider']:<10} {'set (' + key['source'] + ')' if key['set'] else 'not set'}")
+    lines.append("providers:")
+    for reach in report["providers"]:  # type: ignore[attr-defined]
+        latency = f", {reach['latency_ms']:.0f} ms" if reach["latency_ms"] is not None else ""
+        lines.append(f"  {reach['provider']:<10} {reach['status']:<12} {reach['url']} ({reach['detail']}{latency})")
+    return "\n".join(lines)
+
+
+@click.command("doctor")
+@click.option("--offline", is_flag=True, help="Skip the network checks.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def doctor(offline: bool, as_json: bool) -> None:
+    """Report llama.cpp's backend, installed models, which provider keys are set and which providers answer."""
+    report = build_report(_is_offline(offline))
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+COMMANDS = [doctor]

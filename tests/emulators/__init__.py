@@ -1,0 +1,1 @@
+"""Loopback emulators of the cloud model APIs, for tests and benchmarks."""

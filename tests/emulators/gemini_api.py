@@ -1,0 +1,166 @@
+"""A loopback emulator of the Gemini API's `generateContent` and `streamGenerateContent?alt=sse`.
+
+`POST /v1beta/models/{model}:streamGenerateContent?alt=sse` streams `data: {GenerateContentResponse}`
+events: candidates with text parts, `usageMetadata` with running totals on every chunk, and
+`finishReason` on the last one. `promptTokenCount` INCLUDES `cachedContentTokenCount`; thinking
+tokens are reported as `thoughtsTokenCount`. Errors are `{"error": {"code", "message", "status",
+"details"}}`; a 429 carries a google.rpc.RetryInfo `retryDelay`, and a bad API key is a 400
+INVALID_ARGUMENT with reason API_KEY_INVALID, as the real API answers. An error inside a stream is a
+`data: {"error": ...}` event.
+
+Implicit caching: the prompt minus its last turn (system instruction first) is cached when it is at
+least `min_cache_tokens` long; a repeat reports it as `cachedContentTokenCount`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from tests.emulators.server import (
+    Drop,
+    Emulator,
+    Exchange,
+    Fail,
+    RecordedRequest,
+    Reply,
+    StreamFail,
+    count_tokens,
+    prefix_key,
+    split_text,
+)
+
+STATUSES = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+}
+_MESSAGES = {
+    "INVALID_ARGUMENT": "Request contains an invalid argument.",
+    "PERMISSION_DENIED": "The caller does not have permission.",
+    "NOT_FOUND": "models/unknown is not found for API version v1beta.",
+    "RESOURCE_EXHAUSTED": "Resource has been exhausted (e.g. check quota).",
+    "INTERNAL": "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+    "UNAVAILABLE": "The model is overloaded. Please try again later.",
+    "DEADLINE_EXCEEDED": "Deadline exceeded.",
+}
+_PATH = re.compile(
+    r"^/(?P<version>v1beta|v1|v1alpha)/models/(?P<model>[^:/]+):(?P<method>streamGenerateContent|generateContent)$"
+)
+_FINISH = {"stop": "STOP", "length": "MAX_TOKENS"}
+
+
+class GeminiEmulator(Emulator):
+    """The Gemini API; pass `base_url` as `http_options.base_url` (or GOOGLE_GEMINI_BASE_URL)."""
+
+    def handle(self, exchange: Exchange, request: RecordedRequest) -> None:
+        """Serve `POST /v1beta/models/{model}:(stream)generateContent`."""
+        match = _PATH.match(request.path)
+        if request.method != "POST" or match is None:
+            exchange.json(404, _error(404, f"{request.path} is not found"))
+            return
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        if self.api_key is not None and key != self.api_key:
+            exchange.json(400, _error(400, "API key not valid. Please pass a valid API key.", [{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"},
+            }]))
+            return
+        body = request.body
+        if not isinstance(body, dict) or not body.get("contents"):
+            exchange.json(400, _error(400, "* GenerateContentRequest.contents: contents is not specified"))
+            return
+        behaviour = self.next_behaviour()
+        if isinstance(behaviour, Fail):
+            self._fail(exchange, behaviour)
+            return
+        model = match["model"]
+        usage = self._usage(model, body, behaviour)
+        if match["method"] == "generateContent":
+            self._whole(exchange, model, behaviour, usage)
+        else:
+            exchange.start_stream()
+            self._stream(exchange, model, behaviour, usage)
+
+    def _fail(self, exchange: Exchange, fail: Fail) -> None:
+        details = []
+        if fail.retry_after is not None:
+            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{fail.retry_after}s"})
+        exchange.json(fail.status, _error(fail.status, fail.message, details, fail.error_type), dict(fail.headers))
+
+    def _usage(self, model: str, body: dict[str, Any], behaviour: Reply | Drop | StreamFail) -> dict[str, Any]:
+        system = [p.get("text", "") for p in (body.get("systemInstruction") or {}).get("parts", [])]
+        turns = [[p.get("text", "") for p in c.get("parts", [])] for c in body["contents"]]
+        prompt = sum(count_tokens(t) for t in system) + sum(count_tokens(t) for turn in turns for t in turn)
+        prefix = system + [t for turn in turns[:-1] for t in turn]
+        prefix_tokens = sum(count_tokens(t) for t in prefix)
+        cached = prefix_tokens if self.cache_lookup(prefix_key(model, prefix), prefix_tokens) else 0
+        reply = behaviour if isinstance(behaviour, Reply) else Reply(behaviour.text)
+        usage: dict[str, Any] = {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": count_tokens(reply.text),
+            "totalTokenCount": prompt + count_tokens(reply.text) + count_tokens(reply.thinking),
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+        }
+        if cached:
+            usage["cachedContentTokenCount"] = cached
+            usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached}]
+        if reply.thinking:
+            usage["thoughtsTokenCount"] = count_tokens(reply.thinking)
+        usage.update(reply.usage or {})
+        return usage
+
+    def _whole(self, exchange: Exchange, model: str, behaviour: Any, usage: dict[str, Any]) -> None:
+        if not isinstance(behaviour, Reply):
+            exchange.json(500, _error(500, "this behaviour needs a streaming request"))
+            return
+        exchange.json(200, _response(model, behaviour.text, _FINISH.get(behaviour.finish, behaviour.finish), usage))
+
+    def _stream(self, exchange: Exchange, model: str, behaviour: Any, usage: dict[str, Any]) -> None:
+        deltas = behaviour.deltas() if isinstance(behaviour, Reply) else split_text(behaviour.text)
+        response_id = uuid.uuid4().hex[:22]
+        sent_tokens = 0
+        for sent, delta in enumerate(deltas):
+            if not isinstance(behaviour, Reply) and sent == behaviour.after:
+                break
+            last = isinstance(behaviour, Reply) and sent == len(deltas) - 1
+            sent_tokens += count_tokens(delta)
+            running = usage if last else {
+                "promptTokenCount": usage["promptTokenCount"], "candidatesTokenCount": sent_tokens,
+                "totalTokenCount": usage["promptTokenCount"] + sent_tokens,
+                **{k: usage[k] for k in ("cachedContentTokenCount", "thoughtsTokenCount") if k in usage},
+            }
+            finish = _FINISH.get(behaviour.finish, behaviour.finish) if last else None
+            exchange.sse(_response(model, delta, finish, running, response_id), newline="\r\n")
+            if isinstance(behaviour, Reply):
+                self.pause(behaviour, sent + 1)
+                time.sleep(behaviour.delay)
+        if isinstance(behaviour, Drop):
+            exchange.cut(behaviour)
+            return
+        if isinstance(behaviour, StreamFail):
+            exchange.sse(_error(behaviour.status, behaviour.message), newline="\r\n")
+        elif not deltas:
+            exchange.sse(_response(model, "", _FINISH.get(behaviour.finish, behaviour.finish), usage, response_id),
+                         newline="\r\n")
+        exchange.end_stream()
+
+
+def _response(
+    model: str, text: str, finish: str | None, usage: dict[str, Any], response_id: str = "",
+) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
+            "responseId": response_id or uuid.uuid4().hex[:22]}
+
+
+def _error(code: int, message: str | None = None, details: list[dict[str, Any]] | None = None,
+           status: str | None = None) -> dict[str, Any]:
+    status = status or STATUSES.get(code, "UNKNOWN")
+    error: dict[str, Any] = {"code": code, "message": message or _MESSAGES.get(status, "Error"), "status": status}
+    if details:
+        error["details"] = details
+    return {"error": error}
