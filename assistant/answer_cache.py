@@ -1,0 +1,84 @@
+"""The pipeline's view of the response caches: exact hits per tier, semantic hits per question."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from assistant.cache import CacheHit, FileRef, ResponseCache, embedding_text
+
+if TYPE_CHECKING:
+    from assistant.context import Context
+    from assistant.session import Session
+    from models.base import GenerationRequest, GenerationResult
+
+
+class AnswerCache:
+    """Looks answers up before a tier is called and remembers each tier's answer and verdict.
+
+    A rejected answer is remembered too (with the reason), so asking again escalates past that tier
+    at once instead of paying for the same weak answer twice.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.cache: ResponseCache = session.cache()
+
+    def exact(self, tier: str, model: str, request: GenerationRequest, context: Context) -> CacheHit | None:
+        """The cached answer of `model` to exactly this prompt and context, if still valid."""
+        return self.cache.lookup(
+            model=model, prompt=_prompt(request), context_hash=context.content_hash, params=_params(request),
+            files=self._files(context), root=self.session.repo,
+        )
+
+    def remember(
+        self, tier: str, request: GenerationRequest, context: Context, question: str, kind: str,
+        result: GenerationResult, cost_usd: float, rejected: str, first_context: Context,
+    ) -> None:
+        """Store one tier's answer; an accepted one also becomes findable by similar questions."""
+        meta: dict[str, Any] = {"sources": [s.__dict__ for s in context.sources]}
+        if rejected:
+            meta["rejected"] = rejected
+        embedding, embedder = (None, "")
+        if not rejected:
+            embedding, embedder = self._embed(question)
+        files = self._files(context)
+        self.cache.store(
+            model=result.model, tier=tier, prompt=_prompt(request), context_hash=context.content_hash,
+            answer=result.text, params=_params(request), files=files, question=question, kind=kind,
+            usage=result.usage, cost_usd=cost_usd, meta=meta,
+        )
+        if embedding is not None:  # the semantic entry is keyed on the starting tier's context
+            self.cache.store(
+                model=result.model, tier=tier, prompt=f"semantic:{question}", context_hash=first_context.content_hash,
+                answer=result.text, files=self._files(first_context) + files, question=question, kind=kind,
+                usage=result.usage, cost_usd=cost_usd, meta=meta, embedding=embedding, embedder=embedder,
+            )
+
+    def semantic(self, question: str, kind: str, context: Context) -> CacheHit | None:
+        """An earlier answer to a question that means the same, over the same context."""
+        embedding, embedder = self._embed(question)
+        if embedding is None:
+            return None
+        return self.cache.semantic_lookup(
+            question=question, embedding=embedding, embedder=embedder, context_hash=context.content_hash,
+            kind=kind, files=self._files(context), root=self.session.repo,
+        )
+
+    def _embed(self, question: str) -> tuple[Any, str]:
+        embedder = self.session.semantic_embedder()
+        if embedder is None:
+            return None, ""
+        return embedder.embed([embedding_text(question)])[0], embedder.name
+
+    def _files(self, context: Context) -> list[FileRef]:
+        states = self.session.store().file_states()
+        paths = sorted({s.path for s in context.sources})
+        return [(p, states[p].hash) for p in paths if p in states]
+
+
+def _prompt(request: GenerationRequest) -> str:
+    return "\n\n".join(f"{m.role}: {m.content}" for m in request.messages)
+
+
+def _params(request: GenerationRequest) -> dict[str, Any]:
+    return {"max_tokens": request.max_tokens, "temperature": request.temperature}
