@@ -10,8 +10,7 @@ from typing import Any
 import click
 
 from assistant import __version__
-from assistant.commands.common import repo_option
-from assistant.config import load_settings
+from assistant.commands.common import repo_option, settings_for
 from assistant.errors import TiercodeError
 from assistant.output import ConsoleReporter, print_metadata
 from models.base import Cancelled, ModelUnavailable
@@ -64,7 +63,7 @@ def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
     if ctx.invoked_subcommand is None:
         from assistant.tui.app import run_tui
 
-        run_tui(repo, load_settings(repo, offline=offline))
+        run_tui(repo, settings_for(repo, offline=offline))
 
 
 @cli.command()
@@ -88,8 +87,7 @@ def ask(
 
     text = " ".join(question)
     extra = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    flags: dict[str, Any] = {"offline": offline}
-    settings = load_settings(repo, **flags)
+    settings = settings_for(repo, offline=offline)
     if max_cost is not None:
         settings.budget.per_query = max_cost
         settings.budget.action = "fail"
@@ -102,7 +100,7 @@ def ask(
             click.echo(json.dumps(plan.to_json(), indent=2) if as_json else reporter.format_plan(plan))
             return
         try:
-            answer = pipeline.ask(text, extra=extra, tier=tier, assume_yes=yes)
+            answer = pipeline.ask(text, extra=extra, tier=tier, assume_yes=yes, use_cache=not no_cache)
         except Cancelled:
             raise click.Abort() from None
         if as_json:
@@ -114,10 +112,16 @@ def ask(
         session.close()
 
 
-from assistant.commands import config_cmd, index_cmd, models_cmd, stats_cmd  # noqa: E402 - register on `cli`
+from assistant.commands import (  # noqa: E402 - subcommands register on `cli`
+    config_cmd,
+    doctor_cmd,
+    index_cmd,
+    models_cmd,
+    stats_cmd,
+)
 
 cli.add_command(models_cmd.models)
-for module in (index_cmd, config_cmd, stats_cmd):
+for module in (index_cmd, config_cmd, stats_cmd, doctor_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -41,6 +41,8 @@ class LocalSettings(BaseModel):
     """Layers to offload to the GPU when llama.cpp has one (-1: all); ignored on CPU builds."""
     threads: int | None = None
     """CPU threads (default: physical cores)."""
+    min_confidence: float = Field(0.35, ge=0, le=1)
+    """Geometric-mean token probability below which a local answer escalates to the next tier."""
 
 
 class BudgetSettings(BaseModel):
@@ -93,6 +95,15 @@ class Settings(BaseSettings):
     """Gemini API key (environment or user file only)."""
     groq_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("GROQ_API_KEY", "groq_api_key"))
     """Groq API key (environment or user file only)."""
+    cache_ttl_hours: float | None = Field(168.0, ge=0)
+    """Hours a cached answer stays valid; it is dropped sooner when a file in its context changes."""
+    semantic_cache: Literal["auto", "on", "off"] = "auto"
+    """Reuse answers to questions that mean the same: auto = only with a dedicated embedding model installed
+    (the quick-start model cannot tell a question from its reverse)."""
+    semantic_threshold: float = Field(0.92, gt=0, le=1)
+    """Cosine similarity a question needs to an earlier one for a semantic cache hit."""
+    semantic_cache_edits: bool = False
+    """Whether edit requests may be answered from the semantic cache."""
     max_file_bytes: int = Field(1024 * 1024, ge=1)
     """Files larger than this are not indexed."""
     local: LocalSettings = LocalSettings()

@@ -85,6 +85,7 @@ def build_context(
         code = _definition_text(repo, symbol)
         pieces.append(Piece(1, f"{symbol.path}:{symbol.line} {symbol.kind} {symbol.qualified_name}", code,
                             Source(symbol.path, symbol.line, symbol.qualified_name)))
+    pieces += _caller_pieces(named, store, repo)
     named_keys = {(s.path, s.line) for s in named}
     for symbol, _score in store.search_text(question, limit=10):
         if (symbol.path, symbol.line) in named_keys:
@@ -115,10 +116,35 @@ def fit(pieces: list[Piece], budget_tokens: int, count_tokens: TokenCounter) -> 
     return Context(text, tuple(sources), used, trimmed, hashlib.sha256(text.encode()).hexdigest()[:32])
 
 
-def _definition_text(repo: Path, symbol: Symbol) -> str:
+def _caller_pieces(named: list[Symbol], store: IndexStore, repo: Path, per_symbol: int = 5) -> list[Piece]:
+    """The lines that call or use each named symbol, with the definition they sit in (priority 3)."""
+    pieces: list[Piece] = []
+    lines_of: dict[str, list[str]] = {}
+    for symbol in named:
+        own = (symbol.path, symbol.line, symbol.end_line)
+        sites = [u for u in store.usages(symbol.name)
+                 if not (u.path == own[0] and own[1] <= u.line <= own[2])][:per_symbol]
+        for use in sites:
+            if use.path not in lines_of:
+                lines_of[use.path] = _read_lines(repo, use.path)
+            lines = lines_of[use.path]
+            code = lines[use.line - 1].strip() if 0 < use.line <= len(lines) else ""
+            where = f" in {use.enclosing}" if use.enclosing else ""
+            pieces.append(Piece(3, f"{use.path}:{use.line} uses {symbol.name}{where}", code,
+                                Source(use.path, use.line, use.enclosing or symbol.name)))
+    return pieces
+
+
+def _read_lines(repo: Path, path: str) -> list[str]:
     try:
-        lines = (repo / symbol.path).read_text(encoding="utf-8", errors="replace").splitlines()
+        return (repo / path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
+        return []
+
+
+def _definition_text(repo: Path, symbol: Symbol) -> str:
+    lines = _read_lines(repo, symbol.path)
+    if not lines:
         return symbol.signature
     end = min(symbol.end_line, symbol.line + _MAX_DEFINITION_LINES - 1)
     body = lines[symbol.line - 1 : end]

@@ -7,15 +7,18 @@ import time
 from dataclasses import dataclass, field
 
 from assistant.answer import Answer, Escalation
+from assistant.answer_cache import AnswerCache
 from assistant.budget import BudgetGuard
+from assistant.cache import CacheHit
 from assistant.confidence import Verdict, judge
 from assistant.context import TIER_BUDGETS, Context, build_context
 from assistant.errors import BudgetStop, NoTierAnswered, UsageError
 from assistant.ledger import CallRecord, new_id
 from assistant.preflight import preflight
 from assistant.router import Route, classify
-from assistant.session import Session
+from assistant.session import Reporter, Session
 from indexer.parse import parse_source
+from indexer.repomap import render_map
 from models.base import (
     Backend,
     Cancelled,
@@ -26,9 +29,7 @@ from models.base import (
     ModelUnavailable,
     Usage,
 )
-
-LOCAL_CONFIDENCE_THRESHOLD = 0.35
-"""Geometric-mean token probability below which a local answer escalates."""
+from models.retry import call_with_retry
 
 _SYSTEM_PROMPT = (
     "You are Tiercode, a coding assistant working in the repository '{repo}'. Answer the developer's "
@@ -36,6 +37,8 @@ _SYSTEM_PROMPT = (
     "correct; put code in fenced blocks with a language tag. If the context is not enough, say what is "
     "missing."
 )
+MAP_BUDGETS: dict[str, int] = {"groq": 1024, "gemini": 2048, "sonnet": 2048}
+"""Tokens of repo map in each cloud tier's stable prefix (the local tier's window is too small for one)."""
 _FENCE_LANGUAGES = {"python": "python", "py": "python", "js": "javascript", "javascript": "javascript",
                     "ts": "typescript", "typescript": "typescript", "go": "go", "rust": "rust", "rs": "rust",
                     "java": "java", "c": "c", "cpp": "cpp", "c++": "cpp"}
@@ -79,12 +82,57 @@ def estimate_cost(model: str, tier: str, input_tokens: int, max_tokens: int) -> 
     return pricing.cost_usd(model, Usage(input_tokens=input_tokens, output_tokens=max_tokens))
 
 
+@dataclass
+class _Run:
+    """The state of one question's trip down the cascade."""
+
+    query_id: str
+    route: Route
+    started: float
+    escalations: list[Escalation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    pending: tuple[str, str] | None = None
+    """(tier, reason) of the last answer or call that did not stop the cascade."""
+    final: tuple[str, str, str, Context] | None = None
+    """(tier, model, text, context) of the latest answer."""
+
+    def escalate_to(self, tier: str, reporter: Reporter) -> None:
+        """Record the step from the pending tier to `tier`, if there is one."""
+        if self.pending is not None:
+            self.escalations.append(Escalation(self.pending[0], tier, self.pending[1]))
+            reporter.status(f"escalating {self.pending[0]} → {tier}: {self.pending[1]}")
+            self.pending = None
+
+    def add(self, tier: str, model: str, text: str, usage: Usage, cost: float, context: Context,
+            notes: tuple[str, ...]) -> None:
+        """Count one answer; the latest is the one the user gets."""
+        self.usage = self.usage + usage
+        self.cost += cost
+        self.notes.extend(notes)
+        self.final = (tier, model, text, context)
+
+    def answer(self, cached: bool = False) -> Answer:
+        """The Answer for the latest tier's answer; NoTierAnswered when there is none."""
+        if self.final is None:
+            raise NoTierAnswered("no tier could answer: " + ("; ".join(self.notes) or "the cascade is empty"))
+        tier, model, text, context = self.final
+        return Answer(
+            answer=text, tier=tier, model=model, kind=self.route.kind, difficulty=self.route.difficulty,
+            cached=cached, escalations=tuple(self.escalations), usage=self.usage, cost_usd=self.cost,
+            sources=context.sources, duration_ms=_ms(self.started), notes=tuple(self.notes),
+            query_id=self.query_id,
+        )
+
+
 class Pipeline:
     """Answers questions for one session."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.budget = BudgetGuard(session.settings.budget, session.ledger, session.session_id)
+        self._maps: dict[tuple[str, int], str] = {}
 
     # -- the whole path -------------------------------------------------------------------
 
@@ -95,6 +143,7 @@ class Pipeline:
         tier: str | None = None,
         cancel: threading.Event | None = None,
         assume_yes: bool = False,
+        use_cache: bool = True,
     ) -> Answer:
         """Answer one question; streams through the session's reporter."""
         question = question.strip()
@@ -111,7 +160,7 @@ class Pipeline:
                 return Answer(found.text, "index", "index", "lookup", "simple", sources=found.sources,
                               duration_ms=_ms(started), query_id=query_id)
         route = self._route(question)
-        return self._cascade(question, extra, route, tier, query_id, started, cancel, assume_yes)
+        return self._cascade(question, extra, route, tier, query_id, started, cancel, assume_yes, use_cache)
 
     def plan(self, question: str, extra: str = "") -> Plan:
         """The route and per-tier estimates, calling no model."""
@@ -168,85 +217,169 @@ class Pipeline:
         started: float,
         cancel: threading.Event | None,
         assume_yes: bool,
+        use_cache: bool,
     ) -> Answer:
         settings = self.session.settings
         reporter = self.session.reporter
         order = self._tier_order(route.start_tier, forced)
-        escalations: list[Escalation] = []
-        notes: list[str] = []
-        total_usage = Usage()
-        total_cost = 0.0
-        pending: tuple[str, str] | None = None  # (tier, reason) of the last rejected answer
-        last: tuple[str, Backend, GenerationResult, Context] | None = None
-        for position, name in enumerate(order):
+        cache = AnswerCache(self.session) if use_cache else None
+        run = _Run(query_id, route, started)
+        first_context: Context | None = None
+        queue = list(order)
+        tried: list[str] = []
+        while queue:
+            name = queue.pop(0)
+            tried.append(name)
             try:
                 backend = self.session.tiers.get(name)
             except ModelUnavailable as exc:
                 if forced or len(order) == 1:
                     raise
-                notes.append(str(exc))
+                run.notes.append(str(exc))
                 reporter.status(f"{name} skipped: {exc}")
                 continue
-            if pending is not None:
-                escalations.append(Escalation(pending[0], name, pending[1]))
-                reporter.status(f"escalating {pending[0]} → {name}: {pending[1]}")
             context = self._context(question, extra, name, backend)
+            if first_context is None:
+                first_context = context
+                if cache is not None and not extra:
+                    hit = cache.semantic(question, route.kind, context)
+                    if hit is not None:
+                        return self._from_cache(run, hit, name, context)
+            run.escalate_to(name, reporter)
             if context.trimmed:
-                notes.append(f"{context.trimmed} context piece(s) left out to fit the {name} tier's budget")
-            request = GenerationRequest(
-                messages=(
-                    Message("system", _SYSTEM_PROMPT.format(repo=self.session.repo.name)),
-                    Message("user", f"{context.text}\n\nQuestion: {question}" if context.text else question),
-                ),
-                max_tokens=settings.max_output_tokens,
-                logprobs=name == "local",
-            )
-            estimate = estimate_cost(backend.model, name, backend.count_tokens(request.messages[1].content) + 200,
-                                     request.max_tokens)
-            if not self._allowed(name, backend, estimate, total_cost, query_id, route, assume_yes):
-                pending = pending or (name, "skipped by budget")
+                run.notes.append(f"{context.trimmed} context piece(s) left out to fit the {name} tier's budget")
+            request = self._request(name, question, context, backend)
+            hit = cache.exact(name, backend.model, request, context) if cache is not None else None
+            if hit is not None:
+                rejected = str((hit.meta or {}).get("rejected", ""))
+                if not rejected or not queue:
+                    return self._from_cache(run, hit, name, context)
+                self._record(query_id, name, backend.provider, backend.model, "cache_hit", kind=route.kind,
+                             escalation_reason=f"{rejected} (cached verdict)", cached=True)
+                run.pending = (name, f"{rejected} (cached verdict)")
+                continue
+            estimate = estimate_cost(backend.model, name, _prompt_tokens(backend, request), request.max_tokens)
+            if not self._allowed(name, backend, estimate, run.cost, query_id, route, assume_yes):
+                cheaper = self._downgrade(name, tried, backend, request, run.cost)
+                queue = [cheaper] if cheaper else []
+                run.pending = run.pending or (name, "over budget")
+                if cheaper:
+                    run.notes.append(f"downgraded from {name} to {cheaper} to stay within budget")
                 continue
             try:
-                result = backend.generate(request, on_text=reporter.text, cancel=cancel)
+                result, attempt = self._generate(name, backend, request, estimate, run, cancel)
             except Cancelled as stop:
-                self._record_result(query_id, name, backend, stop.result, route, outcome="cancelled")
+                self._record_result(query_id, name, backend, stop.result, route, outcome="cancelled",
+                                    cost=_cost(name, backend.model, stop.result.usage))
                 raise
             except ModelError as exc:
-                self._record(query_id, name, backend.provider, backend.model, "error", kind=route.kind,
-                             usage=exc.partial_usage, error=str(exc)[:300])
-                notes.append(f"{name} failed: {exc}")
-                pending = (name, f"{name} failed: {exc}")
+                run.notes.append(f"{name} failed: {exc}")
+                run.pending = (name, f"{name} failed: {exc}")
                 continue
-            total_usage = total_usage + result.usage
-            cost = 0.0 if name == "local" else _cost(backend.model, result.usage)
-            total_cost += cost
+            cost = _cost(name, backend.model, result.usage)
             verdict = self._judge(name, result)
-            is_last = position == len(order) - 1 or len(escalations) >= settings.max_escalations
+            is_last = not queue or len(run.escalations) >= settings.max_escalations
             reason = "" if verdict.confident or is_last else verdict.reason
-            self._record_result(query_id, name, backend, result, route, cost=cost, escalation_reason=reason)
-            notes.extend(result.notes)
-            last = (name, backend, result, context)
+            self._record_result(query_id, name, backend, result, route, cost=cost, escalation_reason=reason,
+                                attempt=attempt)
+            if cache is not None and result.finish_reason != "cancelled":
+                cache.remember(name, request, context, question, route.kind, result, cost, reason,
+                               first_context)
+            run.add(name, backend.model, result.text, result.usage, cost, context, result.notes)
             if not reason:
                 break
             reporter.text("\n")
-            pending = (name, reason)
-        if last is None:
-            raise NoTierAnswered("no tier could answer: " + ("; ".join(notes) or "the cascade is empty"))
-        name, backend, result, context = last
-        return Answer(
-            answer=result.text,
-            tier=name,
-            model=backend.model,
-            kind=route.kind,
-            difficulty=route.difficulty,
-            escalations=tuple(escalations),
-            usage=total_usage,
-            cost_usd=total_cost,
-            sources=context.sources,
-            duration_ms=_ms(started),
-            notes=tuple(notes),
-            query_id=query_id,
+            run.pending = (name, reason)
+        return run.answer()
+
+    def _downgrade(
+        self, tier: str, tried: list[str], backend: Backend, request: GenerationRequest, spent: float,
+    ) -> str | None:
+        """The most capable tier cheaper than `tier`, not tried yet, whose call fits the budget."""
+        order = self.session.tiers.order()
+        cheaper = [t for t in order[: order.index(tier)] if t not in tried] if tier in order else []
+        input_tokens = _prompt_tokens(backend, request)
+        for candidate in reversed(cheaper):
+            try:
+                other = self.session.tiers.get(candidate)
+            except ModelUnavailable:
+                continue
+            cost = estimate_cost(other.model, candidate, input_tokens, request.max_tokens)
+            if self.budget.check(cost, spent).verdict in ("ok", "warn"):
+                return candidate
+        return None
+
+    def _generate(
+        self, tier: str, backend: Backend, request: GenerationRequest, estimate: float, run: _Run,
+        cancel: threading.Event | None,
+    ) -> tuple[GenerationResult, int]:
+        """One tier's answer and the attempt that gave it; cloud tiers retry transient failures.
+
+        Every failed attempt is its own ledger record with the usage it had run up, and a retry is
+        only made while the budget could still pay for it.
+        """
+        reporter = self.session.reporter
+
+        def attempt_once() -> GenerationResult:
+            return backend.generate(request, on_text=reporter.text, cancel=cancel)
+
+        if tier == "local":
+            return attempt_once(), 1
+        attempts = 0
+
+        def on_attempt(number: int, outcome: object) -> None:
+            nonlocal attempts
+            attempts = number
+            if not isinstance(outcome, ModelError):
+                return
+            cost = _cost(tier, backend.model, outcome.partial_usage or Usage())
+            run.cost += cost
+            self._record(run.query_id, tier, backend.provider, backend.model, "error", kind=run.route.kind,
+                         usage=outcome.partial_usage, cost=cost, error=str(outcome)[:300], attempt=number)
+            if outcome.partial_text:
+                reporter.text("\n")
+            if outcome.transient:
+                reporter.status(f"{tier}: {outcome}")
+
+        def can_afford() -> bool:
+            return self.budget.check(estimate, run.cost).verdict in ("ok", "warn")
+
+        result = call_with_retry(attempt_once, on_attempt=on_attempt, can_afford=can_afford, cancel=cancel)
+        return result, attempts
+
+    def _system_prompt(self, tier: str, backend: Backend) -> str:
+        """The stable prefix: instructions, and for cloud tiers a repo map (cached by the provider)."""
+        prompt = _SYSTEM_PROMPT.format(repo=self.session.repo.name)
+        budget = MAP_BUDGETS.get(tier, 0)
+        if budget <= 0:
+            return prompt
+        store = self.session.store()
+        key = (tier, hash(tuple(sorted((p, f.hash) for p, f in store.file_states().items()))))
+        if key not in self._maps:
+            self._maps[key] = render_map(store, budget, backend.count_tokens)
+        repo_map = self._maps[key]
+        return f"{prompt}\n\nRepository map (the most referenced definitions, path then line│ signature):\n{repo_map}"
+
+    def _request(self, tier: str, question: str, context: Context, backend: Backend) -> GenerationRequest:
+        return GenerationRequest(
+            messages=(
+                Message("system", self._system_prompt(tier, backend)),
+                Message("user", f"{context.text}\n\nQuestion: {question}" if context.text else question),
+            ),
+            max_tokens=self.session.settings.max_output_tokens,
+            logprobs=tier == "local",
         )
+
+    def _from_cache(self, run: _Run, hit: CacheHit, tier: str, context: Context) -> Answer:
+        """Answer from a cache hit: a $0 ledger record that says so, and the hit's text."""
+        self._record(run.query_id, hit.tier, "cache", hit.model, "cache_hit", kind=run.route.kind,
+                     usage=Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens),
+                     cached=True)
+        self.session.reporter.text(hit.answer)
+        if hit.match == "semantic":
+            run.notes.append(f"semantic cache hit ({hit.similarity:.3f}): answered earlier as \"{hit.question}\"")
+        run.add(hit.tier, hit.model, hit.answer, Usage(), 0.0, context, ())
+        return run.answer(cached=True)
 
     def _allowed(
         self, tier: str, backend: Backend, estimate: float, spent: float, query_id: str, route: Route,
@@ -274,37 +407,46 @@ class Pipeline:
 
     def _judge(self, tier: str, result: GenerationResult) -> Verdict:
         store = self.session.store()
-        threshold = LOCAL_CONFIDENCE_THRESHOLD if tier == "local" else 0.0
+        threshold = self.session.settings.local.min_confidence if tier == "local" else 0.0
         return judge(result, threshold, code_parses=_code_parses, symbol_exists=lambda n: bool(store.definitions(n)))
 
     # -- ledger ---------------------------------------------------------------------------
 
     def _record_result(
         self, query_id: str, tier: str, backend: Backend, result: GenerationResult, route: Route,
-        outcome: str = "ok", cost: float = 0.0, escalation_reason: str = "",
+        outcome: str = "ok", cost: float = 0.0, escalation_reason: str = "", attempt: int = 1,
     ) -> None:
         self._record(query_id, tier, backend.provider, backend.model, outcome, kind=route.kind, usage=result.usage,
                      cost=cost, latency_ms=result.latency_ms, ttft_ms=result.ttft_ms,
-                     escalation_reason=escalation_reason)
+                     escalation_reason=escalation_reason, attempt=attempt)
 
     def _record(
         self, query_id: str, tier: str, provider: str, model: str, outcome: str, *, kind: str = "",
         usage: Usage | None = None, cost: float = 0.0, latency_ms: float = 0.0, ttft_ms: float | None = None,
-        escalation_reason: str = "", error: str = "",
+        escalation_reason: str = "", error: str = "", cached: bool = False, attempt: int = 1,
     ) -> None:
         usage = usage or Usage()
         self.session.ledger.record(CallRecord(
             session_id=self.session.session_id, query_id=query_id, tier=tier, provider=provider, model=model,
             outcome=outcome, kind=kind, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens, cost_usd=cost,
-            latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error,
+            latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error, cached=cached,
+            attempt=attempt,
         ))
 
 
-def _cost(model: str, usage: Usage) -> float:
+def _cost(tier: str, model: str, usage: Usage) -> float:
+    """What `usage` cost on a tier's model; local calls are free."""
+    if tier == "local":
+        return 0.0
     from models import pricing
 
     return pricing.cost_usd(model, usage)
+
+
+def _prompt_tokens(backend: Backend, request: GenerationRequest) -> int:
+    """Input tokens a request will be billed for, with room for the chat template's framing."""
+    return sum(backend.count_tokens(m.content) + 8 for m in request.messages)
 
 
 def _code_parses(fence_language: str, code: str) -> bool:

@@ -18,23 +18,38 @@ Difficulty = Literal["simple", "medium", "complex"]
 KINDS: tuple[Kind, ...] = ("lookup", "explain", "generate", "edit", "debug", "review", "design")
 DIFFICULTIES: tuple[Difficulty, ...] = ("simple", "medium", "complex")
 
+_CODE_NAME = r"`?[A-Za-z_][\w]*(?:\.[\w]+)+`?|`[^`]+`|[a-z]+_[\w]+|[A-Z][a-z]+[A-Z]\w*"
+"""A name that looks like code: dotted, backticked, snake_case or CamelCase."""
 _RULES: dict[Kind, tuple[str, ...]] = {
-    "lookup": (r"^where\b", r"^(find|locate|list|show me)\b", r"\bwho calls\b", r"\bwhich files?\b",
-               r"\bdefined\b", r"\b(callers|usages|references) of\b", r"^(what|which) (functions|classes)\b"),
+    "lookup": (r"^where (is|are|does|do|did|'s)\b", r"^where\b(?!.*\bshould\b)", r"^(find|locate|list|go to)\b",
+               r"^show( me)?\s+\S+$", r"\bwho (calls|uses|imports)\b", r"\bwhich (files?|modules?|class|classes)\b",
+               r"\bdefined\b", r"\b(callers|usages|references) of\b", r"^(what|which) (functions|classes)\b",
+               r"\bwhat does \S+\.py contain\b", r"\b(module|file) (has|defines)\b"),
     "debug": (r"\b(error|exception|traceback|stack ?trace|bug|crash(es|ed)?|fails?|failing|broken|segfault)\b",
-              r"\bdoesn'?t work\b", r"\bnot working\b", r"^why (does|is|do)\b.*\b(fail|error|wrong|slow|hang)",
-              r"\bdebug\b", r"\bunexpected\b"),
-    "edit": (r"^(rename|refactor|change|modify|update|replace|remove|delete|move|extract|inline|convert|fix)\b",
-             r"\b(add|make) .* (parameter|argument|option|flag|type hints?|docstrings?|logging)\b",
+              r"\b[A-Z]\w*(Error|Exception|Disconnected)\b", r"\braises?\b",
+              r"\bdoesn'?t (work|stop|return|finish)\b", r"\bnot working\b",
+              r"^why (does|is|do)\b.*\b(fail|error|wrong|slow|hang)", r"\bdebug\b", r"\bunexpected\b",
+              r"\b(hangs?|hanging|deadlocks?|freezes|never (finishes|returns|stops|ends))\b",
+              r"\b(keeps (growing|running)|memory (leak|keeps)|printed twice|returns None)\b"),
+    "edit": (r"^(rename|refactor|change|modify|update|replace|remove|delete|move|extract|inline|convert|fix|rewrite|"
+             r"simplify|clean up|tidy)\b",
+             r"\b(add|make) .* (parameter|param|argument|option|flag|type hints?|docstrings?|logging)\b",
+             rf"^make ({_CODE_NAME})\b",
+             rf"^add (a |an )?[\w.`' -]+ (to|in|into) ({_CODE_NAME}|every|all|the)\b",
              r"\bsearch.and.replace\b"),
-    "generate": (r"^(write|create|implement|generate|add|build|scaffold|make)\b",
-                 r"\bnew (function|class|test|module)\b", r"\bunit tests? for\b"),
+    "generate": (r"^(write|create|implement|generate|build|scaffold)\b", r"^(make|add) (me )?(a|an|new)\b",
+                 r"\bnew (function|class|test|module|script)\b", r"\bunit tests? for\b", r"\bwrite it\b",
+                 r"\b(class|function|script|converter|loader|helper|decorator|wrapper) "
+                 r"(that|to|for|on top of|using)\b"),
     "review": (r"^review\b", r"\bcode review\b", r"\b(look over|critique|any (issues|problems|bugs) (with|in))\b",
-               r"\bis (this|it) (correct|safe|ok|idiomatic)\b", r"\breview this\b"),
+               r"\bis (this|it) (correct|safe|ok|idiomatic)\b", r"\breview this\b",
+               r"^check this\b", r"\bfor (problems|issues|bugs)\b"),
     "design": (r"\b(design|architecture|architect|structure|trade-?offs?|approach|strategy|plan)\b",
-               r"^how should (i|we)\b", r"\bbest way to (organi[sz]e|structure)\b"),
-    "explain": (r"^(explain|describe|summari[sz]e|walk me through)\b", r"^what (does|is|are)\b",
-                r"^how (does|do|is)\b", r"^why\b", r"\bwhat happens when\b"),
+               r"^how should (i|we)\b", r"\bbest way to (organi[sz]e|structure)\b", r"\bshould (we|i)\b",
+               r"\bwhere should\b", r"\b(good fit|or would|or should)\b"),
+    "explain": (r"^(explain|describe|summari[sz]e|walk me through|can you explain)\b", r"^what('?s| does| is| are)\b",
+                r"^how (does|do|is)\b", r"^why\b", r"\bwhat happens when\b",
+                r"\b(difference between|vs\.?|versus)\b", r"^what (args|arguments|parameters)\b"),
 }
 _COMPILED = {kind: tuple(re.compile(p, re.I) for p in patterns) for kind, patterns in _RULES.items()}
 _COMPLEX_HINTS = re.compile(

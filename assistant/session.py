@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from assistant import paths
+from assistant.cache import ResponseCache, open_cache
 from assistant.config import Settings
 from assistant.errors import UsageError
 from assistant.ledger import Ledger, new_id, open_ledger
@@ -16,6 +17,9 @@ from indexer.build import BuildReport, build_index
 from indexer.scan import ScanOptions
 from indexer.sqlitedb import DatabaseCorrupt
 from indexer.store import IndexStore
+from models.base import ModelUnavailable
+from models.catalog import QUICKSTART_MODEL
+from models.embedder import LlamaEmbedder
 
 
 class Reporter(Protocol):
@@ -73,6 +77,8 @@ class Session:
         self.ledger: Ledger = open_ledger(paths.data_dir())
         self.tiers = TierSet(settings)
         self._store: IndexStore | None = None
+        self._cache: ResponseCache | None = None
+        self._embedder: LlamaEmbedder | bool | None = False  # False: not looked for yet
         self.last_build: BuildReport | None = None
 
     @property
@@ -115,8 +121,35 @@ class Session:
             shutil.rmtree(path.parent, ignore_errors=True)
             return IndexStore(path)
 
+    def cache(self) -> ResponseCache:
+        """The response caches, opened on first use."""
+        if self._cache is None:
+            s = self.settings
+            ttl = None if s.cache_ttl_hours is None else s.cache_ttl_hours * 3600
+            self._cache = open_cache(paths.data_dir(), ttl_s=ttl, semantic_threshold=s.semantic_threshold,
+                                     semantic_edits=s.semantic_cache_edits)
+        return self._cache
+
+    def semantic_embedder(self) -> LlamaEmbedder | None:
+        """The embedding model for the semantic cache, or None when that cache is off."""
+        if self._embedder is False:
+            self._embedder = None
+            mode = self.settings.semantic_cache
+            if mode != "off":
+                try:
+                    name, path = self.tiers.manager.resolve("embedder", self.settings.local.embedder)
+                except ModelUnavailable:
+                    name, path = "", None
+                if path is not None and (mode == "on" or name != QUICKSTART_MODEL):
+                    self._embedder = LlamaEmbedder(path)
+        return self._embedder or None
+
     def close(self) -> None:
-        """Close the databases."""
+        """Close the databases and models."""
         if self._store is not None:
             self._store.close()
+        if self._cache is not None:
+            self._cache.close()
+        if self._embedder:
+            self._embedder.close()
         self.ledger.close()

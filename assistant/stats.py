@@ -18,29 +18,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assistant.ledger import CallRecord, Ledger
+from models import pricing
+from models.base import Usage
 
 GROUPINGS = ("tier", "model", "kind", "day")
-SONNET_PRICES_PER_MTOK = {"input": 3.00, "output": 15.00, "cache_read": 0.30, "cache_write": 3.75}
-"""Sonnet's published prices in USD per million tokens (cache write: the 5-minute rate); used only
-when `models.pricing` is not importable."""
 _ANSWERED = ("ok", "cache_hit")
 _NOT_MODEL_TIERS = ("index", "cache")
 
 
 def sonnet_cost(record: CallRecord) -> float:
-    """What the record's tokens would have cost at Sonnet's prices (models.pricing when it exists)."""
-    try:
-        from models import pricing
-        from models.base import Usage
-
-        model = pricing.default_model("sonnet")
-    except (ImportError, AttributeError):
-        p = SONNET_PRICES_PER_MTOK
-        return (record.input_tokens * p["input"] + record.output_tokens * p["output"]
-                + record.cache_read_tokens * p["cache_read"] + record.cache_write_tokens * p["cache_write"]) / 1e6
+    """What the record's tokens would have cost on the Sonnet tier's model, at today's prices."""
     usage = Usage(input_tokens=record.input_tokens, output_tokens=record.output_tokens,
                   cache_read_tokens=record.cache_read_tokens, cache_write_5m_tokens=record.cache_write_tokens)
-    return float(pricing.cost_usd(model, usage))
+    return pricing.cost_usd(pricing.default_model("sonnet"), usage)
 
 
 @dataclass

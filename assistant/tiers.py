@@ -59,9 +59,14 @@ class TierSet:
 
 
 def _cloud_backend(tier: str, settings: Settings) -> Backend:
+    """The cloud backend for `tier`; ModelUnavailable when it has no key or no known price."""
     from models import cloud, pricing
 
     model = getattr(settings, f"{tier}_model") or pricing.default_model(tier)
+    try:
+        pricing.price(model)
+    except pricing.UnknownModel as exc:
+        raise ModelUnavailable(f"{tier}: {exc}", provider=tier) from None
     key = {"groq": settings.groq_api_key, "gemini": settings.gemini_api_key,
            "sonnet": settings.anthropic_api_key}[tier]
     return cloud.create(tier, model, key.get_secret_value() if key else None)

@@ -70,3 +70,16 @@ def test_bad_config_from_the_command_line_is_one_line_exit_2(tmp_path: Path) -> 
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "not valid TOML" in done.stderr and str(paths.user_config_file()) in done.stderr
+
+
+def test_offline_settings_close_the_network_for_the_command(tmp_path: Path) -> None:
+    from assistant import offline
+    from assistant.commands.common import settings_for
+
+    settings_for(tmp_path, offline=None)
+    assert not offline.active()
+    settings_for(tmp_path, offline=True)
+    try:
+        assert offline.active()
+    finally:
+        offline.uninstall()

@@ -16,7 +16,8 @@ from assistant.commands.stats_cmd import COMMANDS, budget, ledger_group, stats, 
 from assistant.config import load_settings
 from assistant.errors import ConfigError
 from assistant.ledger import CallRecord, Ledger, open_ledger
-from assistant.stats import SONNET_PRICES_PER_MTOK, compute_stats, parse_since
+from assistant.stats import compute_stats, parse_since
+from models import pricing
 
 DAY1 = dt.datetime(2025, 3, 10, 12, 0).timestamp()
 DAY2 = dt.datetime(2025, 3, 11, 9, 30).timestamp()
@@ -49,8 +50,14 @@ def ledger() -> Ledger:
     return ledger
 
 
+def _sonnet_rates() -> pricing.Rates:
+    """Today's rates of the model the Sonnet tier calls: the counterfactual's prices."""
+    return pricing.price(pricing.default_model("sonnet")).rates_on(dt.date.today())
+
+
 def _sonnet(input_tokens: int, output_tokens: int) -> float:
-    return (input_tokens * SONNET_PRICES_PER_MTOK["input"] + output_tokens * SONNET_PRICES_PER_MTOK["output"]) / 1e6
+    rates = _sonnet_rates()
+    return (input_tokens * rates.input + output_tokens * rates.output) / 1e6
 
 
 def test_totals_rates_and_savings(ledger: Ledger) -> None:
@@ -77,8 +84,11 @@ def test_sonnet_prices_cover_cached_tokens() -> None:
     ledger.record(_rec("q", "groq", input_tokens=1_000_000, output_tokens=1_000_000, cache_read_tokens=1_000_000,
                        cache_write_tokens=1_000_000, cost_usd=1.0))
     report = compute_stats(ledger)
-    assert report.totals.counterfactual_usd == pytest.approx(3.00 + 15.00 + 0.30 + 3.75)
-    assert report.totals.savings_usd == pytest.approx(21.05)
+    rates = _sonnet_rates()  # a million tokens of each kind: the sum of the four per-million rates
+    counterfactual = rates.input + rates.output + rates.cache_read + rates.cache_write_5m
+    assert counterfactual > 10
+    assert report.totals.counterfactual_usd == pytest.approx(counterfactual)
+    assert report.totals.savings_usd == pytest.approx(counterfactual - 1.0)
 
 
 def test_since_keeps_later_records_only(ledger: Ledger) -> None:

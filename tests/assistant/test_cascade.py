@@ -1,0 +1,267 @@
+"""The cascade across tiers: the real pipeline, the real SDKs and the loopback API emulators.
+
+Every rule is checked where the user would see it: the answer, its escalation trail, and the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.cli import cli
+from assistant.config import load_settings
+from assistant.errors import BudgetStop
+from assistant.ledger import CallRecord
+from assistant.pipeline import Pipeline
+from assistant.session import Session
+from models import pricing
+from models.base import Usage
+from tests.emulators import fixtures
+from tests.emulators.server import Drop, Fail, Reply
+
+cloud_emulators = fixtures.cloud_emulators
+loopback_only = fixtures.loopback_only
+CloudEmulators = fixtures.CloudEmulators
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
+QUESTION = "explain what make_report returns"
+GOOD = "`make_report` returns a one-line summary of the circles and their total area (pkg/report.py:6)."
+
+
+@pytest.fixture
+def open_session(sample_repo: Path, cloud_emulators: CloudEmulators) -> Iterator[Any]:
+    """Open sessions on the sample repo with settings overrides; all are closed afterwards."""
+    sessions: list[Session] = []
+
+    def make(**overrides: Any) -> Session:
+        overrides.setdefault("tiers", ["groq", "gemini", "sonnet"])
+        overrides.setdefault("max_output_tokens", 256)
+        session = Session(sample_repo, load_settings(sample_repo, **overrides))
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.close()
+
+
+def _records(session: Session) -> list[CallRecord]:
+    return list(session.ledger.records())
+
+
+def _usage(record: CallRecord) -> Usage:
+    return Usage(record.input_tokens, record.output_tokens, record.cache_read_tokens, record.cache_write_tokens)
+
+
+def test_weak_answers_escalate_with_their_reasons_and_every_call_is_priced(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply("I'm not sure; I cannot answer that without more context."))
+    cloud_emulators.gemini.script(Reply("Here it is:\n```python\ndef make_report(:\n    return\n```\n"))
+    cloud_emulators.anthropic.script(Reply(GOOD))
+    session = open_session()
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.tier == "sonnet" and answer.answer == GOOD
+    assert [(e.from_tier, e.to_tier) for e in answer.escalations] == [("groq", "gemini"), ("gemini", "sonnet")]
+    assert [e.reason for e in answer.escalations] == [
+        "the answer hedges or refuses", "a python code block does not parse"]
+    records = _records(session)
+    assert [(r.tier, r.outcome) for r in records] == [("groq", "ok"), ("gemini", "ok"), ("sonnet", "ok")]
+    assert [r.escalation_reason for r in records] == [e.reason for e in answer.escalations] + [""]
+    for record in records:
+        assert record.cost_usd == pytest.approx(pricing.cost_usd(record.model, _usage(record)))
+        assert record.cost_usd > 0 and record.input_tokens > 0
+    assert answer.cost_usd == pytest.approx(sum(r.cost_usd for r in records))
+    assert len({r.query_id for r in records}) == 1
+
+
+def test_a_low_confidence_local_answer_escalates_to_the_cloud(
+    open_session: Any, cloud_emulators: CloudEmulators, installed_model: Path
+) -> None:
+    cloud_emulators.groq.script(Reply(GOOD))
+    session = open_session(tiers=["local", "groq"], local={"min_confidence": 1.0}, max_output_tokens=24)
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.tier == "groq" and answer.answer == GOOD
+    local, groq = _records(session)
+    assert (local.tier, local.cost_usd, groq.tier) == ("local", 0.0, "groq")
+    assert local.escalation_reason and answer.escalations[0].reason == local.escalation_reason
+
+
+def test_transient_failures_are_retried_and_each_attempt_is_a_ledger_record(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Fail(429, retry_after=0), Fail(503, retry_after=0), Reply(GOOD))
+    session = open_session()
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.tier == "groq" and answer.answer == GOOD
+    assert len(cloud_emulators.groq.bodies()) == 3
+    records = _records(session)
+    assert [(r.outcome, r.attempt) for r in records] == [("error", 1), ("error", 2), ("ok", 3)]
+    assert "429" in records[0].error and "503" in records[1].error
+
+
+def test_a_dropped_stream_is_recorded_with_the_usage_seen_so_far_then_retried(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.anthropic.script(Drop(after=3), Reply(GOOD))
+    session = open_session(tiers=["sonnet"])
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.answer == GOOD
+    dropped, ok = _records(session)
+    assert (dropped.outcome, ok.outcome) == ("error", "ok")
+    assert dropped.input_tokens > 0 and dropped.cost_usd > 0  # the provider bills what it streamed
+    assert answer.cost_usd == pytest.approx(dropped.cost_usd + ok.cost_usd)
+
+
+def test_a_rejected_key_fails_at_once_and_the_next_tier_answers(
+    open_session: Any, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_wrong_key")
+    cloud_emulators.gemini.script(Reply(GOOD))
+    session = open_session()
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.tier == "gemini"
+    assert len(cloud_emulators.groq.bodies()) == 1  # no retry for a 401
+    rejected = _records(session)[0]
+    assert rejected.outcome == "error" and "401" in rejected.error
+    assert "gsk_wrong_key" not in rejected.error
+    assert answer.escalations[0].from_tier == "groq" and "401" in answer.escalations[0].reason
+
+
+def test_a_tier_without_a_key_is_skipped_with_a_note(
+    open_session: Any, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GROQ_API_KEY")
+    cloud_emulators.gemini.script(Reply(GOOD))
+    session = open_session()
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.tier == "gemini"
+    assert any("GROQ_API_KEY" in note for note in answer.notes)
+    assert [r.tier for r in _records(session)] == ["gemini"]
+
+
+def test_a_budget_in_fail_mode_stops_before_the_call(open_session: Any, cloud_emulators: CloudEmulators) -> None:
+    session = open_session(budget={"per_query": 0.000001, "action": "fail"})
+
+    with pytest.raises(BudgetStop, match="per-query budget"):
+        Pipeline(session).ask(QUESTION)
+
+    assert cloud_emulators.groq.bodies() == []
+    (stop,) = _records(session)
+    assert (stop.outcome, stop.cost_usd) == ("budget_stop", 0.0)
+
+
+def test_downgrade_answers_with_the_cheaper_tier_that_fits(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(GOOD))
+    session = open_session(tiers=["groq", "sonnet"], budget={"per_query": 0.002, "action": "downgrade"})
+
+    answer = Pipeline(session).ask(QUESTION, tier="sonnet")
+
+    assert answer.tier == "groq" and answer.answer == GOOD
+    assert cloud_emulators.anthropic.bodies() == []
+    assert any("downgraded from sonnet to groq" in note for note in answer.notes)
+    assert [r.tier for r in _records(session)] == ["groq"]
+
+
+def test_ask_exits_3_when_a_paused_budget_is_not_confirmed(
+    sample_repo: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERCODE_TIERS", '["groq"]')
+    monkeypatch.setenv("TIERCODE_BUDGET__PER_QUERY", "0.000001")
+    monkeypatch.setenv("TIERCODE_BUDGET__ACTION", "pause")
+
+    result = CliRunner().invoke(cli, ["ask", "--repo", str(sample_repo), QUESTION])
+
+    assert result.exit_code == 3
+    assert "per-query budget" in result.stderr
+    assert cloud_emulators.groq.bodies() == []
+
+
+def test_yes_accepts_the_paused_budget_and_the_call_is_made(
+    sample_repo: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERCODE_TIERS", '["groq"]')
+    monkeypatch.setenv("TIERCODE_BUDGET__PER_QUERY", "0.000001")
+    monkeypatch.setenv("TIERCODE_BUDGET__ACTION", "pause")
+    cloud_emulators.groq.script(Reply(GOOD))
+
+    result = CliRunner().invoke(cli, ["ask", "--repo", str(sample_repo), "--yes", QUESTION])
+
+    assert result.exit_code == 0, result.stderr
+    assert GOOD in result.stdout
+    assert len(cloud_emulators.groq.bodies()) == 1
+
+
+def _big_repo(root: Path, modules: int = 40) -> Path:
+    """A repository whose repo map is long enough for the provider's prompt cache."""
+    for m in range(modules):
+        lines = [f"from lib.mod{(m + 1) % modules} import handler_{(m + 1) % modules}_0\n"]
+        for f in range(6):
+            lines.append(f"def handler_{m}_{f}(request_payload, retry_policy=None):\n"
+                         f"    return handler_{(m + 1) % modules}_0(request_payload)\n\n")
+        (root / "lib").mkdir(parents=True, exist_ok=True)
+        (root / "lib" / f"mod{m}.py").write_text("".join(lines))
+    return root
+
+
+def test_the_repo_map_is_a_cached_prefix_for_sonnet(
+    tmp_path: Path, cloud_emulators: CloudEmulators
+) -> None:
+    repo = _big_repo(tmp_path / "big")
+    cloud_emulators.anthropic.script(Reply(GOOD), Reply(GOOD))
+    session = Session(repo, load_settings(repo, tiers=["sonnet"], max_output_tokens=128))
+    try:
+        pipeline = Pipeline(session)
+        pipeline.ask("explain how handler_3_2 passes the payload on")
+        pipeline.ask("explain what retry_policy is for in handler_7_1")
+    finally:
+        session.close()
+
+    first, second = cloud_emulators.anthropic.bodies()
+    assert "Repository map" in first["system"][0]["text"]
+    assert first["system"][0]["cache_control"]["type"] == "ephemeral"
+    assert second["system"] == first["system"]  # the stable prefix is byte-identical across questions
+    write, read = _records(session)
+    assert write.cache_write_tokens > 0 and write.cache_read_tokens == 0
+    assert read.cache_read_tokens == write.cache_write_tokens
+    assert read.cost_usd == pytest.approx(pricing.cost_usd(read.model, _usage(read)))
+
+
+def test_a_prefix_below_the_minimum_gets_no_cache_breakpoint(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.anthropic.script(Reply(GOOD))
+    Pipeline(open_session(tiers=["sonnet"])).ask(QUESTION)
+
+    (body,) = cloud_emulators.anthropic.bodies()
+    assert "cache_control" not in body["system"][0]
+
+
+def test_the_context_carries_the_callers_of_the_symbol_asked_about(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(GOOD))
+    answer = Pipeline(open_session()).ask("explain what total_area computes")
+
+    assert ("pkg/report.py", 9) in {(s.path, s.line) for s in answer.sources}
+    (body,) = cloud_emulators.groq.bodies()
+    assert "pkg/report.py:9 uses total_area in make_report" in body["messages"][-1]["content"]
