@@ -1,0 +1,1 @@
+"""The Textual terminal UI: `tiercode` in a repository."""

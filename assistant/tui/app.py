@@ -1,0 +1,342 @@
+"""The Tiercode app: lays out the main screen, runs the pipeline in workers, routes their messages."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Header, Input, Markdown, ProgressBar, Static
+
+from assistant.budget import BudgetGuard
+from assistant.config import Settings
+from assistant.edits import EditError, EditJournal, FileChange, parse_edits, plan_changes
+from assistant.errors import BudgetStop, TiercodeError
+from assistant.pipeline import Pipeline
+from assistant.session import Session
+from assistant.tui.bridge import TuiReporter
+from assistant.tui.commands import CommandHandler
+from assistant.tui.messages import (
+    AnswerReady,
+    AnswerStopped,
+    AnswerText,
+    ConfirmRequest,
+    IndexReady,
+    Notice,
+    WorkProgress,
+)
+from assistant.tui.screens import ConfirmScreen
+from assistant.tui.widgets import FooterState, PromptInput, StatusFooter, Turn
+from indexer.build import update_file
+from indexer.scan import ScanOptions
+from models.base import Cancelled, ModelError
+
+if TYPE_CHECKING:
+    from indexer.store import IndexStore
+    from indexer.watch import IndexWatcher
+
+_SHUTDOWN_WAIT_SECONDS = 30.0
+
+
+class RunningCount:
+    """Counts threads inside a `with` block; `wait_for_none` waits until none is."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def __enter__(self) -> RunningCount:
+        with self._changed:
+            self._count += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify_all()
+
+    def wait_for_none(self, timeout: float) -> bool:
+        """Wait until no thread is inside; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout)
+
+
+class TiercodeApp(App[None]):
+    """A conversation about one repository, with costs always in view."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Tiercode"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "cancel", "Cancel answer", priority=True),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(self, repo: Path, settings: Settings) -> None:
+        super().__init__()
+        self.reporter = TuiReporter(self)
+        self.session = Session(repo, settings, self.reporter)
+        self.pipeline = Pipeline(self.session)
+        self.budget = BudgetGuard(settings.budget, self.session.ledger, self.session.session_id)
+        self.journal = EditJournal(self.session.repo, on_change=self.reindex)
+        self.commands = CommandHandler(self)
+        self.forced_tier: str | None = None
+        self.pending_changes: list[FileChange] = []
+        self.footer_state = FooterState(daily_budget=settings.budget.daily, offline=settings.offline)
+        self.index_ready = threading.Event()
+        self.answering = False
+        """A question's turn is open (from Enter until its answer or stop message is shown)."""
+        self.workers_running = RunningCount()
+        """Ask workers still running (shutdown waits for them before closing the databases)."""
+        self._store_lock = threading.Lock()
+        self._turn: Turn | None = None
+        self._watcher: IndexWatcher | None = None
+        self.sub_title = str(self.session.repo)
+
+    # -- layout ----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        """Header, conversation, progress, prompt, status footer."""
+        yield Header(show_clock=False)
+        yield VerticalScroll(id="conversation")
+        yield ProgressBar(id="work", show_eta=False)
+        yield PromptInput(id="prompt")
+        yield StatusFooter(id="status")
+
+    @property
+    def conversation(self) -> VerticalScroll:
+        """The scrolling conversation pane."""
+        return self.query_one("#conversation", VerticalScroll)
+
+    def on_mount(self) -> None:
+        """Start indexing in the background and show the footer."""
+        self.conversation.anchor()
+        self.say(f"Tiercode in {self.session.repo.name}. Ask about the code; /help lists commands.")
+        self.query_one(ProgressBar).display = False
+        self.refresh_footer()
+        self.build_index()
+        self.query_one(PromptInput).focus()
+
+    def say(self, text: str, severity: str = "information") -> None:
+        """A one-line notice in the conversation."""
+        style = {"warning": "yellow", "error": "bold red"}.get(severity, "dim")
+        self.conversation.mount(Static(Text(text, style=style), classes=f"notice {severity}"))
+
+    def show(self, markdown: str) -> None:
+        """A Markdown block in the conversation (command output)."""
+        self.conversation.mount(Markdown(markdown, classes="output"))
+
+    def refresh_footer(self) -> None:
+        """Read spending from the ledger and redraw the footer."""
+        state = self.footer_state
+        state.session_cost = self.session.ledger.spent(0.0, self.session.session_id)
+        state.today_cost = self.budget.spent_today()
+        state.daily_budget = self.session.settings.budget.daily
+        state.offline = self.session.settings.offline
+        state.tier = self.forced_tier or "auto"
+        if self.answering:
+            state.work = "answering… Ctrl+C cancels"
+        elif state.work.startswith("answering"):
+            state.work = ""
+        self.query_one(StatusFooter).show(state)
+
+    # -- index -----------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="index")
+    def build_index(self) -> None:
+        """Open and update the index without blocking the interface."""
+        try:
+            with self._store_lock:
+                store = self.session.store()
+                counts = store.counts()
+        except TiercodeError as exc:
+            self.post_message(Notice(str(exc), "error"))
+            return
+        self.index_ready.set()
+        self.start_watching(store)
+        self.post_message(IndexReady(counts))
+
+    def start_watching(self, store: IndexStore) -> None:
+        """Keep the index live while the app runs (edits made outside Tiercode too)."""
+        try:
+            from indexer.watch import IndexWatcher
+        except ImportError:
+            return
+        if self.reporter.closing.is_set():
+            return
+
+        def changed(paths: list[str]) -> None:
+            self.post_message(IndexReady(store.counts(), len(paths), announce=False))
+
+        watcher = IndexWatcher(store, self.session.repo, ScanOptions(self.session.settings.max_file_bytes),
+                               on_change=changed)
+        try:
+            self._watcher = watcher.start()
+        except OSError as exc:  # e.g. the system's limit on inotify watches
+            self.post_message(Notice(f"not watching the repository for changes: {exc}", "warning"))
+
+    def reindex(self, paths: list[str]) -> None:
+        """Update the index for files an edit changed (EditJournal's callback)."""
+        self.update_index_files(paths)
+
+    @work(thread=True, group="reindex")
+    def update_index_files(self, paths: list[str]) -> None:
+        """Re-index single files at once, in the background."""
+        with self._store_lock:
+            store = self.session.store()
+            changed = sum(update_file(store, self.session.repo, path) for path in paths)
+            counts = store.counts()
+        self.post_message(IndexReady(counts, changed))
+
+    def on_index_ready(self, message: IndexReady) -> None:
+        """Show the index's size in the footer."""
+        counts = message.counts
+        live = " · live" if self._watcher is not None else ""
+        self.footer_state.index = f"index {counts['files']} files · {counts['symbols']} symbols{live}"
+        self.query_one(ProgressBar).display = False
+        if message.changed and message.announce:
+            self.say(f"index updated ({message.changed} file(s))")
+        self.refresh_footer()
+
+    def on_work_progress(self, message: WorkProgress) -> None:
+        """Long work shows a progress bar and a footer note."""
+        bar = self.query_one(ProgressBar)
+        bar.display = message.done < message.total
+        bar.update(total=max(1, message.total), progress=message.done)
+        if message.label == "indexing":
+            self.footer_state.index = f"indexing {message.done}/{message.total}"
+        else:
+            self.footer_state.work = f"{message.label} {message.done}/{message.total}"
+        self.query_one(StatusFooter).show(self.footer_state)  # no ledger reads per progress step
+
+    # -- questions -------------------------------------------------------------------------------
+
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter: a slash command runs, anything else is a question."""
+        prompt = self.query_one(PromptInput)
+        line = event.value.strip()
+        prompt.clear()
+        prompt.remember(line)
+        if not line:
+            return
+        if line.startswith("/"):
+            await self.commands.run(line)
+        else:
+            await self.ask(line)
+
+    async def ask(self, question: str) -> None:
+        """Start answering a question in a worker."""
+        if self.answering:
+            self.say("still answering the last question; Ctrl+C cancels it", "warning")
+            return
+        self.answering = True
+        self.reporter.cancel = threading.Event()
+        self._turn = Turn(question)
+        await self.conversation.mount(self._turn)
+        self.refresh_footer()
+        self.answer_question(question, self.forced_tier, self.reporter.cancel)
+
+    @work(thread=True, exclusive=True, group="ask")
+    def answer_question(self, question: str, tier: str | None, cancel: threading.Event) -> None:
+        """Run the pipeline; its reporter streams through messages."""
+        with self.workers_running:
+            self.post_message(self._answer(question, tier, cancel))
+
+    def _answer(self, question: str, tier: str | None, cancel: threading.Event) -> AnswerReady | AnswerStopped:
+        try:
+            with self._store_lock:
+                self.session.store()
+            return AnswerReady(self.pipeline.ask(question, tier=tier, cancel=cancel))
+        except Cancelled:
+            return AnswerStopped("cancelled; the partial usage is recorded", "cancelled")
+        except BudgetStop as exc:
+            return AnswerStopped(str(exc), "budget")
+        except (TiercodeError, ModelError) as exc:
+            return AnswerStopped(str(exc), "error")
+        except Exception as exc:  # a bug must not take the interface down
+            return AnswerStopped(f"unexpected error: {exc!r}", "error")
+
+    async def on_answer_text(self, message: AnswerText) -> None:
+        """Stream a piece of the answer into the current turn."""
+        if self._turn is not None:
+            await self._turn.write(message.delta)
+
+    async def on_answer_ready(self, message: AnswerReady) -> None:
+        """Show the badge and any proposed edits."""
+        turn, self._turn = self._turn, None
+        self.answering = False
+        if turn is None:
+            return
+        await turn.finish(message.answer)
+        for note in message.answer.notes:
+            self.say(f"note: {note}")
+        self.propose_edits(turn, message.answer.answer)
+        self.refresh_footer()
+
+    async def on_answer_stopped(self, message: AnswerStopped) -> None:
+        """A cancelled or failed question ends its turn with the reason."""
+        turn, self._turn = self._turn, None
+        self.answering = False
+        if turn is not None:
+            await turn.finish(note=f"{message.kind}: {message.reason}")
+        self.refresh_footer()
+
+    def propose_edits(self, turn: Turn, text: str) -> None:
+        """Parse edits from an answer and show them as a diff."""
+        edits = parse_edits(text)
+        if not edits:
+            return
+        try:
+            changes = plan_changes(edits, self.session.repo)
+        except EditError as exc:
+            self.say(f"the proposed edit cannot be applied: {exc}", "warning")
+            return
+        if changes:
+            self.pending_changes = changes
+            turn.show_changes(changes)
+
+    def on_notice(self, message: Notice) -> None:
+        """A notice from a worker goes into the conversation."""
+        self.say(message.text, message.severity)
+
+    def on_confirm_request(self, message: ConfirmRequest) -> None:
+        """A worker waits for yes/no: ask in a modal and hand the answer back."""
+        self.push_screen(ConfirmScreen(message.question, "Tiercode asks"),
+                         callback=lambda value: message.reply.give(bool(value)))
+
+    def action_cancel(self) -> None:
+        """Ctrl+C: stop the running answer (declining an open question); the app keeps running."""
+        if isinstance(self.screen, ConfirmScreen):
+            self.screen.dismiss(False)
+        if not self.answering:
+            self.notify("Nothing to cancel. /quit or Ctrl+Q leaves Tiercode.")
+            return
+        self.reporter.cancel.set()
+        self.say("cancelling…", "warning")
+
+    def on_unmount(self) -> None:
+        """Leaving: decline pending questions, cancel the answer, stop watching files."""
+        self.reporter.closing.set()
+        self.reporter.cancel.set()
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+
+    def shutdown_workers(self) -> None:
+        """Stop a running answer and wait for the worker to let go of the databases."""
+        self.on_unmount()
+        self.workers_running.wait_for_none(_SHUTDOWN_WAIT_SECONDS)
+
+
+def run_tui(repo: Path, settings: Settings) -> None:
+    """Open the terminal UI on `repo` (bare `tiercode`)."""
+    app = TiercodeApp(repo, settings)
+    try:
+        app.run()
+    finally:
+        app.shutdown_workers()
+        app.session.close()

@@ -1,0 +1,202 @@
+"""Slash commands: parse the line, call the services, show the result in the conversation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from assistant.context import TIER_BUDGETS, build_context
+from assistant.edits import EditError
+from assistant.tui.screens import ConfirmScreen, StatsScreen
+from assistant.tui.usage import usage_report
+from assistant.tui.widgets import COMMANDS
+
+if TYPE_CHECKING:
+    from assistant.tui.app import TiercodeApp
+    from indexer.store import IndexStore
+
+TIERS = ("local", "groq", "gemini", "sonnet")
+_MAP_TOKENS = 1500
+
+
+def approx_tokens(text: str) -> int:
+    """A model-free token estimate (about four characters a token)."""
+    return max(1, len(text) // 4) if text else 0
+
+
+class CommandHandler:
+    """Runs `/name args` lines for the app."""
+
+    def __init__(self, app: TiercodeApp) -> None:
+        self.app = app
+
+    async def run(self, line: str) -> None:
+        """Dispatch one command line."""
+        name, _, argument = line.partition(" ")
+        handler = getattr(self, f"cmd_{name[1:]}", None) if name in COMMANDS else None
+        if handler is None:
+            self.app.say(f"unknown command {name}; /help lists the commands", "warning")
+            return
+        await handler(argument.strip())
+
+    def _store(self) -> IndexStore | None:
+        if not self.app.index_ready.is_set():
+            self.app.say("the index is still being built; try again in a moment", "warning")
+            return None
+        return self.app.session.store()
+
+    async def cmd_help(self, _: str) -> None:
+        """List the commands."""
+        rows = "\n".join(f"- `{name}` {text}" for name, text in COMMANDS.items())
+        self.app.show(f"{rows}\n\nCtrl+C cancels an answer; ↑/↓ walk the history; Tab completes a command.")
+
+    async def cmd_offline(self, _: str) -> None:
+        """Toggle offline mode."""
+        settings = self.app.session.settings
+        settings.offline = not settings.offline
+        self.app.say("offline: only the index and local models answer" if settings.offline
+                     else "online: the cascade may use cloud tiers")
+        self.app.refresh_footer()
+
+    async def cmd_tier(self, argument: str) -> None:
+        """Force a tier, or route automatically again."""
+        if argument in ("", "auto"):
+            self.app.forced_tier = None
+            self.app.say("tier: automatic routing")
+        elif argument in TIERS:
+            self.app.forced_tier = argument
+            self.app.say(f"tier: every question goes to {argument} until /tier auto")
+        else:
+            self.app.say(f"unknown tier '{argument}'; use one of auto, {', '.join(TIERS)}", "warning")
+        self.app.refresh_footer()
+
+    async def cmd_budget(self, argument: str) -> None:
+        """Show limits and spending, or change one limit for this session."""
+        budget = self.app.session.settings.budget
+        if argument:
+            key, _, value = argument.partition(" ")
+            try:
+                if key == "action" and value in ("warn", "pause", "fail", "downgrade"):
+                    budget.action = value  # type: ignore[assignment]
+                elif key in ("per_query", "session", "daily", "monthly"):
+                    setattr(budget, key, None if value in ("", "none") else max(0.0, float(value)))
+                else:
+                    raise ValueError
+            except ValueError:
+                self.app.say("usage: /budget daily|monthly|session|per_query USD|none, or /budget action "
+                             "warn|pause|fail|downgrade", "warning")
+                return
+            self.app.say(f"budget {key} set to {value or 'none'} for this session")
+        ledger, now = self.app.session.ledger, dt.datetime.now()
+        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+        limit = {None: "none"}
+        self.app.show(
+            "| limit | value | spent |\n|---|---|---|\n"
+            f"| per query | {limit.get(budget.per_query, f'${budget.per_query}')} | |\n"
+            f"| session | {limit.get(budget.session, f'${budget.session}')} | "
+            f"${ledger.spent(0.0, self.app.session.session_id):.4f} |\n"
+            f"| daily | {limit.get(budget.daily, f'${budget.daily}')} | ${self.app.budget.spent_today():.4f} |\n"
+            f"| monthly | {limit.get(budget.monthly, f'${budget.monthly}')} | ${ledger.spent(month):.4f} |\n\n"
+            f"When a limit would be crossed: **{budget.action}**. "
+            f"Cloud calls above ${self.app.session.settings.confirm_above_usd:.2f} ask first."
+        )
+        self.app.refresh_footer()
+
+    async def cmd_stats(self, _: str) -> None:
+        """Open the stats screen."""
+        today = dt.date.today()
+        since = dt.datetime.combine(today - dt.timedelta(days=29), dt.time()).timestamp()
+        records = list(self.app.session.ledger.records(since))
+        report = usage_report(records, today)
+        extra = ""
+        try:
+            from assistant.stats import stats_from_records
+        except ImportError:
+            pass
+        else:
+            stats = stats_from_records(records, since=since)
+            report = replace(report, savings_usd=stats.totals.savings_usd)
+            extra = stats.to_text()
+        await self.app.push_screen(StatsScreen(report, extra))
+
+    async def cmd_context(self, argument: str) -> None:
+        """Show the context the index would send with a question."""
+        if not argument:
+            self.app.say("usage: /context QUESTION", "warning")
+            return
+        store = self._store()
+        if store is None:
+            return
+        context = build_context(argument, store, self.app.session.repo, TIER_BUDGETS.get("local", 4000),
+                                approx_tokens)
+        sources = "\n".join(f"- `{s.path}:{s.line}` {s.symbol}" for s in context.sources) or "- (nothing found)"
+        self.app.show(f"**Context for** “{argument}”: about {context.tokens} tokens, "
+                      f"{context.trimmed} piece(s) left out\n\n{sources}")
+
+    async def cmd_map(self, argument: str) -> None:
+        """Show the ranked repository map."""
+        store = self._store()
+        if store is None:
+            return
+        try:
+            from indexer.repomap import render_map  # type: ignore[import-not-found]
+        except ImportError:
+            self.app.say("the repository map is not available in this version yet", "warning")
+            return
+        text = render_map(store, _MAP_TOKENS, approx_tokens, query=argument or None)
+        self.app.show(f"```\n{text}\n```")
+
+    async def cmd_find(self, argument: str) -> None:
+        """List a name's definitions and references."""
+        if not argument:
+            self.app.say("usage: /find NAME", "warning")
+            return
+        store = self._store()
+        if store is None:
+            return
+        found = store.definitions(argument)
+        lines = [f"- `{s.path}:{s.line}` {s.kind} **{s.qualified_name}**" for s in found]
+        refs = store.usages(argument)
+        lines += [f"- `{u.path}:{u.line}` used in {u.enclosing or 'module level'}" for u in refs[:30]]
+        self.app.show("\n".join(lines) if lines else f"no definition or reference of `{argument}` in the index")
+
+    async def cmd_apply(self, _: str) -> None:
+        """Ask, then write the last proposed edits."""
+        changes = self.app.pending_changes
+        if not changes:
+            self.app.say("no proposed edits to apply; ask for a change first", "warning")
+            return
+        files = ", ".join(f"{c.path} ({c.action})" for c in changes)
+        self.app.push_screen(ConfirmScreen(f"Write these changes to {files}?", "Apply edits"),
+                             callback=self._apply_confirmed)
+
+    def _apply_confirmed(self, yes: bool | None) -> None:
+        if not yes:
+            self.app.say("edits not applied")
+            return
+        try:
+            paths = self.app.journal.apply(self.app.pending_changes)
+        except EditError as exc:
+            self.app.say(f"edits not applied: {exc}", "error")
+            return
+        self.app.pending_changes = []
+        self.app.say(f"applied: {', '.join(paths)} (/undo restores)")
+
+    async def cmd_undo(self, _: str) -> None:
+        """Restore the files of the last /apply."""
+        try:
+            paths = self.app.journal.undo()
+        except EditError as exc:
+            self.app.say(f"cannot undo: {exc}", "warning")
+            return
+        self.app.say(f"restored: {', '.join(paths)}")
+
+    async def cmd_clear(self, _: str) -> None:
+        """Clear the conversation."""
+        await self.app.conversation.remove_children()
+
+    async def cmd_quit(self, _: str) -> None:
+        """Leave."""
+        self.app.exit()
+

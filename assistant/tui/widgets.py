@@ -1,0 +1,195 @@
+"""The main screen's widgets: one conversation turn, the badge, the diff, the status footer, the prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from assistant.answer import Answer
+from assistant.edits import FileChange
+
+COMMANDS: dict[str, str] = {
+    "/help": "this list",
+    "/offline": "toggle offline mode (index and local model only)",
+    "/tier": "/tier local|groq|gemini|sonnet forces a tier; /tier auto routes again",
+    "/budget": "show limits and spending; /budget daily 2.5 or /budget action pause changes them",
+    "/stats": "cost per day, share by tier, cache hit rate, savings",
+    "/context": "/context QUESTION shows what the index would send with it",
+    "/map": "the repository map",
+    "/find": "/find NAME lists definitions and references",
+    "/apply": "write the edits the last answer proposed (asks first)",
+    "/undo": "restore the files the last /apply changed",
+    "/clear": "clear the conversation",
+    "/quit": "leave Tiercode",
+}
+TIER_STYLES = {"index": "bold black on green", "local": "bold black on cyan", "groq": "bold black on yellow",
+               "gemini": "bold white on blue", "sonnet": "bold white on magenta"}
+
+
+def badge_text(answer: Answer) -> Text:
+    """The line under an answer: tier and model, tokens, cost, cache, escalation trail, time."""
+    text = Text()
+    text.append(f" {answer.tier} ", style=TIER_STYLES.get(answer.tier, "reverse"))
+    parts: list[str] = []
+    if answer.tier != "index":
+        parts.append(answer.model)
+        parts.append(f"{answer.usage.total_input_tokens}→{answer.usage.output_tokens} tokens")
+    parts.append(f"${answer.cost_usd:.4f}")
+    parts.append("cache hit" if answer.cached else "no cache")
+    text.append(" " + " · ".join(parts))
+    for step in answer.escalations:
+        text.append(" · ")
+        text.append(f"{step.from_tier}→{step.to_tier}", style="bold yellow")
+        text.append(f" ({step.reason})", style="yellow")
+    text.append(f" · {answer.duration_ms / 1000:.2f}s", style="dim")
+    return text
+
+
+def diff_text(changes: Sequence[FileChange]) -> Text:
+    """Proposed changes as a colored unified diff."""
+    text = Text()
+    for change in changes:
+        for line in change.diff().splitlines():
+            if line.startswith(("+++", "---")):
+                style = "bold"
+            elif line.startswith("@@"):
+                style = "cyan"
+            elif line.startswith("+"):
+                style = "green"
+            elif line.startswith("-"):
+                style = "red"
+            else:
+                style = ""
+            text.append(line + "\n", style=style)
+    return text
+
+
+class Turn(Vertical):
+    """One question and its streamed answer, badge and proposed edits."""
+
+    def __init__(self, question: str) -> None:
+        super().__init__(classes="turn")
+        self.question = question
+        self.markdown = Markdown(classes="answer")
+        self.badge = Static("", classes="badge")
+        self._stream: MarkdownStream | None = None
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        """The question, the answer, the badge (empty until the answer is done)."""
+        yield Static(Text.assemble(("› ", "bold cyan"), self.question), classes="question")
+        yield self.markdown
+        yield self.badge
+
+    async def write(self, delta: str) -> None:
+        """Append streamed Markdown."""
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.markdown)
+        await self._stream.write(delta)
+
+    async def finish(self, answer: Answer | None = None, note: str = "") -> None:
+        """Stop streaming; show the badge, or a note when there is no answer."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if answer is not None:
+            if answer.escalations or not self.markdown.source.strip():
+                await self.markdown.update(answer.answer)  # show the final tier's answer alone
+            self.badge.update(badge_text(answer))
+        else:
+            self.badge.update(Text(note, style="bold red"))
+        self.add_class("done")
+
+    def show_changes(self, changes: Sequence[FileChange]) -> None:
+        """Show proposed edits and how to apply them."""
+        files = ", ".join(f"{c.path} ({c.action})" for c in changes)
+        self.mount(Static(diff_text(changes), classes="diff"))
+        self.mount(Static(f"Proposed edits to {files}: /apply to write them, /undo afterwards to restore.",
+                          classes="hint"))
+
+
+@dataclass
+class FooterState:
+    """What the status footer shows."""
+
+    session_cost: float = 0.0
+    today_cost: float = 0.0
+    daily_budget: float | None = None
+    offline: bool = False
+    tier: str = "auto"
+    index: str = "index: opening"
+    work: str = ""
+
+
+def footer_text(state: FooterState, bar_width: int = 10) -> Text:
+    """The footer line: session cost, today's cost against the daily budget, offline, tier, index."""
+    text = Text()
+    text.append(f" session ${state.session_cost:.4f} ", style="bold")
+    text.append("│ today ")
+    if state.daily_budget:
+        used = min(1.0, state.today_cost / state.daily_budget)
+        filled = round(used * bar_width)
+        style = "red" if used >= 1 else "yellow" if used >= 0.8 else "green"
+        text.append("█" * filled, style=style)
+        text.append("░" * (bar_width - filled), style="dim")
+        text.append(f" ${state.today_cost:.4f}/${state.daily_budget:.2f} ")
+    else:
+        text.append(f"${state.today_cost:.4f} (no daily budget) ")
+    text.append("│ ")
+    text.append("offline" if state.offline else "online", style="bold red" if state.offline else "green")
+    text.append(f" │ tier {state.tier} │ {state.index}")
+    if state.work:
+        text.append(f" │ {state.work}", style="italic")
+    return text
+
+
+class StatusFooter(Static):
+    """The bottom line of the main screen."""
+
+    def show(self, state: FooterState) -> None:
+        """Render a new state."""
+        self.update(footer_text(state))
+
+
+class PromptInput(Input):
+    """The question box: history on up/down, slash-command completion with Tab (or →)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "history(-1)", "Previous", show=False),
+        Binding("down", "history(1)", "Next", show=False),
+        Binding("tab", "complete", "Complete", show=False),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        names = list(COMMANDS) + [f"/tier {t}" for t in ("auto", "local", "groq", "gemini", "sonnet")] + [
+            "/budget action pause", "/budget daily "]
+        super().__init__(placeholder="Ask about the code, or /help", suggester=SuggestFromList(names),
+                         **kwargs)  # type: ignore[arg-type]
+        self.history: list[str] = []
+        self._position = 0
+
+    def remember(self, line: str) -> None:
+        """Add a submitted line to the history."""
+        if line and (not self.history or self.history[-1] != line):
+            self.history.append(line)
+        self._position = len(self.history)
+
+    def action_history(self, step: int) -> None:
+        """Move through earlier lines."""
+        if not self.history:
+            return
+        self._position = max(0, min(len(self.history), self._position + step))
+        self.value = self.history[self._position] if self._position < len(self.history) else ""
+        self.cursor_position = len(self.value)
+
+    def action_complete(self) -> None:
+        """Accept the suggested completion (the same as → at the end of the line)."""
+        self.cursor_position = len(self.value)
+        self.action_cursor_right()

@@ -1,0 +1,138 @@
+"""Pilot tests of the main screen on the real pipeline: asking, streaming, badges, commands, cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.message import Message
+from textual.widgets import Markdown
+
+from assistant.answer import Answer, Escalation
+from assistant.tui.messages import AnswerText
+from assistant.tui.widgets import PromptInput, StatusFooter, Turn
+from models.base import Usage
+from tests.tui.helpers import make_app, submit, wait_for
+
+
+def last_turn(app: object) -> Turn:
+    return list(app.query(Turn))[-1]  # type: ignore[attr-defined]
+
+
+async def test_an_index_question_is_answered_with_a_badge(sample_repo: Path) -> None:
+    app = make_app(sample_repo)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, app.index_ready.is_set, "the index")
+        await submit(pilot, "where is Circle defined?")
+        await wait_for(pilot, lambda: last_turn(app).has_class("done"), "the answer")
+        turn = last_turn(app)
+        assert "pkg/shapes.py:14" in turn.markdown.source
+        badge = str(turn.badge.render())
+        assert badge.startswith(" index ") and "$0.0000" in badge
+
+
+async def test_a_free_question_streams_from_the_local_model(sample_repo: Path, installed_model: Path) -> None:
+    deltas: list[str] = []
+
+    def hook(message: Message) -> None:
+        if isinstance(message, AnswerText):
+            deltas.append(message.delta)
+
+    app = make_app(sample_repo)
+    async with app.run_test(message_hook=hook) as pilot:
+        await submit(pilot, "explain what make_report returns")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        turn = last_turn(app)
+        assert len(deltas) > 1  # streamed in pieces, not at the end
+        assert turn.markdown.source.strip() == "".join(deltas).strip()
+        badge = str(turn.badge.render())
+        assert " local " in badge and "smollm2" in badge and "tokens" in badge
+        records = list(app.session.ledger.records())
+        assert [(r.tier, r.outcome) for r in records] == [("local", "ok")]
+
+
+async def test_the_badge_shows_the_escalation_trail_with_reasons(sample_repo: Path) -> None:
+    app = make_app(sample_repo)
+    answer = Answer("Use `Circle(2).area()`.", "groq", "llama-3.3-70b-versatile", "explain", "medium",
+                    escalations=(Escalation("local", "groq", "low confidence (0.21)"),),
+                    usage=Usage(1200, 80), cost_usd=0.0007, duration_ms=2345)
+    async with app.run_test() as pilot:
+        turn = Turn("how do I get a circle's area?")
+        await app.conversation.mount(turn)
+        await turn.write("a weak local answer that was escalated")
+        await turn.finish(answer)
+        await pilot.pause()
+        badge = str(turn.badge.render())
+        assert " groq " in badge and "llama-3.3-70b-versatile" in badge
+        assert "1200→80 tokens" in badge and "$0.0007" in badge and "2.35s" in badge
+        assert "local→groq (low confidence (0.21))" in badge
+        assert turn.markdown.source == answer.answer  # the final tier's answer replaces the weak one
+
+
+async def test_slash_commands_complete_with_tab_and_history_recalls_them(sample_repo: Path) -> None:
+    app = make_app(sample_repo)
+    async with app.run_test() as pilot:
+        prompt = app.query_one(PromptInput)
+        await pilot.click("#prompt")
+        await pilot.press("/", "h", "e")
+        await wait_for(pilot, lambda: bool(prompt._suggestion), "a suggestion")
+        await pilot.press("tab")
+        assert prompt.value == "/help"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(app.query(Markdown).filter(".output")), "the help")
+        help_text = app.query(Markdown).filter(".output").last().source
+        assert "/apply" in help_text and "/undo" in help_text and "/stats" in help_text
+        await pilot.press("/", "t", "i")
+        await wait_for(pilot, lambda: bool(prompt._suggestion), "a suggestion")
+        await pilot.press("tab")
+        assert prompt.value == "/tier"
+        prompt.value = ""
+        await pilot.press("up")
+        assert prompt.value == "/help"
+
+
+async def test_offline_toggle_and_budget_show_in_the_footer(sample_repo: Path) -> None:
+    app = make_app(sample_repo, offline=True)
+    async with app.run_test() as pilot:
+        footer = app.query_one(StatusFooter)
+        assert "offline" in str(footer.render())
+        await submit(pilot, "/offline")
+        assert "online" in str(footer.render())
+        await submit(pilot, "/budget daily 2")
+        text = str(footer.render())
+        assert "$0.0000/$2.00" in text and "░" in text
+        await submit(pilot, "/tier local")
+        assert "tier local" in str(footer.render())
+
+
+def outputs(app: object) -> list[str]:
+    return [m.source for m in app.query(Markdown).filter(".output")]  # type: ignore[attr-defined]
+
+
+async def test_find_context_and_map_commands_read_the_index(sample_repo: Path) -> None:
+    app = make_app(sample_repo)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, app.index_ready.is_set, "the index")
+        await submit(pilot, "/find total_area")
+        await wait_for(pilot, lambda: len(outputs(app)) == 1, "the /find output")
+        assert "pkg/shapes.py:25" in outputs(app)[0] and "pkg/report.py:9" in outputs(app)[0]
+        await submit(pilot, "/context how does make_report use Circle")
+        await wait_for(pilot, lambda: len(outputs(app)) == 2, "the /context output")
+        assert "pkg/report.py:6" in outputs(app)[1] and "make_report" in outputs(app)[1]
+        await submit(pilot, "/map")
+        await wait_for(pilot, lambda: len(outputs(app)) == 3, "the /map output")
+        assert "Circle" in outputs(app)[2]
+        await submit(pilot, "/nonsense")
+        notices = [str(s.render()) for s in app.query(".notice").results()]  # type: ignore[attr-defined]
+        assert any("unknown command /nonsense" in n for n in notices)
+        await submit(pilot, "/clear")
+        assert not outputs(app)
+
+
+async def test_the_footer_follows_files_changed_outside_tiercode(sample_repo: Path) -> None:
+    app = make_app(sample_repo)
+    async with app.run_test() as pilot:
+        footer = app.query_one(StatusFooter)
+        await wait_for(pilot, lambda: "3 files" in str(footer.render()), "the first index")
+        assert "live" in str(footer.render())
+        (sample_repo / "pkg" / "extra.py").write_text("def added() -> int:\n    return 1\n")
+        await wait_for(pilot, lambda: "4 files" in str(footer.render()), "the watcher to index the new file")
