@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.answer import Source
-from indexer.store import IndexStore, Symbol
+from indexer.store import STOPWORDS, IndexStore, Symbol
 
 TokenCounter = Callable[[str], int]
 
@@ -17,14 +17,6 @@ TIER_BUDGETS: dict[str, int] = {"local": 1500, "groq": 6000, "gemini": 12000, "s
 """Default context tokens per tier; they grow with the tier's window and price-worthiness."""
 
 _IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)")
-_STOPWORDS = frozenset(
-    [
-        "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "in",
-        "is", "it", "its", "me", "my", "of", "on", "or", "so", "the", "this", "that", "to", "was", "what", "when",
-        "where", "which", "who", "why", "will", "with", "you", "your", "code", "file", "function", "class",
-        "method",
-    ]
-)
 _MAX_DEFINITION_LINES = 60
 
 
@@ -57,7 +49,7 @@ def named_symbols(question: str, store: IndexStore, limit: int = 8) -> list[Symb
     seen: set[str] = set()
     for match in _IDENTIFIER.finditer(question):
         word = (match.group(1) or match.group(2)).strip("()")
-        if word.lower() in _STOPWORDS or word in seen or len(word) < 3:
+        if word.lower() in STOPWORDS or word in seen or len(word) < 3:
             continue
         seen.add(word)
         for symbol in store.definitions(word)[:3]:
@@ -82,7 +74,7 @@ def build_context(
         pieces.append(Piece(0, "Provided input", extra.strip(), None))
     named = named_symbols(question, store)
     for symbol in named:
-        code = _definition_text(repo, symbol)
+        code = definition_text(repo, symbol)
         pieces.append(Piece(1, f"{symbol.path}:{symbol.line} {symbol.kind} {symbol.qualified_name}", code,
                             Source(symbol.path, symbol.line, symbol.qualified_name)))
     pieces += _caller_pieces(named, store, repo)
@@ -122,7 +114,7 @@ def _caller_pieces(named: list[Symbol], store: IndexStore, repo: Path, per_symbo
     lines_of: dict[str, list[str]] = {}
     for symbol in named:
         own = (symbol.path, symbol.line, symbol.end_line)
-        sites = [u for u in store.usages(symbol.name)
+        sites = [u for u in store.usages(symbol.name, limit=per_symbol * 4)
                  if not (u.path == own[0] and own[1] <= u.line <= own[2])][:per_symbol]
         for use in sites:
             if use.path not in lines_of:
@@ -142,7 +134,8 @@ def _read_lines(repo: Path, path: str) -> list[str]:
         return []
 
 
-def _definition_text(repo: Path, symbol: Symbol) -> str:
+def definition_text(repo: Path, symbol: Symbol) -> str:
+    """The definition's source lines as they are on disk now (long ones cut, saying how much)."""
     lines = _read_lines(repo, symbol.path)
     if not lines:
         return symbol.signature

@@ -10,6 +10,17 @@ from dataclasses import dataclass
 from indexer.parse import ParsedFile
 from indexer.sqlitedb import Database
 
+STOPWORDS = frozenset(
+    [
+        "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "in",
+        "is", "it", "its", "me", "my", "of", "on", "or", "so", "the", "this", "that", "to", "was", "what", "when",
+        "where", "which", "who", "why", "will", "with", "you", "your", "code", "file", "function", "class",
+        "method", "not", "but", "if", "we", "our", "should", "would", "there", "have", "has", "any", "into",
+        "than", "then", "just", "like", "need", "want", "please", "pls", "about", "explain", "doesn", "isn",
+    ]
+)
+"""Words of a question that say nothing about which code it is about (left out of text search)."""
+
 _SCHEMA_V1 = """
 CREATE TABLE files (
     id INTEGER PRIMARY KEY,
@@ -66,6 +77,10 @@ CREATE INDEX chunks_path ON chunks(path);
 CREATE INDEX refs_file_name ON refs(file_id, name);
 CREATE INDEX symbols_name_exact ON symbols(name);
 """
+_SCHEMA_V3 = """
+CREATE INDEX symbols_file_line ON symbols(file_id, line);
+"""
+"""Finds the definition enclosing a reference without scanning the file's symbols."""
 
 _WORD_BOUNDARY = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
@@ -112,7 +127,7 @@ class Usage:
 class IndexStore(Database):
     """The per-repository index database."""
 
-    migrations = (_SCHEMA_V1, _SCHEMA_V2)
+    migrations = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
 
     def file_states(self) -> dict[str, FileState]:
         """Every indexed file's size, mtime and hash, by repo-relative path."""
@@ -229,8 +244,8 @@ class IndexStore(Database):
         """Every indexed file's repo-relative path."""
         return [r[0] for r in self.conn.execute("SELECT path FROM files ORDER BY path")]
 
-    def usages(self, name: str) -> list[Usage]:
-        """References to `name` (its last dotted part), each with its enclosing definition."""
+    def usages(self, name: str, limit: int | None = None) -> list[Usage]:
+        """References to `name` (its last dotted part), each with its enclosing definition; `limit` caps them."""
         short = name.rsplit(".", 1)[-1]
         rows = self.conn.execute(
             """
@@ -239,15 +254,16 @@ class IndexStore(Database):
                      WHERE s.file_id = r.file_id AND s.line <= r.line AND s.end_line >= r.line
                      ORDER BY s.line DESC LIMIT 1) AS enclosing
             FROM refs r JOIN files f ON f.id = r.file_id
-            WHERE r.name = ? ORDER BY f.path, r.line
+            WHERE r.name = ? ORDER BY f.path, r.line LIMIT ?
             """,
-            (short,),
+            (short, -1 if limit is None else limit),
         )
         return [Usage(r["name"], r["path"], r["line"], r["kind"], r["enclosing"] or "") for r in rows]
 
     def search_text(self, text: str, limit: int = 20) -> list[tuple[Symbol, float]]:
         """BM25 search over symbol names, signatures, docstrings and paths; best first."""
         words = {w for token in re.findall(r"\w+", text) for w in [token.lower(), *split_identifier(token)]}
+        words = {w for w in words if len(w) > 1 and w not in STOPWORDS}
         if not words:
             return []
         match = " OR ".join(f'"{w}"' for w in sorted(words))
