@@ -11,18 +11,25 @@ from assistant.answer import Source
 from indexer.store import IndexStore, Symbol
 
 _NAME = r"`?(?P<name>[A-Za-z_$][\w$]*(?:(?:\.|::)[A-Za-z_$][\w$]*)*)`?(?:\(\))?"
-_KIND = r"(?:the\s+)?(?:class|function|method|def|symbol|type|struct|interface|trait|enum|variable|constant)?\s*"
+_KIND = r"(?:the\s+)?(?:(?:class|function|method|def|symbol|type|struct|interface|trait|enum|variable|constant)\s+)?"
 _END = r"\s*[?.!]*\s*$"
+_SCOPE = r"(?:\s+(?:in|inside|within|from)\s+(?:the\s+)?`?(?P<scope>[\w./-]+)`?)?"
+"""An optional "in FILE" after a name; a scope that is not a path ("in the stdlib") restricts nothing."""
+_CODE_LIKE = r"(?-i:(?=`|[\w$]*[.$]|\w+_|_|[a-z$]*[A-Z]))"
+"""Lookahead: the name is backticked, dotted, snake_case or camelCase (not a plain English word)."""
 
 _DEFINITION = [
     re.compile(rf"^\s*(?:where(?:'s|\s+is|\s+are)?)\s+{_KIND}{_NAME}\s+(?:defined|declared|implemented){_END}", re.I),
     re.compile(rf"^\s*(?:where(?:'s|\s+is))\s+{_KIND}{_NAME}{_END}", re.I),
-    re.compile(rf"^\s*(?:find|locate|go\s+to|jump\s+to|show\s+me)\s+{_KIND}{_NAME}{_END}", re.I),
+    re.compile(rf"^\s*(?P<broad>find|locate|go\s+to|jump\s+to|show\s+me)\s+{_KIND}{_NAME}{_END}", re.I),
     re.compile(rf"^\s*(?:find\s+)?(?:the\s+)?definition\s+of\s+{_KIND}{_NAME}{_END}", re.I),
     re.compile(rf"^\s*(?:in\s+)?which\s+file\s+(?:is|are)\s+{_KIND}{_NAME}\s+(?:defined|declared){_END}", re.I),
+    re.compile(rf"^\s*(?:in\s+)?(?:which|what)\s+(?:module|file|package)\s+(?:defines|has|contains|declares|"
+               rf"implements)\s+{_KIND}{_NAME}{_END}", re.I),
+    re.compile(rf"^\s*show\s+{_CODE_LIKE}{_NAME}{_END}", re.I),
 ]
 _CALLERS = [
-    re.compile(rf"^\s*(?:who|what)\s+(?:calls|uses|references)\s+{_KIND}{_NAME}{_END}", re.I),
+    re.compile(rf"^\s*(?:who|what)\s+(?:calls|uses|references)\s+{_KIND}{_NAME}{_SCOPE}{_END}", re.I),
     re.compile(
         r"^\s*(?:find\s+|show\s+|list\s+)?(?:all\s+)?(?:the\s+)?(?:callers|usages|uses|references)\s+(?:of|to)\s+"
         rf"{_KIND}{_NAME}{_END}",
@@ -70,10 +77,23 @@ def preflight(question: str, store: IndexStore) -> IndexAnswer | None:
     return None
 
 
+def _definitions(name: str, store: IndexStore) -> list[Symbol]:
+    """Definitions of `name`; `module.name` also finds `name` defined in a file of that module."""
+    symbols = store.definitions(name)
+    if symbols or "." not in name:
+        return symbols
+    module, short = name.rsplit(".", 1)
+    folder = module.replace(".", "/")
+    return [s for s in store.definitions(short)
+            if s.path.removesuffix(".py").endswith(folder) or f"/{folder}/" in f"/{s.path}"]
+
+
 def _definition(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
     name = match["name"].replace("::", ".")
-    symbols = store.definitions(name)
+    symbols = _definitions(name, store)
     if not symbols:
+        if match.groupdict().get("broad") and not re.match(_CODE_LIKE, match["name"]):
+            return None  # "find tests", "show me the docs": a plain word, not a symbol; a model can help
         return _not_found(name, store)
     lines = [f"{name} is defined in {len(symbols)} place{'s' if len(symbols) > 1 else ''}:"
              if len(symbols) > 1 else f"{name} is defined at {_where(symbols[0])}:"]
@@ -86,11 +106,18 @@ def _definition(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
 def _callers(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
     name = match["name"].replace("::", ".")
     usages = store.usages(name)
+    scope = match.groupdict().get("scope") or ""
+    where_scope = ""
+    if scope and ("." in scope or "/" in scope):  # "in inspect.py": only that file's references
+        path = _match_path(scope, store)
+        if path is not None:
+            usages = [u for u in usages if u.path == path]
+            where_scope = f" in {path}"
     if not usages:
-        if not store.definitions(name):
+        if not _definitions(name, store):
             return _not_found(name, store)
-        return IndexAnswer(f"No references to {name} found in the index.", ())
-    lines = [f"{name} is referenced {len(usages)} time{'s' if len(usages) > 1 else ''}:"]
+        return IndexAnswer(f"No references to {name}{where_scope} found in the index.", ())
+    lines = [f"{name} is referenced {len(usages)} time{'s' if len(usages) > 1 else ''}{where_scope}:"]
     for u in usages[:_MAX_LISTED]:
         where = f" in {u.enclosing}" if u.enclosing else " at module level"
         lines.append(f"  {u.path}:{u.line}{where}")

@@ -73,3 +73,36 @@ def test_unknown_name_suggests_close_matches(store: IndexStore) -> None:
 )
 def test_questions_that_need_a_model_pass_through(question: str, store: IndexStore) -> None:
     assert preflight(question, store) is None
+
+
+@pytest.mark.parametrize("question", ["which module defines `Circle`", "what file has Circle?", "show Circle"])
+def test_module_and_show_questions(question: str, store: IndexStore) -> None:
+    answer = preflight(question, store)
+    assert answer is not None, question
+    assert [(s.path, s.line) for s in answer.sources] == [("pkg/shapes.py", 14)]
+
+
+def test_a_module_qualified_name_finds_the_definition_in_that_module(store: IndexStore) -> None:
+    answer = preflight("where is shapes.total_area defined?", store)
+    assert answer is not None
+    assert [(s.path, s.line) for s in answer.sources] == [("pkg/shapes.py", 25)]
+
+
+def test_callers_can_be_limited_to_one_file(store: IndexStore) -> None:
+    inside = preflight("who calls total_area in pkg/report.py?", store)
+    elsewhere = preflight("who calls total_area inside shapes.py", store)
+    assert inside is not None and [(s.path, s.line) for s in inside.sources] == [("pkg/report.py", 9)]
+    assert elsewhere is not None and elsewhere.sources == ()
+    assert "No references to total_area in pkg/shapes.py" in elsewhere.text
+
+
+def test_a_scope_that_is_not_a_path_restricts_nothing(store: IndexStore) -> None:
+    answer = preflight("who uses total_area in the repo?", store)
+    assert answer is not None and ("pkg/report.py", 9) in {(s.path, s.line) for s in answer.sources}
+
+
+@pytest.mark.parametrize("question", ["show me the tests", "show tests", "where is EnumShape defined"])
+def test_plain_words_and_kind_prefixed_names_are_not_misread(question: str, store: IndexStore) -> None:
+    answer = preflight(question, store)
+    if answer is not None:  # a definition question about an unknown name: says so, and never drops a prefix
+        assert "EnumShape" in answer.text and answer.sources == ()
