@@ -53,6 +53,13 @@ BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 """REPLACE deletes the old row without firing DELETE triggers; refuse it before the insert."""
 
 
+_ROUTE_V3 = """
+ALTER TABLE calls ADD COLUMN route_stage TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN route_probability REAL;
+"""
+"""Which router stage chose the query's kind, and its probability for that label."""
+
+
 def new_id() -> str:
     """A fresh id for a session or a query."""
     return uuid.uuid4().hex[:16]
@@ -82,6 +89,10 @@ class CallRecord:
     """Why the query moved on from this call's tier, if it did."""
     attempt: int = 1
     error: str = ""
+    route_stage: str = ""
+    """Which router stage labelled the query: `index`, `rules`, `classifier` or `default`."""
+    route_probability: float | None = None
+    """That stage's probability for the label."""
     ts: float = 0.0
     """Unix time; filled in when the record is written."""
 
@@ -92,7 +103,7 @@ _COLUMNS = [f.name for f in fields(CallRecord)]
 class Ledger(Database):
     """The append-only call ledger (several processes may write at once)."""
 
-    migrations = (_SCHEMA_V1, _NO_REPLACE_V2)
+    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3)
 
     def record(self, call: CallRecord) -> int:
         """Append one record; returns its id."""

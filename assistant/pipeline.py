@@ -37,6 +37,8 @@ _SYSTEM_PROMPT = (
     "correct; put code in fenced blocks with a language tag. If the context is not enough, say what is "
     "missing."
 )
+PREFLIGHT_ROUTE = Route("lookup", "simple", "index", "index", 1.0)
+"""The route of a question the index answered by itself."""
 MAP_BUDGETS: dict[str, int] = {"groq": 1024, "gemini": 2048, "sonnet": 2048}
 """Tokens of repo map in each cloud tier's stable prefix (the local tier's window is too small for one)."""
 _FENCE_LANGUAGES = {"python": "python", "py": "python", "js": "javascript", "javascript": "javascript",
@@ -155,7 +157,7 @@ class Pipeline:
         if tier is None and not extra:
             found = preflight(question, store)
             if found is not None:
-                self._record(query_id, "index", "index", "index", "ok", kind="lookup")
+                self._record(query_id, "index", "index", "index", "ok", route=PREFLIGHT_ROUTE)
                 self.session.reporter.text(found.text + "\n")
                 return Answer(found.text, "index", "index", "lookup", "simple", sources=found.sources,
                               duration_ms=_ms(started), query_id=query_id)
@@ -166,7 +168,7 @@ class Pipeline:
         """The route and per-tier estimates, calling no model."""
         store = self.session.store()
         if not extra and preflight(question, store) is not None:
-            return Plan(Route("lookup", "simple", "index", "rules", 1.0), True)
+            return Plan(PREFLIGHT_ROUTE, True)
         route = classify(question)
         plans = []
         for name in self._tier_order(route.start_tier, None):
@@ -254,7 +256,7 @@ class Pipeline:
                 rejected = str((hit.meta or {}).get("rejected", ""))
                 if not rejected or not queue:
                     return self._from_cache(run, hit, name, context)
-                self._record(query_id, name, backend.provider, backend.model, "cache_hit", kind=route.kind,
+                self._record(query_id, name, backend.provider, backend.model, "cache_hit", route=route,
                              escalation_reason=f"{rejected} (cached verdict)", cached=True)
                 run.pending = (name, f"{rejected} (cached verdict)")
                 continue
@@ -334,7 +336,7 @@ class Pipeline:
                 return
             cost = _cost(tier, backend.model, outcome.partial_usage or Usage())
             run.cost += cost
-            self._record(run.query_id, tier, backend.provider, backend.model, "error", kind=run.route.kind,
+            self._record(run.query_id, tier, backend.provider, backend.model, "error", route=run.route,
                          usage=outcome.partial_usage, cost=cost, error=str(outcome)[:300], attempt=number)
             if outcome.partial_text:
                 reporter.text("\n")
@@ -372,7 +374,7 @@ class Pipeline:
 
     def _from_cache(self, run: _Run, hit: CacheHit, tier: str, context: Context) -> Answer:
         """Answer from a cache hit: a $0 ledger record that says so, and the hit's text."""
-        self._record(run.query_id, hit.tier, "cache", hit.model, "cache_hit", kind=run.route.kind,
+        self._record(run.query_id, hit.tier, "cache", hit.model, "cache_hit", route=run.route,
                      usage=Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens),
                      cached=True)
         self.session.reporter.text(hit.answer)
@@ -392,7 +394,7 @@ class Pipeline:
         elif check.verdict in ("fail", "pause"):
             if check.verdict == "pause" and (assume_yes or reporter.confirm(f"{check.message}. Continue?")):
                 return True
-            self._record(query_id, tier, backend.provider, backend.model, "budget_stop", kind=route.kind,
+            self._record(query_id, tier, backend.provider, backend.model, "budget_stop", route=route,
                          error=check.message)
             raise BudgetStop(f"stopped before calling {tier}: {check.message}")
         elif check.verdict == "downgrade":
@@ -400,7 +402,7 @@ class Pipeline:
             return False
         asked = estimate > self.session.settings.confirm_above_usd and not assume_yes
         if asked and not reporter.confirm(f"Ask {tier} ({backend.model}) for up to ${estimate:.4f}?"):
-            self._record(query_id, tier, backend.provider, backend.model, "budget_stop", kind=route.kind,
+            self._record(query_id, tier, backend.provider, backend.model, "budget_stop", route=route,
                          error="declined by the user")
             raise BudgetStop(f"{tier} call declined (estimated ${estimate:.4f}); pass --yes to allow it")
         return True
@@ -416,20 +418,22 @@ class Pipeline:
         self, query_id: str, tier: str, backend: Backend, result: GenerationResult, route: Route,
         outcome: str = "ok", cost: float = 0.0, escalation_reason: str = "", attempt: int = 1,
     ) -> None:
-        self._record(query_id, tier, backend.provider, backend.model, outcome, kind=route.kind, usage=result.usage,
+        self._record(query_id, tier, backend.provider, backend.model, outcome, route=route, usage=result.usage,
                      cost=cost, latency_ms=result.latency_ms, ttft_ms=result.ttft_ms,
                      escalation_reason=escalation_reason, attempt=attempt)
 
     def _record(
-        self, query_id: str, tier: str, provider: str, model: str, outcome: str, *, kind: str = "",
+        self, query_id: str, tier: str, provider: str, model: str, outcome: str, *, route: Route | None = None,
         usage: Usage | None = None, cost: float = 0.0, latency_ms: float = 0.0, ttft_ms: float | None = None,
         escalation_reason: str = "", error: str = "", cached: bool = False, attempt: int = 1,
     ) -> None:
         usage = usage or Usage()
         self.session.ledger.record(CallRecord(
             session_id=self.session.session_id, query_id=query_id, tier=tier, provider=provider, model=model,
-            outcome=outcome, kind=kind, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens, cost_usd=cost,
+            outcome=outcome, kind=route.kind if route else "", route_stage=route.stage if route else "",
+            route_probability=route.probability if route else None, input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens, cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens, cost_usd=cost,
             latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error, cached=cached,
             attempt=attempt,
         ))

@@ -59,13 +59,15 @@ _COMPLEX_HINTS = re.compile(
 )
 _START_TIER: dict[tuple[Kind, Difficulty], str] = {
     ("lookup", "simple"): "local", ("lookup", "medium"): "local", ("lookup", "complex"): "local",
-    ("explain", "simple"): "local", ("explain", "medium"): "local", ("explain", "complex"): "gemini",
-    ("generate", "simple"): "local", ("generate", "medium"): "groq", ("generate", "complex"): "sonnet",
-    ("edit", "simple"): "local", ("edit", "medium"): "groq", ("edit", "complex"): "sonnet",
-    ("debug", "simple"): "local", ("debug", "medium"): "groq", ("debug", "complex"): "sonnet",
-    ("review", "simple"): "groq", ("review", "medium"): "gemini", ("review", "complex"): "sonnet",
-    ("design", "simple"): "gemini", ("design", "medium"): "sonnet", ("design", "complex"): "sonnet",
+    ("explain", "simple"): "local", ("explain", "medium"): "local", ("explain", "complex"): "groq",
+    ("generate", "simple"): "local", ("generate", "medium"): "groq", ("generate", "complex"): "gemini",
+    ("edit", "simple"): "local", ("edit", "medium"): "groq", ("edit", "complex"): "gemini",
+    ("debug", "simple"): "local", ("debug", "medium"): "groq", ("debug", "complex"): "gemini",
+    ("review", "simple"): "groq", ("review", "medium"): "groq", ("review", "complex"): "gemini",
+    ("design", "simple"): "groq", ("design", "medium"): "gemini", ("design", "complex"): "sonnet",
 }
+"""Where each kind and difficulty starts: the cheapest tier that usually answers it well. Only complex
+design starts at Sonnet; everything else reaches it by escalation, when the answers below it are weak."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,9 @@ class Route:
     kind: Kind
     difficulty: Difficulty
     start_tier: str
-    stage: Literal["rules", "classifier", "default"]
-    """Which stage decided: the rules, the local classifier model, or the default when both were unsure."""
+    stage: Literal["index", "rules", "classifier", "default"]
+    """Which stage decided: pre-flight (the index answered), the rules, the local classifier model, or the
+    default when the rules were unsure and no classifier is installed."""
     probability: float
     """Confidence of the deciding stage in its kind label (0..1)."""
 

@@ -80,6 +80,8 @@ def test_weak_answers_escalate_with_their_reasons_and_every_call_is_priced(
         assert record.cost_usd > 0 and record.input_tokens > 0
     assert answer.cost_usd == pytest.approx(sum(r.cost_usd for r in records))
     assert len({r.query_id for r in records}) == 1
+    assert {(r.kind, r.route_stage) for r in records} == {("explain", "rules")}  # who labelled the question
+    assert all(r.route_probability is not None and 0 < r.route_probability <= 1 for r in records)
 
 
 def test_a_low_confidence_local_answer_escalates_to_the_cloud(
