@@ -11,7 +11,7 @@ import click
 
 from assistant import __version__
 from assistant.commands.common import repo_option, settings_for
-from assistant.errors import TiercodeError
+from assistant.errors import TiercodeError, UsageError
 from assistant.output import ConsoleReporter, print_metadata
 from models.base import Cancelled, ModelUnavailable
 from models.manager import PullError
@@ -76,12 +76,16 @@ def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else on stdout.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response caches.")
 @click.option("--dry-run", is_flag=True, help="Print the route and estimated cost per tier; call no model.")
+@click.option("--diff", "diff_only", is_flag=True,
+              help="Send only what changed (git diff against --base): the hunks and their enclosing functions.")
+@click.option("--base", "diff_base", default="HEAD", show_default=True, metavar="REV", help="What --diff compares to.")
 def ask(
     question: tuple[str, ...], repo: Path, offline: bool | None, tier: str | None, max_cost: float | None,
-    yes: bool, as_json: bool, no_cache: bool, dry_run: bool,
+    yes: bool, as_json: bool, no_cache: bool, dry_run: bool, diff_only: bool, diff_base: str,
 ) -> None:
-    """Answer QUESTION about the repository. Piped stdin is added as context
-    (e.g. `git diff | tiercode ask "review this"`)."""
+    """Answer QUESTION about the repository. Piped stdin is added as context; a piped diff
+    (`git diff | tiercode ask "review this"`) is sent diff-only, like --diff."""
+    from assistant.diff_context import diff_context, git_diff, looks_like_diff
     from assistant.pipeline import Pipeline
     from assistant.session import Session
 
@@ -94,6 +98,13 @@ def ask(
     reporter = ConsoleReporter(stream=not as_json and not dry_run, assume_yes=yes)
     session = Session(repo, settings, reporter)
     try:
+        if diff_only:
+            extra = "\n\n".join(part for part in (diff_context(git_diff(session.repo, diff_base), session.store(),
+                                                                session.repo), extra) if part.strip())
+            if not extra:
+                raise UsageError(f"--diff: nothing changed since {diff_base}")
+        elif looks_like_diff(extra):
+            extra = diff_context(extra, session.store(), session.repo) or extra
         pipeline = Pipeline(session)
         if dry_run:
             plan = pipeline.plan(text, extra)
