@@ -1,0 +1,69 @@
+"""Pilot tests of the TUI with real cloud calls: the official SDKs against the loopback API emulators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.tui.screens import ConfirmScreen
+from assistant.tui.widgets import Turn
+from tests.emulators import fixtures
+from tests.emulators.server import Reply
+from tests.tui.helpers import make_app, submit, wait_for
+
+cloud_emulators = fixtures.cloud_emulators
+loopback_only = fixtures.loopback_only
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
+GOOD = "`make_report` joins the circle count and `total_area` into one line (pkg/report.py:6)."
+
+
+def last_turn(app: object) -> Turn:
+    return list(app.query(Turn))[-1]  # type: ignore[attr-defined]
+
+
+async def test_a_weak_local_answer_escalates_and_the_badge_says_why(
+    sample_repo: Path, installed_model: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(GOOD))
+    app = make_app(sample_repo, offline=False, tiers=["local", "groq"], local={"min_confidence": 1.0},
+                   max_output_tokens=24)
+    async with app.run_test() as pilot:
+        await submit(pilot, "explain what make_report returns")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        turn = last_turn(app)
+        badge = str(turn.badge.render())
+        assert " groq " in badge and "local→groq (" in badge
+        assert turn.markdown.source.strip() == GOOD
+        assert [r.tier for r in app.session.ledger.records()] == ["local", "groq"]
+
+
+async def test_a_paused_budget_asks_and_yes_makes_the_call(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(GOOD))
+    app = make_app(sample_repo, offline=False, tiers=["groq"], budget={"per_query": 0.000001, "action": "pause"})
+    async with app.run_test() as pilot:
+        await submit(pilot, "explain what make_report returns")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the budget question")
+        assert "per-query budget" in app.screen.question  # type: ignore[attr-defined]
+        assert cloud_emulators.groq.bodies() == []  # nothing is spent before the answer
+        await pilot.press("y")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        assert last_turn(app).markdown.source.strip() == GOOD
+        assert len(cloud_emulators.groq.bodies()) == 1
+
+
+async def test_declining_the_paused_budget_spends_nothing(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    app = make_app(sample_repo, offline=False, tiers=["groq"], budget={"per_query": 0.000001, "action": "pause"})
+    async with app.run_test() as pilot:
+        await submit(pilot, "explain what make_report returns")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the budget question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the stop")
+        assert "budget" in str(last_turn(app).badge.render()).lower() + last_turn(app).markdown.source.lower()
+        assert cloud_emulators.groq.bodies() == []
+        assert [r.outcome for r in app.session.ledger.records()] == ["budget_stop"]
