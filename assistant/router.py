@@ -1,7 +1,9 @@
 """Classify a question (kind, difficulty) and pick the tier the cascade starts at.
 
-The fast stage is deterministic rules that take microseconds; when they are unsure, a local
-classifier model (if one is installed) decides with a JSON-constrained label and its probability.
+Three stages, cheapest first: deterministic rules (microseconds) decide the clear cases; when they are
+unsure, a naive Bayes model over labelled example requests (assistant/kind_model.py, microseconds)
+decides when it is confident; only then does the local classifier model (if one is installed) label the
+question with a JSON-constrained answer and its probability.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from assistant.kind_model import kind_model
 from models.base import Backend, GenerationRequest, GenerationResult, Message
 
 Kind = Literal["lookup", "explain", "generate", "edit", "debug", "review", "design"]
@@ -68,6 +71,12 @@ _START_TIER: dict[tuple[Kind, Difficulty], str] = {
 }
 """Where each kind and difficulty starts: the cheapest tier that usually answers it well. Only complex
 design starts at Sonnet; everything else reaches it by escalation, when the answers below it are weak."""
+_COST_ORDER = ("local", "groq", "gemini", "sonnet")
+LEXICAL_MIN_PROBABILITY = 0.6
+"""The lexical stage decides only at or above this posterior (chosen on the tuning half of the bench)."""
+MODEL_MIN_PROBABILITY = 0.5
+"""Below this, the classifier model's label is kept for the record but does not raise the start tier:
+an unsure label never sends a question straight to a dear tier; the cascade escalates if needed."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,9 @@ class Route:
     kind: Kind
     difficulty: Difficulty
     start_tier: str
-    stage: Literal["index", "rules", "classifier", "default"]
-    """Which stage decided: pre-flight (the index answered), the rules, the local classifier model, or the
-    default when the rules were unsure and no classifier is installed."""
+    stage: Literal["index", "rules", "lexical", "classifier", "default"]
+    """Which stage decided: pre-flight (the index answered), the rules, the lexical model, the local
+    classifier model, or the default when the others were unsure and no classifier is installed."""
     probability: float
     """Confidence of the deciding stage in its kind label (0..1)."""
 
@@ -87,7 +96,7 @@ class Route:
 def difficulty_of(question: str, kind: Kind) -> Difficulty:
     """A cheap difficulty estimate from length, scope words and the kind."""
     words = len(question.split())
-    if kind == "design" or _COMPLEX_HINTS.search(question) or words > 80:
+    if _COMPLEX_HINTS.search(question) or words > 80:
         return "complex"
     if kind == "lookup" or (words <= 14 and kind in ("explain", "edit", "generate")):
         return "simple"
@@ -112,7 +121,7 @@ def classify_fast(question: str) -> Route | None:
         return None
     probability = top / (top + runner_up + 0.5)
     difficulty = difficulty_of(question, best)
-    return Route(best, difficulty, _START_TIER[(best, difficulty)], "rules", round(probability, 3))
+    return Route(best, difficulty, start_tier(best, difficulty), "rules", round(probability, 3))
 
 
 _CLASSIFIER_SCHEMA = {
@@ -142,7 +151,31 @@ def classify_with_model(question: str, backend: Backend) -> Route:
     kind: Kind = match.group(1) if match and match.group(1) in KINDS else "explain"  # type: ignore[assignment]
     difficulty = difficulty_of(question, kind)
     probability = label_probability(result, kind, KINDS)
-    return Route(kind, difficulty, _START_TIER[(kind, difficulty)], "classifier", round(probability, 3))
+    return Route(kind, difficulty, start_tier(kind, difficulty, probability), "classifier", round(probability, 3))
+
+
+def start_tier(kind: Kind, difficulty: Difficulty, probability: float = 1.0) -> str:
+    """The tier a label starts at; an unsure label (below MODEL_MIN_PROBABILITY) starts no higher than an
+    explanation of the same difficulty would."""
+    start = _START_TIER[(kind, difficulty)]
+    if probability < MODEL_MIN_PROBABILITY:
+        start = min(start, _START_TIER[("explain", difficulty)], key=_COST_ORDER.index)
+    return start
+
+
+def classify_lexical(question: str) -> Route | None:
+    """The lexical stage: a Route when the example-trained model is confident, None when unsure."""
+    label, probability = kind_model().predict(question)
+    if probability < LEXICAL_MIN_PROBABILITY:
+        return None
+    kind: Kind = label  # type: ignore[assignment]
+    difficulty = difficulty_of(question, kind)
+    return Route(kind, difficulty, start_tier(kind, difficulty), "lexical", round(probability, 3))
+
+
+def _default_route(question: str) -> Route:
+    difficulty = difficulty_of(question, "explain")
+    return Route("explain", difficulty, start_tier("explain", difficulty), "default", 0.0)
 
 
 def label_probability(result: GenerationResult, label: str, labels: tuple[str, ...]) -> float:
@@ -178,11 +211,11 @@ def label_probability(result: GenerationResult, label: str, labels: tuple[str, .
 
 
 def classify(question: str, classifier: Backend | None = None) -> Route:
-    """Both stages: rules first, the classifier model only when the rules are unsure."""
-    fast = classify_fast(question)
-    if fast is not None:
-        return fast
+    """All stages: rules, then the lexical model, then the classifier model, each only when the one
+    before it is unsure."""
+    decided = classify_fast(question) or classify_lexical(question)
+    if decided is not None:
+        return decided
     if classifier is not None:
         return classify_with_model(question, classifier)
-    difficulty = difficulty_of(question, "explain")
-    return Route("explain", difficulty, _START_TIER[("explain", difficulty)], "default", 0.0)
+    return _default_route(question)
