@@ -41,6 +41,10 @@ class Context:
     """How many pieces did not fit the budget."""
     content_hash: str
     """Hash of the text: a cache key part that changes when any file in it changes."""
+    blocks: frozenset[str] = frozenset()
+    """Content hashes of the blocks in `text` (a conversation's next turn leaves these out)."""
+    repeated: tuple[str, ...] = ()
+    """Titles of blocks left out because an earlier turn in the conversation sent them unchanged."""
 
 
 def named_symbols(question: str, store: IndexStore, limit: int = 8) -> list[Symbol]:
@@ -67,8 +71,10 @@ def build_context(
     budget_tokens: int,
     count_tokens: TokenCounter,
     extra: str = "",
+    already_sent: frozenset[str] = frozenset(),
 ) -> Context:
-    """Collect pieces by priority and keep those that fit `budget_tokens`."""
+    """Collect pieces by priority and keep those that fit `budget_tokens`, leaving out the blocks in
+    `already_sent` (hashes from `block_hash`)."""
     pieces: list[Piece] = []
     if extra.strip():
         pieces.append(Piece(0, "Provided input", extra.strip(), None))
@@ -85,27 +91,46 @@ def build_context(
         doc = f"\n    {symbol.doc.splitlines()[0]}" if symbol.doc else ""
         pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", f"{symbol.signature}{doc}",
                             Source(symbol.path, symbol.line, symbol.qualified_name)))
-    return fit(pieces, budget_tokens, count_tokens)
+    return fit(pieces, budget_tokens, count_tokens, already_sent)
 
 
-def fit(pieces: list[Piece], budget_tokens: int, count_tokens: TokenCounter) -> Context:
-    """Keep pieces in priority order while they fit the budget; never go over it."""
+def block_hash(block: str) -> str:
+    """The identity of one context block: its exact text, so any change to the code in it is a new block."""
+    return hashlib.sha256(block.encode()).hexdigest()[:16]
+
+
+def fit(
+    pieces: list[Piece], budget_tokens: int, count_tokens: TokenCounter, already_sent: frozenset[str] = frozenset(),
+) -> Context:
+    """Keep pieces in priority order while they fit the budget; never go over it. Blocks in `already_sent`
+    are named in one closing line instead of sent again."""
     kept: list[str] = []
+    repeated: list[str] = []
     sources: list[Source] = []
     used = 0
     trimmed = 0
     for piece in sorted(pieces, key=lambda p: p.priority):
         block = f"### {piece.title}\n{piece.text}\n"
-        cost = count_tokens(block)
-        if used + cost > budget_tokens:
-            trimmed += 1
-            continue
-        kept.append(block)
-        used += cost
+        if block_hash(block) in already_sent:
+            repeated.append(piece.title)
+        else:
+            cost = count_tokens(block)
+            if used + cost > budget_tokens:
+                trimmed += 1
+                continue
+            kept.append(block)
+            used += cost
         if piece.source:
             sources.append(piece.source)
+    if repeated:
+        note = "Sent earlier in this conversation and unchanged: " + "; ".join(repeated)
+        if used + (cost := count_tokens(note)) <= budget_tokens:
+            kept.append(note)
+            used += cost
     text = "\n".join(kept)
-    return Context(text, tuple(sources), used, trimmed, hashlib.sha256(text.encode()).hexdigest()[:32])
+    blocks = frozenset(block_hash(block) for block in kept if block.startswith("### "))
+    return Context(text, tuple(sources), used, trimmed, hashlib.sha256(text.encode()).hexdigest()[:32], blocks,
+                   tuple(repeated))
 
 
 def _caller_pieces(named: list[Symbol], store: IndexStore, repo: Path, per_symbol: int = 5) -> list[Piece]:

@@ -12,6 +12,7 @@ from assistant.budget import BudgetGuard
 from assistant.cache import CacheHit
 from assistant.confidence import Verdict, judge
 from assistant.context import TIER_BUDGETS, Context, build_context
+from assistant.conversation import HISTORY_BUDGETS, Conversation, History, Turn
 from assistant.errors import BudgetStop, NoTierAnswered, UsageError
 from assistant.ledger import CallRecord, new_id
 from assistant.preflight import preflight
@@ -146,8 +147,10 @@ class Pipeline:
         cancel: threading.Event | None = None,
         assume_yes: bool = False,
         use_cache: bool = True,
+        conversation: Conversation | None = None,
     ) -> Answer:
-        """Answer one question; streams through the session's reporter."""
+        """Answer one question; streams through the session's reporter. With a `conversation`, its earlier
+        turns go with the question and the finished turn is added to it."""
         question = question.strip()
         if not question:
             raise UsageError("the question is empty; ask something, e.g. tiercode ask \"where is main defined?\"")
@@ -159,10 +162,16 @@ class Pipeline:
             if found is not None:
                 self._record(query_id, "index", "index", "index", "ok", route=PREFLIGHT_ROUTE)
                 self.session.reporter.text(found.text + "\n")
+                if conversation is not None:
+                    conversation.add(Turn(question, question, found.text, frozenset()))
                 return Answer(found.text, "index", "index", "lookup", "simple", sources=found.sources,
                               duration_ms=_ms(started), query_id=query_id)
-        route = self._route(question)
-        return self._cascade(question, extra, route, tier, query_id, started, cancel, assume_yes, use_cache)
+        run = _Run(query_id, self._route(question), started)
+        answer = self._cascade(run, question, extra, tier, cancel, assume_yes, use_cache, conversation)
+        if conversation is not None and run.final is not None:
+            context = run.final[3]
+            conversation.add(Turn(question, _user_content(question, context), answer.answer, context.blocks))
+        return answer
 
     def plan(self, question: str, extra: str = "") -> Plan:
         """The route and per-tier estimates, calling no model."""
@@ -177,7 +186,7 @@ class Pipeline:
             except ModelUnavailable as exc:
                 plans.append(TierPlan(name, "", 0, 0.0, False, str(exc)))
                 continue
-            context = self._context(question, extra, name, backend)
+            context = self._context(question, extra, name, backend, History())
             input_tokens = context.tokens + backend.count_tokens(question) + 200
             cost = estimate_cost(backend.model, name, input_tokens, self.session.settings.max_output_tokens)
             plans.append(TierPlan(name, backend.model, context.tokens, round(cost, 6), True))
@@ -201,31 +210,31 @@ class Pipeline:
             return [forced]
         return order[order.index(start):] if start in order else order
 
-    def _context(self, question: str, extra: str, tier: str, backend: Backend) -> Context:
+    def _context(self, question: str, extra: str, tier: str, backend: Backend, history: History) -> Context:
         budget = TIER_BUDGETS.get(tier, 4000)
         window = getattr(backend, "context_window", None)
-        if window is not None:  # the local model: leave room for the answer and the prompt's frame
-            budget = max(0, min(budget, window - self.session.settings.max_output_tokens // 2 - 400))
+        if window is not None:  # the local model: leave room for the answer, the history and the prompt's frame
+            room = window - self.session.settings.max_output_tokens // 2 - 400 - history.tokens
+            budget = max(0, min(budget, room))
         store = self.session.store()
-        return build_context(question, store, self.session.repo, budget, backend.count_tokens, extra)
+        return build_context(question, store, self.session.repo, budget, backend.count_tokens, extra, history.blocks)
 
     def _cascade(
         self,
+        run: _Run,
         question: str,
         extra: str,
-        route: Route,
         forced: str | None,
-        query_id: str,
-        started: float,
         cancel: threading.Event | None,
         assume_yes: bool,
         use_cache: bool,
+        conversation: Conversation | None,
     ) -> Answer:
         settings = self.session.settings
         reporter = self.session.reporter
+        route, query_id = run.route, run.query_id
         order = self._tier_order(route.start_tier, forced)
         cache = AnswerCache(self.session) if use_cache else None
-        run = _Run(query_id, route, started)
         first_context: Context | None = None
         queue = list(order)
         tried: list[str] = []
@@ -240,17 +249,20 @@ class Pipeline:
                 run.notes.append(str(exc))
                 reporter.status(f"{name} skipped: {exc}")
                 continue
-            context = self._context(question, extra, name, backend)
+            history = History()
+            if conversation is not None:
+                history = conversation.recall(HISTORY_BUDGETS.get(name, 3000), backend.count_tokens)
+            context = self._context(question, extra, name, backend, history)
             if first_context is None:
                 first_context = context
-                if cache is not None and not extra:
+                if cache is not None and not extra and not history.messages:
                     hit = cache.semantic(question, route.kind, context)
                     if hit is not None:
                         return self._from_cache(run, hit, name, context)
             run.escalate_to(name, reporter)
             if context.trimmed:
                 run.notes.append(f"{context.trimmed} context piece(s) left out to fit the {name} tier's budget")
-            request = self._request(name, question, context, backend)
+            request = self._request(name, question, context, backend, history)
             hit = cache.exact(name, backend.model, request, context) if cache is not None else None
             if hit is not None:
                 rejected = str((hit.meta or {}).get("rejected", ""))
@@ -362,11 +374,14 @@ class Pipeline:
         repo_map = self._maps[key]
         return f"{prompt}\n\nRepository map (the most referenced definitions, path then line│ signature):\n{repo_map}"
 
-    def _request(self, tier: str, question: str, context: Context, backend: Backend) -> GenerationRequest:
+    def _request(
+        self, tier: str, question: str, context: Context, backend: Backend, history: History,
+    ) -> GenerationRequest:
         return GenerationRequest(
             messages=(
                 Message("system", self._system_prompt(tier, backend)),
-                Message("user", f"{context.text}\n\nQuestion: {question}" if context.text else question),
+                *history.messages,
+                Message("user", _user_content(question, context)),
             ),
             max_tokens=self.session.settings.max_output_tokens,
             logprobs=tier == "local",
@@ -437,6 +452,11 @@ class Pipeline:
             latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error, cached=cached,
             attempt=attempt,
         ))
+
+
+def _user_content(question: str, context: Context) -> str:
+    """The user message: the context blocks, then the question."""
+    return f"{context.text}\n\nQuestion: {question}" if context.text else question
 
 
 def _cost(tier: str, model: str, usage: Usage) -> float:

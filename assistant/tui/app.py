@@ -15,6 +15,7 @@ from textual.widgets import Header, Input, Markdown, ProgressBar, Static
 
 from assistant.budget import BudgetGuard
 from assistant.config import Settings
+from assistant.conversation import Conversation
 from assistant.edits import EditError, EditJournal, FileChange, parse_edits, plan_changes
 from assistant.errors import BudgetStop, TiercodeError
 from assistant.pipeline import Pipeline
@@ -86,6 +87,8 @@ class TiercodeApp(App[None]):
         self.commands = CommandHandler(self)
         self.forced_tier: str | None = None
         self.pending_changes: list[FileChange] = []
+        self.dialogue = Conversation()
+        """Earlier questions and answers: the next question carries them; /clear forgets them."""
         self.footer_state = FooterState(daily_budget=settings.budget.daily, offline=settings.offline)
         self.index_ready = threading.Event()
         self.answering = False
@@ -250,7 +253,7 @@ class TiercodeApp(App[None]):
         try:
             with self._store_lock:
                 self.session.store()
-            return AnswerReady(self.pipeline.ask(question, tier=tier, cancel=cancel))
+            return AnswerReady(self.pipeline.ask(question, tier=tier, cancel=cancel, conversation=self.dialogue))
         except Cancelled:
             return AnswerStopped("cancelled; the partial usage is recorded", "cancelled")
         except BudgetStop as exc:

@@ -193,7 +193,8 @@ class CommandHandler:
         self.app.say(f"restored: {', '.join(paths)}")
 
     async def cmd_clear(self, _: str) -> None:
-        """Clear the conversation."""
+        """Clear the conversation: the screen, and what the next question carries from earlier turns."""
+        self.app.dialogue.clear()
         await self.app.conversation.remove_children()
 
     async def cmd_quit(self, _: str) -> None:

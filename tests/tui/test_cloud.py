@@ -67,3 +67,24 @@ async def test_declining_the_paused_budget_spends_nothing(
         assert "budget" in str(last_turn(app).badge.render()).lower() + last_turn(app).markdown.source.lower()
         assert cloud_emulators.groq.bodies() == []
         assert [r.outcome for r in app.session.ledger.records()] == ["budget_stop"]
+
+
+async def test_a_follow_up_carries_the_conversation_until_clear(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    cloud_emulators.groq.default = Reply(GOOD)
+    app = make_app(sample_repo, offline=False, tiers=["groq"])
+
+    def roles(request: int) -> list[str]:
+        return [m["role"] for m in cloud_emulators.groq.bodies()[request]["messages"]]
+
+    async with app.run_test() as pilot:
+        for n, question in enumerate(["explain what make_report returns", "explain how it formats the area"]):
+            await submit(pilot, question)
+            await wait_for(pilot, lambda n=n: len(app.query(Turn)) == n + 1 and last_turn(app).has_class("done"),
+                           f"answer {n + 1}")
+        assert roles(1) == ["system", "user", "assistant", "user"]
+        await submit(pilot, "/clear")
+        await submit(pilot, "explain what total_area adds up")
+        await wait_for(pilot, lambda: len(cloud_emulators.groq.bodies()) == 3, "the third request")
+        assert roles(2) == ["system", "user"]

@@ -1,0 +1,111 @@
+"""A conversation's memory: earlier turns go with the next question, and unchanged context is not sent twice.
+
+The real pipeline, index and Groq SDK against the loopback emulator; the requests the emulator received
+are the evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config import load_settings
+from assistant.conversation import Conversation
+from assistant.pipeline import Pipeline
+from assistant.session import Session
+from tests.emulators import fixtures
+from tests.emulators.server import Reply
+
+cloud_emulators = fixtures.cloud_emulators
+loopback_only = fixtures.loopback_only
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
+FIRST = "explain what make_report returns"
+SECOND = "explain how make_report formats the area"
+GOOD = "`make_report` returns one line with the circle count and the total area (pkg/report.py:6)."
+DEFINITION = "def make_report(radii: list[float]) -> str"
+
+
+@pytest.fixture
+def session(sample_repo: Path, cloud_emulators: fixtures.CloudEmulators) -> Iterator[Session]:
+    cloud_emulators.groq.default = Reply(GOOD)
+    opened = Session(sample_repo, load_settings(sample_repo, tiers=["groq"], max_output_tokens=128))
+    yield opened
+    opened.close()
+
+
+def _messages(body: Any) -> list[tuple[str, str]]:
+    return [(m["role"], m["content"]) for m in body["messages"]]
+
+
+def test_a_follow_up_carries_the_earlier_turn_and_leaves_out_its_unchanged_context(
+    session: Session, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    pipeline = Pipeline(session)
+    conversation = Conversation()
+    pipeline.ask(FIRST, conversation=conversation)
+    pipeline.ask(SECOND, conversation=conversation)
+
+    first, second = (_messages(body) for body in cloud_emulators.groq.bodies())
+    assert [role for role, _ in second] == ["system", "user", "assistant", "user"]
+    assert second[1] == first[1]  # the earlier question exactly as it was sent
+    assert second[2] == ("assistant", GOOD)
+    assert DEFINITION in first[1][1]
+    follow_up = second[3][1]
+    assert DEFINITION not in follow_up
+    assert "Sent earlier in this conversation and unchanged: pkg/report.py" in follow_up
+    assert follow_up.endswith(f"Question: {SECOND}")
+
+
+def test_a_changed_file_is_sent_again(
+    session: Session, sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    pipeline = Pipeline(session)
+    conversation = Conversation()
+    pipeline.ask(FIRST, conversation=conversation)
+    report = sample_repo / "pkg" / "report.py"
+    report.write_text(report.read_text().replace("def make_report(radii: list[float])",
+                                                 "def make_report(radii: list[float], unit: str = 'cm')"))
+    session.refresh_index()
+    pipeline.ask(SECOND, conversation=conversation)
+
+    follow_up = _messages(cloud_emulators.groq.bodies()[1])[-1][1]
+    assert "def make_report(radii: list[float], unit: str = 'cm') -> str" in follow_up
+
+
+def test_clearing_the_conversation_starts_afresh(session: Session, cloud_emulators: fixtures.CloudEmulators) -> None:
+    pipeline = Pipeline(session)
+    conversation = Conversation()
+    pipeline.ask(FIRST, conversation=conversation)
+    conversation.clear()
+    pipeline.ask(SECOND, conversation=conversation)
+
+    second = _messages(cloud_emulators.groq.bodies()[1])
+    assert [role for role, _ in second] == ["system", "user"]
+    assert DEFINITION in second[1][1]
+
+
+def test_without_a_conversation_each_question_stands_alone(
+    session: Session, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    pipeline = Pipeline(session)
+    pipeline.ask(FIRST)
+    pipeline.ask(SECOND)
+
+    assert [[role for role, _ in _messages(body)] for body in cloud_emulators.groq.bodies()] == [
+        ["system", "user"], ["system", "user"]]
+
+
+def test_history_keeps_the_latest_turns_that_fit_the_budget() -> None:
+    from assistant.conversation import Turn
+
+    conversation = Conversation()
+    for n in range(5):
+        conversation.add(Turn(f"q{n}", "word " * 100, "answer " * 20, frozenset({f"block{n}"})))
+    history = conversation.recall(300, lambda text: len(text.split()))
+    assert [m.content for m in history.messages][::2] == ["word " * 100] * 2
+    assert history.blocks == {"block3", "block4"}
+    assert history.tokens == 2 * (100 + 20 + 8)
