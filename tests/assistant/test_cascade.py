@@ -198,6 +198,23 @@ def test_ask_exits_3_when_a_paused_budget_is_not_confirmed(
     assert cloud_emulators.groq.bodies() == []
 
 
+def test_a_cloud_call_above_confirm_above_usd_is_not_made_without_consent(
+    sample_repo: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERCODE_TIERS", '["groq"]')
+    monkeypatch.setenv("TIERCODE_CONFIRM_ABOVE_USD", "0.0000001")
+
+    refused = CliRunner().invoke(cli, ["ask", "--repo", str(sample_repo), QUESTION])
+    cloud_emulators.groq.script(Reply(GOOD))
+    accepted = CliRunner().invoke(cli, ["ask", "--repo", str(sample_repo), "--yes", QUESTION])
+
+    assert refused.exit_code == 3
+    assert "groq call declined (estimated $" in refused.stderr and "--yes" in refused.stderr
+    assert accepted.exit_code == 0, accepted.stderr
+    assert GOOD in accepted.stdout
+    assert len(cloud_emulators.groq.bodies()) == 1  # only the consented call was made
+
+
 def test_yes_accepts_the_paused_budget_and_the_call_is_made(
     sample_repo: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -88,3 +88,19 @@ async def test_a_follow_up_carries_the_conversation_until_clear(
         await submit(pilot, "explain what total_area adds up")
         await wait_for(pilot, lambda: len(cloud_emulators.groq.bodies()) == 3, "the third request")
         assert roles(2) == ["system", "user"]
+
+
+async def test_a_call_above_the_consent_threshold_asks_first(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(GOOD))
+    app = make_app(sample_repo, offline=False, tiers=["groq"], confirm_above_usd=0.0000001)
+    async with app.run_test() as pilot:
+        await submit(pilot, "explain what make_report returns")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the consent question")
+        assert app.screen.question.startswith("Ask groq (")  # type: ignore[attr-defined]
+        assert cloud_emulators.groq.bodies() == []
+        await pilot.press("y")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        assert last_turn(app).markdown.source.strip() == GOOD
+        assert len(cloud_emulators.groq.bodies()) == 1
