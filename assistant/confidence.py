@@ -15,6 +15,8 @@ _HEDGES = re.compile(
     re.I,
 )
 _CODE_BLOCK = re.compile(r"```(\w+)?\n(.*?)```", re.S)
+_EDIT_BLOCK = re.compile(r"^\s*<{5,9} SEARCH\s*$", re.M)
+"""A SEARCH/REPLACE edit inside a fence: not code to parse; assistant.patch_check verifies it applies."""
 _CODE_SPAN = re.compile(r"`([A-Za-z_][\w.]*)`")
 
 
@@ -70,7 +72,7 @@ def judge(
         return Verdict(0.2, "the answer hedges or refuses")
     if code_parses is not None:
         for language, code in _CODE_BLOCK.findall(text):
-            if language and not code_parses(language, code):
+            if language and not _EDIT_BLOCK.search(code) and not code_parses(language, code):
                 return Verdict(0.3, f"a {language} code block does not parse")
     if symbol_exists is not None:
         missing = [name for name in _CODE_SPAN.findall(text) if "." in name or "_" in name]

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     """Whether edit requests may be answered from the semantic cache."""
     max_file_bytes: int = Field(1024 * 1024, ge=1)
     """Files larger than this are not indexed."""
+    test_command: str | None = None
+    """Shell command that runs the repository's tests (e.g. `pytest -q -x`); when set, an answer's patch must
+    pass it in a scratch copy before the cascade stops (environment or user file only)."""
+    test_timeout_s: float = Field(300.0, gt=0)
+    """Seconds the test command may run before the patch counts as failing."""
     local: LocalSettings = LocalSettings()
     """The local llama.cpp tier."""
     budget: BudgetSettings = BudgetSettings()
@@ -142,7 +147,7 @@ class _FileSource(PydanticBaseSettingsSource):
 
 
 def read_config_file(path: Path, is_repo_file: bool) -> dict[str, Any]:
-    """Read one TOML config file; a repo file may not hold API keys."""
+    """Read one TOML config file; a repo file may not hold API keys or a command to run."""
     if not path.is_file():
         return {}
     try:
@@ -157,6 +162,11 @@ def read_config_file(path: Path, is_repo_file: bool) -> dict[str, Any]:
             raise ConfigError(
                 f"config file {path} sets {leaked[0]}; API keys belong in the environment or "
                 f"{paths.user_config_file()}, never in a repository"
+            )
+        if "test_command" in data:
+            raise ConfigError(
+                f"config file {path} sets test_command; a repository may not choose commands to run, so set it "
+                f"in TIERCODE_TEST_COMMAND or {paths.user_config_file()}"
             )
     return data
 

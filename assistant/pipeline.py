@@ -15,6 +15,7 @@ from assistant.context import TIER_BUDGETS, Context, build_context
 from assistant.conversation import HISTORY_BUDGETS, Conversation, History, Turn
 from assistant.errors import BudgetStop, NoTierAnswered, UsageError
 from assistant.ledger import CallRecord, new_id
+from assistant.patch_check import check_patch
 from assistant.preflight import preflight
 from assistant.router import Route, classify
 from assistant.session import Reporter, Session
@@ -291,9 +292,11 @@ class Pipeline:
                 run.pending = (name, f"{name} failed: {exc}")
                 continue
             cost = _cost(name, backend.model, result.usage)
-            verdict = self._judge(name, result)
+            verdict = self._judge(name, result, run)
             is_last = not queue or len(run.escalations) >= settings.max_escalations
             reason = "" if verdict.confident or is_last else verdict.reason
+            if is_last and not verdict.confident:
+                run.notes.append(f"kept {name}'s answer, the last the cascade allows, although {verdict.reason}")
             self._record_result(query_id, name, backend, result, route, cost=cost, escalation_reason=reason,
                                 attempt=attempt)
             if cache is not None and result.finish_reason != "cancelled":
@@ -422,10 +425,22 @@ class Pipeline:
             raise BudgetStop(f"{tier} call declined (estimated ${estimate:.4f}); pass --yes to allow it")
         return True
 
-    def _judge(self, tier: str, result: GenerationResult) -> Verdict:
+    def _judge(self, tier: str, result: GenerationResult, run: _Run) -> Verdict:
+        """The answer's verdict: its own signals, then whether the edits it proposes apply (and pass the
+        configured test command)."""
+        settings = self.session.settings
         store = self.session.store()
-        threshold = self.session.settings.local.min_confidence if tier == "local" else 0.0
-        return judge(result, threshold, code_parses=_code_parses, symbol_exists=lambda n: bool(store.definitions(n)))
+        threshold = settings.local.min_confidence if tier == "local" else 0.0
+        verdict = judge(result, threshold, code_parses=_code_parses, symbol_exists=lambda n: bool(store.definitions(n)))
+        if not verdict.confident or result.finish_reason == "cancelled":
+            return verdict
+        checked = check_patch(
+            result.text, self.session.repo, settings.test_command, settings.test_timeout_s,
+            on_testing=lambda: self.session.reporter.status(f"checking {tier}'s patch with `{settings.test_command}`"),
+        )
+        if checked.note:
+            run.notes.append(checked.note)
+        return Verdict(0.3, checked.reason) if checked.reason else verdict
 
     # -- ledger ---------------------------------------------------------------------------
 

@@ -1,0 +1,121 @@
+"""Proposed patches are verified: they must apply, and pass the configured test command in a scratch copy.
+
+Real files, a real subprocess for the test command, and the cascade through the Groq and Gemini SDKs
+against the loopback emulators.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config import load_settings
+from assistant.errors import ConfigError
+from assistant.patch_check import check_patch
+from assistant.pipeline import Pipeline
+from assistant.session import Session
+from tests.emulators import fixtures
+from tests.emulators.server import Reply
+
+cloud_emulators = fixtures.cloud_emulators
+loopback_only = fixtures.loopback_only
+
+OLD_LINE = '    return f"{len(circles)} circles, total area {total_area(circles):.2f}"'
+
+
+def patch(new_line: str, old_line: str = OLD_LINE) -> str:
+    """An aider-style answer: a SEARCH/REPLACE block for pkg/report.py inside a python fence."""
+    return (f"Change the return line:\n\npkg/report.py\n```python\n<<<<<<< SEARCH\n{old_line}\n=======\n"
+            f"{new_line}\n>>>>>>> REPLACE\n```\n")
+
+
+GOOD_PATCH = patch('    return f"{len(circles)} circles, total area {total_area(circles):.3f}"')
+BROKEN_PATCH = patch('    return f"{len(circles)} circles"')
+STALE_PATCH = patch("    return 'whatever'", old_line="    return report_text(circles)")
+# The repository's "tests": the report must still mention the total area.
+TEST_COMMAND = f"{sys.executable} -c \"from pkg.report import make_report; assert 'area' in make_report([1.0])\""
+
+
+def test_an_answer_without_edits_passes(sample_repo: Path) -> None:
+    assert check_patch("make_report returns a string.", sample_repo, TEST_COMMAND).reason == ""
+
+
+def test_an_edit_that_does_not_match_the_file_is_rejected(sample_repo: Path) -> None:
+    checked = check_patch(STALE_PATCH, sample_repo)
+    assert checked.reason.startswith("a proposed edit does not apply (the SEARCH text for 'pkg/report.py'")
+
+
+def test_a_patch_that_breaks_the_tests_is_rejected_and_the_repository_is_untouched(sample_repo: Path) -> None:
+    before = (sample_repo / "pkg" / "report.py").read_text()
+    checked = check_patch(BROKEN_PATCH, sample_repo, TEST_COMMAND)
+    assert checked.reason.startswith(f"the proposed patch fails `{TEST_COMMAND}` (exit 1: AssertionError")
+    assert (sample_repo / "pkg" / "report.py").read_text() == before
+
+
+def test_a_patch_that_passes_the_tests_is_accepted(sample_repo: Path) -> None:
+    checked = check_patch(GOOD_PATCH, sample_repo, TEST_COMMAND)
+    assert checked.reason == "" and "passes" in checked.note
+
+
+def test_tests_that_fail_without_the_patch_do_not_blame_it(sample_repo: Path) -> None:
+    failing = f"{sys.executable} -c \"raise SystemExit(4)\""
+    checked = check_patch(GOOD_PATCH, sample_repo, failing)
+    assert checked.reason == "" and "fails with or without the patch (exit 4" in checked.note
+
+
+def test_a_test_command_that_hangs_counts_as_failing(sample_repo: Path) -> None:
+    hangs = f"{sys.executable} -c \"import time; time.sleep(30)\""
+    checked = check_patch(GOOD_PATCH, sample_repo, hangs, timeout_s=0.5)
+    assert checked.note.endswith("(timed out after 0.5 s)")
+
+
+def test_a_repository_config_may_not_choose_the_test_command(sample_repo: Path) -> None:
+    (sample_repo / ".tiercode.toml").write_text('test_command = "rm -rf ~"\n')
+    with pytest.raises(ConfigError, match="a repository may not choose commands to run"):
+        load_settings(sample_repo)
+
+
+@pytest.fixture
+def cascade(sample_repo: Path, cloud_emulators: fixtures.CloudEmulators, loopback_only: None) -> Iterator[Any]:
+    sessions: list[Session] = []
+
+    def ask(question: str, **settings: Any) -> Any:
+        session = Session(sample_repo, load_settings(sample_repo, tiers=["groq", "gemini"], max_output_tokens=256,
+                                                     **settings))
+        sessions.append(session)
+        return Pipeline(session).ask(question), session
+
+    yield ask
+    for session in sessions:
+        session.close()
+
+
+def test_a_patch_that_fails_the_tests_escalates_with_that_reason(
+    cascade: Any, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(BROKEN_PATCH))
+    cloud_emulators.gemini.script(Reply(GOOD_PATCH))
+
+    answer, session = cascade("make make_report print three decimals", test_command=TEST_COMMAND)
+
+    assert answer.tier == "gemini" and answer.answer == GOOD_PATCH
+    failed = f"the proposed patch fails `{TEST_COMMAND}` (exit 1: AssertionError)"
+    assert [e.reason for e in answer.escalations] == [failed]
+    assert f"the patch passes `{TEST_COMMAND}`" in answer.notes
+    assert [r.escalation_reason for r in session.ledger.records()] == [answer.escalations[0].reason, ""]
+
+
+def test_an_edit_that_does_not_apply_escalates_without_a_test_command(
+    cascade: Any, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(STALE_PATCH))
+    cloud_emulators.gemini.script(Reply(GOOD_PATCH))
+
+    answer, _ = cascade("make make_report print three decimals")
+
+    assert answer.tier == "gemini"
+    assert answer.escalations[0].reason.startswith("a proposed edit does not apply")
