@@ -23,6 +23,9 @@ PARSER_VERSION = "2"
 _PARALLEL_THRESHOLD = 64
 """Below this many files to parse, a process pool costs more than it saves."""
 
+_WRITE_BATCH = 128
+"""Files stored per transaction during a build (their symbols become queryable together)."""
+
 
 @dataclass
 class BuildReport:
@@ -85,14 +88,18 @@ def build_index(
         on_scanned(report)
     if on_progress:
         on_progress(0, total)
+    batch: list[tuple[str, FileState, ParsedFile]] = []
     for done, ((candidate, _, state), parsed) in enumerate(_parse_all(to_parse, workers), start=1):
         if parsed is None:
             report.skipped[candidate.path] = "could not be parsed"
         else:
-            store.put_file(candidate.path, state, parsed)
+            batch.append((candidate.path, state, parsed))
             report.parsed += 1
-        if on_progress:
-            on_progress(done, total)
+        if len(batch) >= _WRITE_BATCH or done == total:
+            store.put_files(batch)
+            batch.clear()
+            if on_progress:
+                on_progress(done, total)
 
     present = {c.path for c in found.files} - set(report.skipped)
     gone = [path for path in known if path not in present]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from indexer.parse import ParsedFile
@@ -82,6 +82,13 @@ CREATE INDEX symbols_file_line ON symbols(file_id, line);
 """
 """Finds the definition enclosing a reference without scanning the file's symbols."""
 
+_SCHEMA_V4 = """
+DROP INDEX refs_file;
+DROP INDEX symbols_file;
+"""
+"""Both are prefixes of refs_file_name and symbols_file_line, which serve the same lookups (and the
+cascading deletes); each index kept costs every insert of a build."""
+
 _WORD_BOUNDARY = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
@@ -127,7 +134,7 @@ class Usage:
 class IndexStore(Database):
     """The per-repository index database."""
 
-    migrations = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+    migrations = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 
     def file_states(self) -> dict[str, FileState]:
         """Every indexed file's size, mtime and hash, by repo-relative path."""
@@ -151,35 +158,40 @@ class IndexStore(Database):
 
     def put_file(self, path: str, state: FileState, parsed: ParsedFile) -> None:
         """Store one file's parse, replacing whatever was there, in one transaction."""
+        self.put_files([(path, state, parsed)])
+
+    def put_files(self, files: Sequence[tuple[str, FileState, ParsedFile]]) -> None:
+        """Store several files' parses in one transaction (a build writes in batches: far fewer commits,
+        and FTS5 merges its terms once per batch)."""
         with self.transaction() as tx:
-            self._delete(tx, path)
-            cursor = tx.execute(
-                "INSERT INTO files (path, size, mtime_ns, hash, language, has_errors) VALUES (?,?,?,?,?,?)",
-                (path, state.size, state.mtime_ns, state.hash, parsed.language, int(parsed.has_errors)),
-            )
-            file_id = cursor.lastrowid
-            for d in parsed.definitions:
-                symbol_id = tx.execute(
-                    "INSERT INTO symbols (file_id, name, qualified_name, kind, line, end_line, signature,"
-                    " doc, container) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (file_id, d.name, d.qualified_name, d.kind, d.line, d.end_line, d.signature, d.doc,
-                     d.container),
+            next_id = tx.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM symbols").fetchone()[0]
+            symbols: list[tuple[object, ...]] = []
+            words: list[tuple[object, ...]] = []
+            refs: list[tuple[object, ...]] = []
+            imports: list[tuple[object, ...]] = []
+            for path, state, parsed in files:
+                self._delete(tx, path)
+                file_id = tx.execute(
+                    "INSERT INTO files (path, size, mtime_ns, hash, language, has_errors) VALUES (?,?,?,?,?,?)",
+                    (path, state.size, state.mtime_ns, state.hash, parsed.language, int(parsed.has_errors)),
                 ).lastrowid
-                words = " ".join([*split_identifier(d.name), d.name])
-                tx.execute(
-                    "INSERT INTO symbols_fts (rowid, words, qualified_name, signature, doc, path)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (symbol_id, words, d.qualified_name, d.signature, d.doc, " ".join(split_identifier(path))),
-                )
+                path_words = " ".join(split_identifier(path))
+                for d in parsed.definitions:
+                    symbols.append((next_id, file_id, d.name, d.qualified_name, d.kind, d.line, d.end_line,
+                                    d.signature, d.doc, d.container))
+                    words.append((next_id, " ".join([*split_identifier(d.name), d.name]), d.qualified_name,
+                                  d.signature, d.doc, path_words))
+                    next_id += 1
+                refs.extend((file_id, r.name, r.line, r.kind) for r in parsed.references)
+                imports.extend((file_id, i.module, i.line) for i in parsed.imports)
             tx.executemany(
-                "INSERT INTO refs (file_id, name, line, kind) VALUES (?,?,?,?)",
-                [(file_id, r.name, r.line, r.kind) for r in parsed.references],
-            )
+                "INSERT INTO symbols (id, file_id, name, qualified_name, kind, line, end_line, signature, doc,"
+                " container) VALUES (?,?,?,?,?,?,?,?,?,?)", symbols)
             tx.executemany(
-                "INSERT INTO imports (file_id, module, line) VALUES (?,?,?)",
-                [(file_id, i.module, i.line) for i in parsed.imports],
-            )
-            tx.execute("DELETE FROM skipped WHERE path = ?", (path,))
+                "INSERT INTO symbols_fts (rowid, words, qualified_name, signature, doc, path) VALUES (?,?,?,?,?,?)",
+                words)
+            tx.executemany("INSERT INTO refs (file_id, name, line, kind) VALUES (?,?,?,?)", refs)
+            tx.executemany("INSERT INTO imports (file_id, module, line) VALUES (?,?,?)", imports)
 
     def touch_file(self, path: str, state: FileState) -> None:
         """Record a new size and mtime for a file whose content hash did not change."""
