@@ -18,7 +18,6 @@ from indexer.scan import ScanOptions
 from indexer.sqlitedb import DatabaseCorrupt
 from indexer.store import IndexStore
 from models.base import ModelUnavailable
-from models.catalog import QUICKSTART_MODEL
 from models.embedder import LlamaEmbedder
 
 
@@ -135,13 +134,16 @@ class Session:
         if self._embedder is False:
             self._embedder = None
             mode = self.settings.semantic_cache
-            if mode != "off":
+            chosen: tuple[str, Path] | None = None
+            if mode == "on":
                 try:
-                    name, path = self.tiers.manager.resolve("embedder", self.settings.local.embedder)
+                    chosen = self.tiers.manager.resolve("embedder", self.settings.local.embedder)
                 except ModelUnavailable:
-                    name, path = "", None
-                if path is not None and (mode == "on" or name != QUICKSTART_MODEL):
-                    self._embedder = LlamaEmbedder(path)
+                    chosen = None
+            elif mode == "auto":
+                chosen = self.tiers.manager.dedicated_embedder(self.settings.local.embedder)
+            if chosen is not None:
+                self._embedder = LlamaEmbedder(chosen[1])
         return self._embedder or None
 
     def close(self) -> None:

@@ -127,6 +127,21 @@ class ModelManager:
                 result.append(InstalledModel(entry, path))
         return result
 
+    def dedicated_embedder(self, choice: str) -> tuple[str, Path] | None:
+        """The embedding model for `choice`, or None when there is none worth using. Under `auto` only a
+        model made for embeddings counts: a chat model's mean-pooled states (the quick-start model's) rank
+        code worse than BM25 alone (bench/results/index.json) and embed about one chunk a second here."""
+        if choice != "auto":
+            try:
+                return self.resolve("embedder", choice)
+            except ModelUnavailable:
+                return None
+        made = [m for m in self.installed() if m.entry.roles[0] == "embedder"]
+        if not made:
+            return None
+        best = max(made, key=lambda m: m.entry.rank)
+        return best.entry.name, best.path
+
     def resolve(self, role: LocalRole, choice: str) -> tuple[str, Path]:
         """The (name, path) to use for `role` given the configured `choice`.
 

@@ -68,17 +68,13 @@ def _build(store: IndexStore, root: Path, settings: Settings) -> BuildReport:
 
 
 def _embedder(settings: Settings) -> LlamaEmbedder | None:
-    """The configured embedding model, or None when none is installed."""
+    """The configured embedding model, or None when no model made for embeddings is installed."""
     from assistant import paths
-    from models.base import ModelUnavailable
     from models.embedder import LlamaEmbedder
     from models.manager import ModelManager
 
-    try:
-        _, path = ModelManager(paths.models_dir()).resolve("embedder", settings.local.embedder)
-    except ModelUnavailable:
-        return None
-    return LlamaEmbedder(path, threads=settings.local.threads)
+    chosen = ModelManager(paths.models_dir()).dedicated_embedder(settings.local.embedder)
+    return None if chosen is None else LlamaEmbedder(chosen[1], threads=settings.local.threads)
 
 
 def _vectors(store: IndexStore, embedder: LlamaEmbedder) -> VectorIndex:
@@ -110,8 +106,8 @@ def index(repo: Path, rebuild: bool, watch: bool, no_embed: bool, list_skipped: 
                 click.echo(f"skipped {path}: {reason}")
         embedder = None if no_embed else _embedder(settings)
         if embedder is None and not no_embed:
-            click.echo("tiercode: no embedding model installed; dense search is off"
-                       " (run `tiercode models pull bge-small`)", err=True)
+            click.echo("tiercode: no embedding model installed (the quick-start model does not embed code well);"
+                       " dense search is off (run `tiercode models pull bge-small`)", err=True)
         vectors = _vectors(store, embedder) if embedder is not None else None
         if embedder is not None and vectors is not None and not watch:
             synced = sync_vectors(store, root, vectors, embedder)

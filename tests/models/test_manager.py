@@ -386,3 +386,17 @@ def test_doctor_reports_backend_and_installed_models(isolated_xdg: Path) -> None
     assert (report["llama_cpp"]["backend"] == "CPU") is (not gpu)
     assert "CPU" in report["llama_cpp"]["system_info"]
     assert report["models"] == [{"name": "bge-small", "roles": ["embedder"], "path": str(target), "size": 4096}]
+
+
+def test_auto_embedder_is_only_a_model_made_for_embeddings(tmp_path: Path) -> None:
+    smollm2 = next(e for e in CATALOG if e.name == "smollm2")
+    manager = ModelManager(tmp_path, CATALOG)
+    for entry in (smollm2, BGE):
+        target = tmp_path / entry.name / entry.filename
+        target.parent.mkdir(parents=True)
+        target.write_bytes(fake_gguf(size=4096))
+        if entry is smollm2:
+            assert manager.dedicated_embedder("auto") is None  # the chat model is not used unasked
+            assert manager.dedicated_embedder("smollm2") == ("smollm2", target)  # but it is when named
+    assert manager.dedicated_embedder("auto") == ("bge-small", tmp_path / BGE.name / BGE.filename)
+    assert manager.dedicated_embedder("nomic-embed-text") is None
