@@ -34,12 +34,14 @@ class AnswerCache:
         self, tier: str, request: GenerationRequest, context: Context, question: str, kind: str,
         result: GenerationResult, cost_usd: float, rejected: str, first_context: Context,
     ) -> None:
-        """Store one tier's answer; an accepted one also becomes findable by similar questions."""
+        """Store one tier's answer; an accepted one asked outside a conversation also becomes findable by
+        similar questions."""
         meta: dict[str, Any] = {"sources": [s.__dict__ for s in context.sources]}
         if rejected:
             meta["rejected"] = rejected
         embedding, embedder = (None, "")
-        if not rejected:
+        standalone = sum(m.role == "user" for m in request.messages) == 1
+        if not rejected and standalone:  # a follow-up's answer depends on turns a later asker lacks
             embedding, embedder = self._embed(question)
         files = self._files(context)
         self.cache.store(

@@ -49,15 +49,23 @@ class Conversation:
         self.turns.clear()
 
     def recall(self, budget_tokens: int, count_tokens: Callable[[str], int]) -> History:
-        """The latest whole turns that fit `budget_tokens`, oldest first."""
-        chosen: list[Turn] = []
+        """The latest turns that fit `budget_tokens`, oldest first. A turn too big to go whole goes as its
+        bare question and answer (its context blocks then count as not sent)."""
+        chosen: list[tuple[str, str, frozenset[str]]] = []
         used = 0
         for turn in reversed(self.turns):
-            cost = count_tokens(turn.prompt) + count_tokens(turn.answer) + 8  # role markers
-            if used + cost > budget_tokens:
+            answer_cost = count_tokens(turn.answer) + 8  # role markers
+            whole = count_tokens(turn.prompt) + answer_cost
+            if used + whole <= budget_tokens:
+                chosen.append((turn.prompt, turn.answer, turn.blocks))
+                used += whole
+                continue
+            bare = count_tokens(turn.question) + answer_cost
+            if used + bare > budget_tokens:
                 break
-            chosen.append(turn)
-            used += cost
+            chosen.append((turn.question, turn.answer, frozenset()))
+            used += bare
         chosen.reverse()
-        messages = tuple(m for t in chosen for m in (Message("user", t.prompt), Message("assistant", t.answer)))
-        return History(messages, frozenset().union(*(t.blocks for t in chosen)), used)
+        messages = tuple(
+            m for prompt, answer, _ in chosen for m in (Message("user", prompt), Message("assistant", answer)))
+        return History(messages, frozenset().union(*(blocks for _, _, blocks in chosen)), used)

@@ -252,7 +252,7 @@ class Pipeline:
                 continue
             history = History()
             if conversation is not None:
-                history = conversation.recall(HISTORY_BUDGETS.get(name, 3000), backend.count_tokens)
+                history = conversation.recall(_history_budget(name, backend), backend.count_tokens)
             context = self._context(question, extra, name, backend, history)
             if first_context is None:
                 first_context = context
@@ -292,7 +292,7 @@ class Pipeline:
                 run.pending = (name, f"{name} failed: {exc}")
                 continue
             cost = _cost(name, backend.model, result.usage)
-            verdict = self._judge(name, result, run)
+            verdict = self._judge(name, result, run, cancel)
             is_last = not queue or len(run.escalations) >= settings.max_escalations
             reason = "" if verdict.confident or is_last else verdict.reason
             if is_last and not verdict.confident:
@@ -425,7 +425,7 @@ class Pipeline:
             raise BudgetStop(f"{tier} call declined (estimated ${estimate:.4f}); pass --yes to allow it")
         return True
 
-    def _judge(self, tier: str, result: GenerationResult, run: _Run) -> Verdict:
+    def _judge(self, tier: str, result: GenerationResult, run: _Run, cancel: threading.Event | None) -> Verdict:
         """The answer's verdict: its own signals, then whether the edits it proposes apply (and pass the
         configured test command)."""
         settings = self.session.settings
@@ -437,6 +437,7 @@ class Pipeline:
         checked = check_patch(
             result.text, self.session.repo, settings.test_command, settings.test_timeout_s,
             on_testing=lambda: self.session.reporter.status(f"checking {tier}'s patch with `{settings.test_command}`"),
+            cancel=cancel,
         )
         if checked.note:
             run.notes.append(checked.note)
@@ -467,6 +468,13 @@ class Pipeline:
             latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error, cached=cached,
             attempt=attempt,
         ))
+
+
+def _history_budget(tier: str, backend: Backend) -> int:
+    """Tokens of earlier turns a tier gets: its budget, and never more than a quarter of a local window."""
+    budget = HISTORY_BUDGETS.get(tier, 3000)
+    window = getattr(backend, "context_window", None)
+    return budget if window is None else min(budget, window // 4)
 
 
 def _user_content(question: str, context: Context) -> str:

@@ -194,6 +194,9 @@ class CommandHandler:
 
     async def cmd_clear(self, _: str) -> None:
         """Clear the conversation: the screen, and what the next question carries from earlier turns."""
+        if self.app.answering:
+            self.app.say("an answer is still coming; wait for it or press Ctrl+C, then /clear", "warning")
+            return
         self.app.dialogue.clear()
         await self.app.conversation.remove_children()
 

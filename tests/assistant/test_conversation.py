@@ -106,6 +106,34 @@ def test_history_keeps_the_latest_turns_that_fit_the_budget() -> None:
     for n in range(5):
         conversation.add(Turn(f"q{n}", "word " * 100, "answer " * 20, frozenset({f"block{n}"})))
     history = conversation.recall(300, lambda text: len(text.split()))
-    assert [m.content for m in history.messages][::2] == ["word " * 100] * 2
+    # two whole turns, then one more that only fits bare; the oldest two are left out
+    assert [m.content for m in history.messages][::2] == ["q2", "word " * 100, "word " * 100]
     assert history.blocks == {"block3", "block4"}
-    assert history.tokens == 2 * (100 + 20 + 8)
+    assert history.tokens == 2 * (100 + 20 + 8) + (1 + 20 + 8)
+
+
+def test_a_turn_too_big_to_go_whole_goes_as_its_bare_question_and_answer() -> None:
+    from assistant.conversation import Turn
+
+    conversation = Conversation()
+    conversation.add(Turn("what is x", "context " * 500 + "what is x", "x is one", frozenset({"big-block"})))
+    history = conversation.recall(100, lambda text: len(text.split()))
+    assert [m.content for m in history.messages] == ["what is x", "x is one"]
+    assert history.blocks == frozenset()  # its context was not carried, so it is not "already sent"
+
+
+def test_a_follow_up_answer_is_not_stored_for_semantic_reuse(
+    sample_repo: Path, installed_model: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    cloud_emulators.groq.default = Reply(GOOD)
+    session = Session(sample_repo, load_settings(sample_repo, tiers=["groq"], max_output_tokens=128,
+                                                 semantic_cache="on"))
+    try:
+        pipeline = Pipeline(session)
+        conversation = Conversation()
+        pipeline.ask(FIRST, conversation=conversation)
+        assert session.cache().count() == 2  # the exact entry and the semantic one
+        pipeline.ask(SECOND, conversation=conversation)
+        assert session.cache().count() == 3  # the follow-up's exact entry only
+    finally:
+        session.close()

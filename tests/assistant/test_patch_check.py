@@ -6,6 +6,7 @@ against the loopback emulators.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,10 +68,58 @@ def test_tests_that_fail_without_the_patch_do_not_blame_it(sample_repo: Path) ->
     assert checked.reason == "" and "fails with or without the patch (exit 4" in checked.note
 
 
-def test_a_test_command_that_hangs_counts_as_failing(sample_repo: Path) -> None:
-    hangs = f"{sys.executable} -c \"import time; time.sleep(30)\""
-    checked = check_patch(GOOD_PATCH, sample_repo, hangs, timeout_s=0.5)
-    assert checked.note.endswith("(timed out after 0.5 s)")
+def test_a_patch_that_hangs_the_tests_is_stopped_with_its_whole_process_group(
+    sample_repo: Path, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    hang = patch("    import time; time.sleep(60)")
+    # `; true` keeps the shell alive, so the python process is the shell's child, not the shell itself.
+    command = (f"{sys.executable} -c \"import os, pkg.report; open({str(pid_file)!r}, 'w').write(str(os.getpid()));"
+               f" pkg.report.make_report([1.0])\"; true")
+    checked = check_patch(hang, sample_repo, command, timeout_s=3)
+    assert checked.reason == f"the proposed patch fails `{command}` (timed out after 3 s)"
+    assert _gone(int(pid_file.read_text()))
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+    except (FileNotFoundError, IndexError):
+        return True
+    return state in "ZX"  # killed, waiting to be reaped by whoever adopted it
+
+
+def test_a_patch_into_an_installed_dependency_is_rejected_and_nothing_real_changes(sample_repo: Path) -> None:
+    dependency = sample_repo / "node_modules" / "dep" / "index.js"
+    dependency.parent.mkdir(parents=True)
+    dependency.write_text("module.exports = 1;\n")
+    answer = ("node_modules/dep/index.js\n<<<<<<< SEARCH\nmodule.exports = 1;\n=======\nmodule.exports = 2;\n"
+              ">>>>>>> REPLACE\n")
+    checked = check_patch(answer, sample_repo, "true")
+    assert checked.reason == "a proposed edit changes node_modules/dep/index.js, inside a dependency or build folder"
+    assert dependency.read_text() == "module.exports = 1;\n"
+
+
+def test_a_replacement_that_breaks_the_syntax_is_rejected_without_a_test_command(sample_repo: Path) -> None:
+    checked = check_patch(patch("    return f\"{len(circles)\" (("), sample_repo)
+    assert checked.reason == "the patched pkg/report.py does not parse"
+
+
+def test_special_files_and_dependency_links_do_not_stop_the_tests(sample_repo: Path) -> None:
+    os.mkfifo(sample_repo / "pipe")
+    venv = sample_repo / ".venv" / "lib"
+    venv.mkdir(parents=True)
+    (venv / "marker.txt").write_text("installed")
+    command = f"{sys.executable} -c \"import pathlib; assert pathlib.Path('.venv/lib/marker.txt').read_text()\""
+    assert check_patch(GOOD_PATCH, sample_repo, command).note == f"the patch passes `{command}`"
+
+
+def test_the_test_command_does_not_see_the_provider_keys(
+    sample_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    command = f"{sys.executable} -c \"import os; assert 'ANTHROPIC_API_KEY' not in os.environ\""
+    assert check_patch(GOOD_PATCH, sample_repo, command).note == f"the patch passes `{command}`"
 
 
 def test_a_repository_config_may_not_choose_the_test_command(sample_repo: Path) -> None:

@@ -104,3 +104,31 @@ async def test_a_call_above_the_consent_threshold_asks_first(
         await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
         assert last_turn(app).markdown.source.strip() == GOOD
         assert len(cloud_emulators.groq.bodies()) == 1
+
+
+async def test_declining_the_consent_question_makes_no_call(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    app = make_app(sample_repo, offline=False, tiers=["groq"], confirm_above_usd=0.0000001)
+    async with app.run_test() as pilot:
+        await submit(pilot, "explain what make_report returns")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the consent question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the stop")
+        assert "declined" in last_turn(app).markdown.source + str(last_turn(app).badge.render())
+        assert cloud_emulators.groq.bodies() == []
+
+
+async def test_clear_waits_until_the_running_answer_is_done(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(GOOD, pause_after=2))
+    app = make_app(sample_repo, offline=False, tiers=["groq"])
+    async with app.run_test() as pilot:
+        await submit(pilot, "explain what make_report returns")
+        await wait_for(pilot, lambda: len(cloud_emulators.groq.bodies()) == 1, "the request")
+        await submit(pilot, "/clear")
+        assert any("wait for it" in str(n.render()) for n in app.query(".notice"))
+        cloud_emulators.groq.resume.set()
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        assert len(app.dialogue.turns) == 1  # the answer that was running is remembered, not half-cleared
