@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from indexer.embed import Embedder, SyncReport, VectorIndex, sync_vectors
+from indexer.embed import ChunkProgress, Embedder, SyncReport, VectorIndex, sync_vectors
 from indexer.store import IndexStore
 
 
@@ -16,11 +16,16 @@ class BackgroundVectors:
     the watcher's `on_change` callback to keep vectors live.
     """
 
-    def __init__(self, store: IndexStore, root: Path, vectors: VectorIndex, embedder: Embedder) -> None:
+    def __init__(
+        self, store: IndexStore, root: Path, vectors: VectorIndex, embedder: Embedder,
+        on_progress: ChunkProgress | None = None,
+    ) -> None:
+        """`on_progress` sees (files done, files to do) of each sync, from the background thread."""
         self.store = store
         self.root = root
         self.vectors = vectors
         self.embedder = embedder
+        self.on_progress = on_progress
         self.lock = threading.Lock()
         """Held while vectors change; hold it to search them from another thread."""
         self.errors: list[BaseException] = []
@@ -30,6 +35,7 @@ class BackgroundVectors:
         self._requested = False
         self._busy = False
         self._stopping = False
+        self._stop_sync = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tiercode-vectors", daemon=True)
         self._thread.start()
 
@@ -49,7 +55,8 @@ class BackgroundVectors:
             return self._cond.wait_for(lambda: not self._requested and not self._busy, timeout)
 
     def stop(self) -> None:
-        """Finish the sync in progress and stop the thread."""
+        """End the sync in progress after its current file (its work so far is saved); stop the thread."""
+        self._stop_sync.set()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -66,7 +73,8 @@ class BackgroundVectors:
             try:
                 with self.lock:
                     paths = sorted(wanted) if wanted is not None else None
-                    self.last_report = sync_vectors(self.store, self.root, self.vectors, self.embedder, paths=paths)
+                    self.last_report = sync_vectors(self.store, self.root, self.vectors, self.embedder,
+                                                    self.on_progress, paths, self._stop_sync)
             except Exception as exc:  # keep serving; the next request tries again
                 self.errors.append(exc)
             finally:

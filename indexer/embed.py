@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,11 +133,13 @@ def sync_vectors(
     embedder: Embedder,
     on_progress: ChunkProgress | None = None,
     paths: list[str] | None = None,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
     """Bring the vectors up to date with the store: re-embed changed files, drop deleted ones, save.
 
     Only files whose content hash changed since they were embedded are touched (or only `paths`,
-    when given); their old chunks are removed from FAISS by id and their new ones added.
+    when given); their old chunks are removed from FAISS by id and their new ones added. Setting `stop`
+    ends the sync after the file in progress, with what was done saved.
     """
     report = SyncReport()
     model = f"{getattr(embedder, 'name', type(embedder).__name__)}:{embedder.dim}"
@@ -152,6 +155,8 @@ def sync_vectors(
         wanted = set(paths)
         todo = [p for p in todo if p in wanted]
     for done, path in enumerate(sorted(todo), start=1):
+        if stop is not None and stop.is_set():
+            break
         old_ids = [r[0] for r in store.conn.execute("SELECT id FROM chunks WHERE path = ?", (path,))]
         chunks = _read_chunks(store, root, path) if path in current else []
         matrix = embedder.embed([c.text for c in chunks]) if chunks else None

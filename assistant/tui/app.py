@@ -38,6 +38,7 @@ from indexer.scan import ScanOptions
 from models.base import Cancelled, ModelError
 
 if TYPE_CHECKING:
+    from indexer.background import BackgroundVectors
     from indexer.store import IndexStore
     from indexer.watch import IndexWatcher
 
@@ -98,6 +99,7 @@ class TiercodeApp(App[None]):
         self._store_lock = threading.Lock()
         self._turn: Turn | None = None
         self._watcher: IndexWatcher | None = None
+        self._vectors: BackgroundVectors | None = None
         self.sub_title = str(self.session.repo)
 
     # -- layout ----------------------------------------------------------------------------------
@@ -160,8 +162,35 @@ class TiercodeApp(App[None]):
             self.post_message(Notice(str(exc), "error"))
             return
         self.index_ready.set()
+        self.start_embeddings(store)
         self.start_watching(store)
         self.post_message(IndexReady(counts))
+
+    def start_embeddings(self, store: IndexStore) -> None:
+        """Compute dense vectors in the background when a model made for embeddings is installed;
+        symbol lookups and answers never wait for them."""
+        settings = self.session.settings
+        chosen = self.session.tiers.manager.dedicated_embedder(settings.local.embedder)
+        if chosen is None or self.reporter.closing.is_set():
+            return
+        from indexer.background import BackgroundVectors
+        from indexer.embed import VectorIndex
+        from models.embedder import LlamaEmbedder
+
+        try:
+            embedder = LlamaEmbedder(chosen[1], threads=settings.local.threads)
+        except ModelError as exc:
+            self.post_message(Notice(f"dense search is off: {exc}", "warning"))
+            return
+        vectors = VectorIndex.for_store(store, embedder.dim)
+
+        def progress(done: int, total: int) -> None:
+            self.post_message(WorkProgress("embedding", done, total))
+            if done >= total:
+                self.post_message(WorkProgress("vectors", vectors.size, vectors.size))
+
+        self._vectors = BackgroundVectors(store, self.session.repo, vectors, embedder, on_progress=progress)
+        self._vectors.request()
 
     def start_watching(self, store: IndexStore) -> None:
         """Keep the index live while the app runs (edits made outside Tiercode too)."""
@@ -174,6 +203,8 @@ class TiercodeApp(App[None]):
 
         def changed(paths: list[str]) -> None:
             self.post_message(IndexReady(store.counts(), len(paths), announce=False))
+            if self._vectors is not None:
+                self._vectors.request(paths)
 
         watcher = IndexWatcher(store, self.session.repo, ScanOptions(self.session.settings.max_file_bytes),
                                on_change=changed)
@@ -193,6 +224,8 @@ class TiercodeApp(App[None]):
             store = self.session.store()
             changed = sum(update_file(store, self.session.repo, path) for path in paths)
             counts = store.counts()
+        if self._vectors is not None:
+            self._vectors.request(paths)
         self.post_message(IndexReady(counts, changed))
 
     def on_index_ready(self, message: IndexReady) -> None:
@@ -210,6 +243,12 @@ class TiercodeApp(App[None]):
         bar = self.query_one(ProgressBar)
         bar.display = message.done < message.total
         bar.update(total=max(1, message.total), progress=message.done)
+        if message.label in ("embedding", "vectors"):  # background work: the footer says it, no bar
+            bar.display = False
+            self.footer_state.vectors = (f"embedding {message.done}/{message.total}" if message.label == "embedding"
+                                         else f"{message.total} vectors")
+            self.refresh_footer()
+            return
         if message.label == "indexing":
             self.footer_state.index = f"indexing {message.done}/{message.total}"
         else:
@@ -328,6 +367,9 @@ class TiercodeApp(App[None]):
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
+        if self._vectors is not None:
+            self._vectors.stop()
+            self._vectors = None
 
     def shutdown_workers(self) -> None:
         """Stop a running answer and wait for the worker to let go of the databases."""

@@ -125,6 +125,8 @@ class FooterState:
     offline: bool = False
     tier: str = "auto"
     index: str = "index: opening"
+    vectors: str = ""
+    """Dense vectors: "embedding 12/80" while they are computed, then how many (empty without a model)."""
     work: str = ""
 
 
@@ -145,6 +147,8 @@ def footer_text(state: FooterState, bar_width: int = 10) -> Text:
     text.append("│ ")
     text.append("offline" if state.offline else "online", style="bold red" if state.offline else "green")
     text.append(f" │ tier {state.tier} │ {state.index}")
+    if state.vectors:
+        text.append(f" · {state.vectors}")
     if state.work:
         text.append(f" │ {state.work}", style="italic")
     return text

@@ -136,3 +136,21 @@ async def test_the_footer_follows_files_changed_outside_tiercode(sample_repo: Pa
         assert "live" in str(footer.render())
         (sample_repo / "pkg" / "extra.py").write_text("def added() -> int:\n    return 1\n")
         await wait_for(pilot, lambda: "4 files" in str(footer.render()), "the watcher to index the new file")
+
+
+async def test_embeddings_follow_in_the_background_and_the_footer_counts_them(
+    sample_repo: Path, quickstart_gguf: Path
+) -> None:
+    from indexer.embed import VectorIndex
+
+    # Named explicitly, the quick-start model serves as the embedder (under "auto" only a real one would).
+    app = make_app(sample_repo, local={"embedder": str(quickstart_gguf)})
+    async with app.run_test() as pilot:
+        footer = app.query_one(StatusFooter)
+        await wait_for(pilot, lambda: " vectors" in str(footer.render()), "the vectors")
+        store = app.session.store()
+        chunks = store.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        assert chunks > 0 and f"{chunks} vectors" in str(footer.render())
+        assert VectorIndex.for_store(store, app._vectors.embedder.dim).size == chunks  # type: ignore[union-attr]
+        (sample_repo / "pkg" / "extra.py").write_text("def added() -> int:\n    return 1\n")
+        await wait_for(pilot, lambda: f"{chunks + 1} vectors" in str(footer.render()), "the new file's vector")
