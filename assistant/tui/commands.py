@@ -121,9 +121,15 @@ class CommandHandler:
         await self.app.push_screen(StatsScreen(report, extra))
 
     async def cmd_context(self, argument: str) -> None:
-        """Show the context the index would send with a question."""
+        """Show what the last question sent, or the context the index would send with a new one."""
         if not argument:
-            self.app.say("usage: /context QUESTION", "warning")
+            turns = self.app.dialogue.turns
+            if not turns:
+                self.app.say("usage: /context QUESTION, or /context after a question to see what it sent", "warning")
+                return
+            last = turns[-1]
+            self.app.show(f"**Sent with** “{last.question}”: about {approx_tokens(last.prompt)} tokens, after "
+                          f"{len(turns) - 1} earlier turn(s) of this conversation\n\n````text\n{last.prompt}\n````")
             return
         store = self._store()
         if store is None:

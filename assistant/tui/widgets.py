@@ -22,7 +22,7 @@ COMMANDS: dict[str, str] = {
     "/tier": "/tier local|groq|gemini|sonnet forces a tier; /tier auto routes again",
     "/budget": "show limits and spending; /budget daily 2.5 or /budget action pause changes them",
     "/stats": "cost per day, share by tier, cache hit rate, savings",
-    "/context": "/context QUESTION shows what the index would send with it",
+    "/context": "/context shows what the last question sent; /context QUESTION, what a new one would send",
     "/map": "the repository map",
     "/find": "/find NAME lists definitions and references",
     "/apply": "write the edits the last answer proposed (asks first)",

@@ -84,6 +84,10 @@ async def test_a_follow_up_carries_the_conversation_until_clear(
             await wait_for(pilot, lambda n=n: len(app.query(Turn)) == n + 1 and last_turn(app).has_class("done"),
                            f"answer {n + 1}")
         assert roles(1) == ["system", "user", "assistant", "user"]
+        await submit(pilot, "/context")
+        shown = list(app.query(".output"))[-1].source  # type: ignore[attr-defined]
+        sent = cloud_emulators.groq.bodies()[1]["messages"][-1]["content"]
+        assert "after 1 earlier turn(s)" in shown and sent in shown  # exactly what the follow-up sent
         await submit(pilot, "/clear")
         await submit(pilot, "explain what total_area adds up")
         await wait_for(pilot, lambda: len(cloud_emulators.groq.bodies()) == 3, "the third request")
