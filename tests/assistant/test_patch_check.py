@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 
 from assistant.config import load_settings
 from assistant.errors import ConfigError
-from assistant.patch_check import check_patch
+from assistant.patch_check import PatchCheck, check_patch
 from assistant.pipeline import Pipeline
 from assistant.session import Session
 from tests.emulators import fixtures
@@ -68,17 +69,31 @@ def test_tests_that_fail_without_the_patch_do_not_blame_it(sample_repo: Path) ->
     assert checked.reason == "" and "fails with or without the patch (exit 4" in checked.note
 
 
-def test_a_patch_that_hangs_the_tests_is_stopped_with_its_whole_process_group(
-    sample_repo: Path, tmp_path: Path
-) -> None:
+def test_cancelling_a_hanging_test_run_stops_its_whole_process_group(sample_repo: Path, tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
-    hang = patch("    import time; time.sleep(60)")
+    hang = patch("    import time; time.sleep(600)")
     # `; true` keeps the shell alive, so the python process is the shell's child, not the shell itself.
     command = (f"{sys.executable} -c \"import os, pkg.report; open({str(pid_file)!r}, 'w').write(str(os.getpid()));"
                f" pkg.report.make_report([1.0])\"; true")
-    checked = check_patch(hang, sample_repo, command, timeout_s=3)
-    assert checked.reason == f"the proposed patch fails `{command}` (timed out after 3 s)"
+    cancel = threading.Event()
+
+    def cancel_once_running() -> None:
+        while not pid_file.exists() or not pid_file.read_text():
+            threading.Event().wait(0.05)
+        cancel.set()
+
+    watcher = threading.Thread(target=cancel_once_running, daemon=True)
+    watcher.start()
+    checked = check_patch(hang, sample_repo, command, cancel=cancel)
+    assert checked == PatchCheck(note=f"`{command}` was cancelled; the patch is untested")
     assert _gone(int(pid_file.read_text()))
+
+
+def test_a_test_run_past_its_limit_counts_as_failing(sample_repo: Path) -> None:
+    sleeps = f"{sys.executable} -c \"import time; time.sleep(600)\""  # with or without the patch
+    checked = check_patch(GOOD_PATCH, sample_repo, sleeps, timeout_s=0.5)
+    assert checked.reason == ""  # both runs stopped: not the patch's fault
+    assert checked.note.startswith(f"`{sleeps}` fails with or without the patch (timed out")
 
 
 def _gone(pid: int) -> bool:
