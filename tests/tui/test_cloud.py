@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,15 +41,25 @@ async def test_a_weak_local_answer_escalates_and_the_badge_says_why(
         assert [r.tier for r in app.session.ledger.records()] == ["local", "groq"]
 
 
-async def test_a_paused_budget_asks_and_yes_makes_the_call(
-    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+@pytest.mark.parametrize(
+    ("settings", "asked"),
+    [
+        pytest.param({"budget": {"per_query": 0.000001, "action": "pause"}},
+                     lambda question: "per-query budget" in question, id="paused-budget"),
+        pytest.param({"confirm_above_usd": 0.0000001},
+                     lambda question: question.startswith("Ask groq ("), id="consent-threshold"),
+    ],
+)
+async def test_a_question_before_the_call_waits_and_yes_makes_it(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators, settings: dict[str, Any],
+    asked: Callable[[str], bool],
 ) -> None:
     cloud_emulators.groq.script(Reply(GOOD))
-    app = make_app(sample_repo, offline=False, tiers=["groq"], budget={"per_query": 0.000001, "action": "pause"})
+    app = make_app(sample_repo, offline=False, tiers=["groq"], **settings)
     async with app.run_test() as pilot:
         await submit(pilot, "explain what make_report returns")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the budget question")
-        assert "per-query budget" in app.screen.question  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question before the call")
+        assert asked(app.screen.question)  # type: ignore[attr-defined]
         assert cloud_emulators.groq.bodies() == []  # nothing is spent before the answer
         await pilot.press("y")
         await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
@@ -92,22 +104,6 @@ async def test_a_follow_up_carries_the_conversation_until_clear(
         await submit(pilot, "explain what total_area adds up")
         await wait_for(pilot, lambda: len(cloud_emulators.groq.bodies()) == 3, "the third request")
         assert roles(2) == ["system", "user"]
-
-
-async def test_a_call_above_the_consent_threshold_asks_first(
-    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
-) -> None:
-    cloud_emulators.groq.script(Reply(GOOD))
-    app = make_app(sample_repo, offline=False, tiers=["groq"], confirm_above_usd=0.0000001)
-    async with app.run_test() as pilot:
-        await submit(pilot, "explain what make_report returns")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the consent question")
-        assert app.screen.question.startswith("Ask groq (")  # type: ignore[attr-defined]
-        assert cloud_emulators.groq.bodies() == []
-        await pilot.press("y")
-        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
-        assert last_turn(app).markdown.source.strip() == GOOD
-        assert len(cloud_emulators.groq.bodies()) == 1
 
 
 async def test_declining_the_consent_question_makes_no_call(
