@@ -75,14 +75,13 @@ def check_patch(
     if on_testing is not None:
         on_testing()
     try:
-        patched = run_tests(repo, changes, test_command, timeout_s, cancel)
-        if patched.passed:
-            return PatchCheck(note=f"the patch passes `{test_command}`")
-        if cancel is not None and cancel.is_set():
-            return PatchCheck(note=f"`{test_command}` was cancelled; the patch is untested")
-        baseline = run_tests(repo, [], test_command, timeout_s, cancel)
+        patched, baseline = run_tests(repo, changes, test_command, timeout_s, cancel)
     except (OSError, shutil.Error) as exc:
         return PatchCheck(note=f"could not run `{test_command}` on a copy of the repository ({exc})")
+    if patched.passed:
+        return PatchCheck(note=f"the patch passes `{test_command}`")
+    if baseline is None:
+        return PatchCheck(note=f"`{test_command}` was cancelled; the patch is untested")
     if not baseline.passed:
         return PatchCheck(note=f"`{test_command}` fails with or without the patch ({baseline.summary})")
     return PatchCheck(f"the proposed patch fails `{test_command}` ({patched.summary})")
@@ -108,8 +107,10 @@ class CommandRun:
 def run_tests(
     repo: Path, changes: list[FileChange], test_command: str, timeout_s: float,
     cancel: threading.Event | None = None,
-) -> CommandRun:
-    """Run `test_command` in a scratch copy of `repo` with `changes` written into it."""
+) -> tuple[CommandRun, CommandRun | None]:
+    """Run `test_command` in a scratch copy of `repo` with `changes` written into it; when that fails and
+    was not cancelled, put the files back as they are in `repo` and run it again, so that a failure the
+    patch did not cause is not blamed on it. Returns (with the patch, without it or None)."""
     needed = _tree_bytes(repo)
     with tempfile.TemporaryDirectory(prefix="tiercode-patch-") as scratch:
         free = shutil.disk_usage(scratch).free
@@ -117,16 +118,25 @@ def run_tests(
             raise OSError(f"copying the repository needs about {needed >> 20} MiB; {free >> 20} MiB are free")
         copy = Path(scratch) / repo.name
         _copy_tree(repo, copy)
-        for change in changes:
-            target = copy / change.path
-            if not target.resolve().is_relative_to(copy.resolve()):
-                raise OSError(f"{change.path} leads out of the scratch copy")
-            if change.after is None:
-                target.unlink(missing_ok=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(change.after, encoding="utf-8")
-        return _run(test_command, copy, timeout_s, cancel)
+        _write(copy, [(change.path, change.after) for change in changes])
+        patched = _run(test_command, copy, timeout_s, cancel)
+        if patched.passed or (cancel is not None and cancel.is_set()):
+            return patched, None
+        _write(copy, [(change.path, change.before) for change in changes])
+        return patched, _run(test_command, copy, timeout_s, cancel)
+
+
+def _write(copy: Path, files: list[tuple[str, str | None]]) -> None:
+    """Give files in the scratch copy these contents (None: the file does not exist)."""
+    for path, contents in files:
+        target = copy / path
+        if not target.resolve().is_relative_to(copy.resolve()):
+            raise OSError(f"{path} leads out of the scratch copy")
+        if contents is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(contents, encoding="utf-8")
 
 
 def _run(command: str, cwd: Path, timeout_s: float, cancel: threading.Event | None) -> CommandRun:
