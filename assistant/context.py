@@ -105,13 +105,15 @@ def fit(
     """Keep pieces in priority order while they fit the budget; never go over it. Blocks in `already_sent`
     are named in one closing line instead of sent again."""
     kept: list[str] = []
+    blocks: set[str] = set()
     repeated: list[str] = []
     sources: list[Source] = []
     used = 0
     trimmed = 0
     for piece in sorted(pieces, key=lambda p: p.priority):
         block = f"### {piece.title}\n{piece.text}\n"
-        if block_hash(block) in already_sent:
+        digest = block_hash(block)
+        if digest in already_sent:
             repeated.append(piece.title)
         else:
             cost = count_tokens(block)
@@ -119,6 +121,7 @@ def fit(
                 trimmed += 1
                 continue
             kept.append(block)
+            blocks.add(digest)
             used += cost
         if piece.source:
             sources.append(piece.source)
@@ -128,9 +131,8 @@ def fit(
             kept.append(note)
             used += cost
     text = "\n".join(kept)
-    blocks = frozenset(block_hash(block) for block in kept if block.startswith("### "))
-    return Context(text, tuple(sources), used, trimmed, hashlib.sha256(text.encode()).hexdigest()[:32], blocks,
-                   tuple(repeated))
+    return Context(text, tuple(sources), used, trimmed, hashlib.sha256(text.encode()).hexdigest()[:32],
+                   frozenset(blocks), tuple(repeated))
 
 
 def _caller_pieces(named: list[Symbol], store: IndexStore, repo: Path, per_symbol: int = 5) -> list[Piece]:

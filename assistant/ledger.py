@@ -90,7 +90,7 @@ class CallRecord:
     attempt: int = 1
     error: str = ""
     route_stage: str = ""
-    """Which router stage labelled the query: `index`, `rules`, `classifier` or `default`."""
+    """Which router stage labelled the query: `index`, `rules`, `lexical`, `classifier` or `default`."""
     route_probability: float | None = None
     """That stage's probability for the label."""
     ts: float = 0.0

@@ -136,11 +136,14 @@ class ModelManager:
                 return self.resolve("embedder", choice)
             except ModelUnavailable:
                 return None
-        made = [m for m in self.installed() if m.entry.roles[0] == "embedder"]
-        if not made:
-            return None
-        best = max(made, key=lambda m: m.entry.rank)
-        return best.entry.name, best.path
+        best = self._best_installed("embedder", made_for_it=True)
+        return None if best is None else (best.entry.name, best.path)
+
+    def _best_installed(self, role: LocalRole, made_for_it: bool = False) -> InstalledModel | None:
+        """The highest-ranked installed model that can play `role` (with `made_for_it`: whose first role it
+        is); among equals, one made for it."""
+        candidates = [m for m in self.installed() if role in m.entry.roles[: 1 if made_for_it else None]]
+        return max(candidates, key=lambda m: (m.entry.rank, role == m.entry.roles[0]), default=None)
 
     def resolve(self, role: LocalRole, choice: str) -> tuple[str, Path]:
         """The (name, path) to use for `role` given the configured `choice`.
@@ -149,15 +152,14 @@ class ModelManager:
         Raises ModelUnavailable with the command that fixes it.
         """
         if choice == "auto":
-            candidates = [m for m in self.installed() if role in m.entry.roles]
-            if not candidates:
+            best_installed = self._best_installed(role)
+            if best_installed is None:
                 best = max((e for e in self.catalog if role in e.roles), key=lambda e: e.rank)
                 raise ModelUnavailable(
                     f"no local {role} model is installed; run `tiercode models pull {best.name}`"
                     " (or `tiercode models pull smollm2` for a 98 MB quick start)",
                     provider="local",
                 )
-            best_installed = max(candidates, key=lambda m: (m.entry.rank, role == m.entry.roles[0]))
             return best_installed.entry.name, best_installed.path
         if any(e.name == choice for e in self.catalog):
             path = self.path(choice)

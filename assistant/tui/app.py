@@ -186,10 +186,9 @@ class TiercodeApp(App[None]):
 
         def progress(done: int, total: int) -> None:
             self.post_message(WorkProgress("embedding", done, total))
-            if done >= total:
-                self.post_message(WorkProgress("vectors", vectors.size, vectors.size))
 
         self._vectors = BackgroundVectors(store, self.session.repo, vectors, embedder, on_progress=progress)
+        progress(0, 0)  # the vectors already saved, until the first sync reports
         self._vectors.request()
 
     def start_watching(self, store: IndexStore) -> None:
@@ -243,10 +242,13 @@ class TiercodeApp(App[None]):
         bar = self.query_one(ProgressBar)
         bar.display = message.done < message.total
         bar.update(total=max(1, message.total), progress=message.done)
-        if message.label in ("embedding", "vectors"):  # background work: the footer says it, no bar
+        if message.label == "embedding":  # background work: the footer says it, no bar
             bar.display = False
-            self.footer_state.vectors = (f"embedding {message.done}/{message.total}" if message.label == "embedding"
-                                         else f"{message.total} vectors")
+            background = self._vectors
+            if background is not None and message.done >= message.total:
+                self.footer_state.vectors = f"{background.vectors.size} vectors"
+            else:
+                self.footer_state.vectors = f"embedding {message.done}/{message.total}"
             self.refresh_footer()
             return
         if message.label == "indexing":

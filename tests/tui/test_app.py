@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from textual.message import Message
@@ -147,7 +148,8 @@ async def test_embeddings_follow_in_the_background_and_the_footer_counts_them(
     app = make_app(sample_repo, local={"embedder": str(quickstart_gguf)})
     async with app.run_test() as pilot:
         footer = app.query_one(StatusFooter)
-        await wait_for(pilot, lambda: " vectors" in str(footer.render()), "the vectors")
+        await wait_for(pilot, lambda: re.search(r"\b[1-9]\d* vectors", str(footer.render())) is not None,
+                       "the vectors")
         store = app.session.store()
         chunks = store.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         assert chunks > 0 and f"{chunks} vectors" in str(footer.render())
