@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.answer import Source
+from indexer.embed import Embedder, VectorIndex
+from indexer.search import hybrid_search
 from indexer.store import STOPWORDS, IndexStore, Symbol
 
 TokenCounter = Callable[[str], int]
@@ -72,9 +74,16 @@ def build_context(
     count_tokens: TokenCounter,
     extra: str = "",
     already_sent: frozenset[str] = frozenset(),
+    vectors: VectorIndex | None = None,
+    embedder: Embedder | None = None,
 ) -> Context:
     """Collect pieces by priority and keep those that fit `budget_tokens`, leaving out the blocks in
-    `already_sent` (hashes from `block_hash`)."""
+    `already_sent` (hashes from `block_hash`).
+
+    By priority: the provided input; the definitions the question names; related definitions from
+    BM25, fused with dense search when `vectors` and `embedder` are given; the
+    lines that call the named symbols and the definitions they call; the named symbols' files' imports.
+    """
     pieces: list[Piece] = []
     if extra.strip():
         pieces.append(Piece(0, "Provided input", extra.strip(), None))
@@ -83,14 +92,10 @@ def build_context(
         code = definition_text(repo, symbol)
         pieces.append(Piece(1, f"{symbol.path}:{symbol.line} {symbol.kind} {symbol.qualified_name}", code,
                             Source(symbol.path, symbol.line, symbol.qualified_name)))
+    pieces += _related_pieces(question, store, named, vectors, embedder)
     pieces += _caller_pieces(named, store, repo)
-    named_keys = {(s.path, s.line) for s in named}
-    for symbol, _score in store.search_text(question, limit=10):
-        if (symbol.path, symbol.line) in named_keys:
-            continue
-        doc = f"\n    {symbol.doc.splitlines()[0]}" if symbol.doc else ""
-        pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", f"{symbol.signature}{doc}",
-                            Source(symbol.path, symbol.line, symbol.qualified_name)))
+    pieces += _callee_pieces(named, store)
+    pieces += _import_pieces(named, store)
     return fit(pieces, budget_tokens, count_tokens, already_sent)
 
 
@@ -151,6 +156,63 @@ def _caller_pieces(named: list[Symbol], store: IndexStore, repo: Path, per_symbo
             where = f" in {use.enclosing}" if use.enclosing else ""
             pieces.append(Piece(3, f"{use.path}:{use.line} uses {symbol.name}{where}", code,
                                 Source(use.path, use.line, use.enclosing or symbol.name)))
+    return pieces
+
+
+def _summary(symbol: Symbol) -> str:
+    """A definition in two lines at most: its signature and the first line of its docstring."""
+    doc = f"\n    {symbol.doc.splitlines()[0]}" if symbol.doc else ""
+    return f"{symbol.signature}{doc}"
+
+
+def _related_pieces(
+    question: str, store: IndexStore, named: list[Symbol], vectors: VectorIndex | None, embedder: Embedder | None,
+    limit: int = 10,
+) -> list[Piece]:
+    """Definitions BM25 and dense search find for the question, beyond the ones it names (priority 2)."""
+    named_keys = {(s.path, s.line) for s in named}
+    pieces: list[Piece] = []
+    for hit in hybrid_search(store, question, k=limit + len(named), vectors=vectors, embedder=embedder,
+                              exact=False):
+        symbol = store.symbol_named_in(hit.path, hit.symbol, hit.line)
+        if symbol is None or (symbol.path, symbol.line) in named_keys:
+            continue  # a vector from before the file changed, or a definition already sent whole
+        pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", _summary(symbol),
+                            Source(symbol.path, symbol.line, symbol.qualified_name)))
+    return pieces[:limit]
+
+
+def _callee_pieces(named: list[Symbol], store: IndexStore, per_symbol: int = 5, scan: int = 30) -> list[Piece]:
+    """Signatures of the definitions each named symbol uses (priority 3); the first `scan` names are looked up."""
+    sent = {(s.path, s.line) for s in named}
+    pieces: list[Piece] = []
+    for symbol in named:
+        found = 0
+        for name in store.names_used_in(symbol.path, symbol.line, symbol.end_line)[:scan]:
+            if name == symbol.name or name.lower() in STOPWORDS:
+                continue
+            callees = [c for c in store.definitions(name) if (c.path, c.line) not in sent]
+            if not callees or len(callees) > 3:  # unknown here, or too common a name to say which
+                continue
+            for callee in callees:
+                sent.add((callee.path, callee.line))
+                pieces.append(Piece(3, f"{callee.path}:{callee.line} {callee.kind} {callee.qualified_name},"
+                                       f" used by {symbol.qualified_name}", _summary(callee),
+                                    Source(callee.path, callee.line, callee.qualified_name)))
+            found += 1
+            if found >= per_symbol:
+                break
+    return pieces
+
+
+def _import_pieces(named: list[Symbol], store: IndexStore) -> list[Piece]:
+    """What each named symbol's file imports (priority 4)."""
+    pieces: list[Piece] = []
+    for path in dict.fromkeys(s.path for s in named):
+        imports = store.imports_of(path)
+        if imports:
+            text = "\n".join(f"{line}: {module}" for module, line in imports)
+            pieces.append(Piece(4, f"imports of {path}", text, None))
     return pieces
 
 

@@ -218,7 +218,10 @@ class Pipeline:
             room = window - self.session.settings.max_output_tokens // 2 - 400 - history.tokens
             budget = max(0, min(budget, room))
         store = self.session.store()
-        return build_context(question, store, self.session.repo, budget, backend.count_tokens, extra, history.blocks)
+        vectors = self.session.vectors()
+        embedder = self.session.code_embedder() if vectors is not None and vectors.size else None
+        return build_context(question, store, self.session.repo, budget, backend.count_tokens, extra, history.blocks,
+                             vectors=vectors, embedder=embedder)
 
     def _cascade(
         self,

@@ -14,6 +14,7 @@ from assistant.errors import UsageError
 from assistant.ledger import Ledger, new_id, open_ledger
 from assistant.tiers import TierSet
 from indexer.build import BuildReport, build_index
+from indexer.embed import VECTORS_FILE, VectorIndex
 from indexer.scan import ScanOptions
 from indexer.sqlitedb import DatabaseCorrupt
 from indexer.store import IndexStore
@@ -78,6 +79,8 @@ class Session:
         self._store: IndexStore | None = None
         self._cache: ResponseCache | None = None
         self._embedder: LlamaEmbedder | bool | None = False  # False: not looked for yet
+        self._query_embedder: LlamaEmbedder | None = None
+        self._vectors: VectorIndex | None = None
         self.last_build: BuildReport | None = None
 
     @property
@@ -129,22 +132,41 @@ class Session:
                                      semantic_edits=s.semantic_cache_edits)
         return self._cache
 
-    def semantic_embedder(self) -> LlamaEmbedder | None:
-        """The embedding model for the semantic cache, or None when that cache is off."""
+    def code_embedder(self) -> LlamaEmbedder | None:
+        """The model made for embeddings (or the one `local.embedder` names), loaded once; None when
+        none is installed (the quick-start chat model does not embed code well)."""
         if self._embedder is False:
-            self._embedder = None
-            mode = self.settings.semantic_cache
-            chosen: tuple[str, Path] | None = None
-            if mode == "on":
-                try:
-                    chosen = self.tiers.manager.resolve("embedder", self.settings.local.embedder)
-                except ModelUnavailable:
-                    chosen = None
-            elif mode == "auto":
-                chosen = self.tiers.manager.dedicated_embedder(self.settings.local.embedder)
-            if chosen is not None:
-                self._embedder = LlamaEmbedder(chosen[1])
+            chosen = self.tiers.manager.dedicated_embedder(self.settings.local.embedder)
+            self._embedder = None if chosen is None else LlamaEmbedder(chosen[1], threads=self.settings.local.threads)
         return self._embedder or None
+
+    def vectors(self, create: bool = False) -> VectorIndex | None:
+        """The index's chunk vectors as `tiercode index` or the TUI last saved them (a new empty set
+        with `create`); None without an embedding model. Answers search them; the TUI keeps them current."""
+        if self._vectors is None:
+            saved = self.index_path.with_name(VECTORS_FILE).exists()
+            embedder = self.code_embedder() if saved or create else None
+            if embedder is None:
+                return None
+            self._vectors = VectorIndex.for_store(self.store(), embedder.dim)
+        return self._vectors
+
+    def semantic_embedder(self) -> LlamaEmbedder | None:
+        """The embedding model for the semantic cache, or None when that cache is off. `auto` uses only
+        a model made for embeddings; `on` falls back to any installed model that can embed."""
+        mode = self.settings.semantic_cache
+        if mode == "off":
+            return None
+        code = self.code_embedder()
+        if code is not None or mode == "auto":
+            return code
+        if self._query_embedder is None:
+            try:
+                chosen = self.tiers.manager.resolve("embedder", self.settings.local.embedder)
+            except ModelUnavailable:
+                return None
+            self._query_embedder = LlamaEmbedder(chosen[1], threads=self.settings.local.threads)
+        return self._query_embedder
 
     def close(self) -> None:
         """Close the databases and models."""
@@ -152,6 +174,7 @@ class Session:
             self._store.close()
         if self._cache is not None:
             self._cache.close()
-        if self._embedder:
-            self._embedder.close()
+        for embedder in (self._embedder, self._query_embedder):
+            if embedder:
+                embedder.close()
         self.ledger.close()

@@ -26,8 +26,6 @@ class BackgroundVectors:
         self.vectors = vectors
         self.embedder = embedder
         self.on_progress = on_progress
-        self.lock = threading.Lock()
-        """Held while vectors change; hold it to search them from another thread."""
         self.errors: list[BaseException] = []
         self.last_report: SyncReport | None = None
         self._cond = threading.Condition()
@@ -71,10 +69,9 @@ class BackgroundVectors:
                 wanted, self._wanted, self._requested = self._wanted, set(), False
                 self._busy = True
             try:
-                with self.lock:
-                    paths = sorted(wanted) if wanted is not None else None
-                    self.last_report = sync_vectors(self.store, self.root, self.vectors, self.embedder,
-                                                    self.on_progress, paths, self._stop_sync)
+                paths = sorted(wanted) if wanted is not None else None
+                self.last_report = sync_vectors(self.store, self.root, self.vectors, self.embedder,
+                                                self.on_progress, paths, self._stop_sync)
             except Exception as exc:  # keep serving; the next request tries again
                 self.errors.append(exc)
             finally:

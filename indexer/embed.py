@@ -47,12 +47,16 @@ class Chunk:
 
 
 class VectorIndex:
-    """Chunk vectors by chunk id: FAISS IndexIDMap2 over inner product (cosine on unit vectors)."""
+    """Chunk vectors by chunk id: FAISS IndexIDMap2 over inner product (cosine on unit vectors).
+
+    Safe to search from one thread while another adds and removes (a background sync).
+    """
 
     def __init__(self, dim: int, path: Path | None = None, index: faiss.IndexIDMap2 | None = None) -> None:
         self.dim = dim
         self.path = path
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._lock = threading.RLock()
 
     @classmethod
     def for_store(cls, store: IndexStore, dim: int) -> VectorIndex:
@@ -75,19 +79,28 @@ class VectorIndex:
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         """Add vectors under the given chunk ids."""
         if ids:
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+            with self._lock:
+                self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                                        np.asarray(ids, dtype=np.int64))
 
     def remove(self, ids: list[int]) -> int:
         """Remove the vectors of these chunk ids; returns how many were there."""
         if not ids:
             return 0
-        return int(self.index.remove_ids(np.asarray(ids, dtype=np.int64)))
+        with self._lock:
+            return int(self.index.remove_ids(np.asarray(ids, dtype=np.int64)))
+
+    def clear(self) -> None:
+        """Drop every vector."""
+        with self._lock:
+            self.index.reset()
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The `k` nearest chunk ids to a unit vector, with their cosine similarity, best first."""
-        if self.size == 0 or k <= 0:
-            return []
-        scores, ids = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, self.size))
+        with self._lock:
+            if self.size == 0 or k <= 0:
+                return []
+            scores, ids = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, self.size))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
     def save(self) -> None:
@@ -95,7 +108,8 @@ class VectorIndex:
         if self.path is None:
             raise ValueError("this vector index has no file")
         partial = self.path.with_suffix(".partial")
-        faiss.write_index(self.index, str(partial))
+        with self._lock:
+            faiss.write_index(self.index, str(partial))
         os.replace(partial, self.path)
 
 
@@ -203,7 +217,7 @@ def _read_chunks(store: IndexStore, root: Path, path: str) -> list[Chunk]:
 
 
 def _reset(store: IndexStore, vectors: VectorIndex) -> None:
-    vectors.index.reset()
+    vectors.clear()
     with store.transaction() as tx:
         tx.execute("DELETE FROM chunks")
         tx.execute("DELETE FROM vector_files")

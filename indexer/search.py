@@ -71,9 +71,13 @@ def hybrid_search(
     k: int = 10,
     vectors: VectorIndex | None = None,
     embedder: Embedder | None = None,
+    exact: bool = True,
 ) -> list[Hit]:
-    """Exact, BM25 and (when vectors and an embedder are given) dense hits, fused by RRF."""
-    rankings = [(exact_hits(store, query), _EXACT_WEIGHT), (bm25_hits(store, query), 1.0)]
+    """Exact (unless `exact` is False), BM25 and (when vectors and an embedder are given) dense hits,
+    fused by RRF."""
+    rankings = [(bm25_hits(store, query), 1.0)]
+    if exact:
+        rankings.insert(0, (exact_hits(store, query), _EXACT_WEIGHT))
     if vectors is not None and embedder is not None:
         rankings.append((dense_hits(store, query, vectors, embedder), 1.0))
     return fuse(rankings, k)

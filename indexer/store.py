@@ -252,6 +252,29 @@ class IndexStore(Database):
         query = _SYMBOL_SELECT + " WHERE f.path = ? ORDER BY s.line"
         return [_symbol(r) for r in self.conn.execute(query, (path,))]
 
+    def symbol_named_in(self, path: str, qualified_name: str, near_line: int = 0) -> Symbol | None:
+        """The definition `qualified_name` in file `path` (the one closest to `near_line` when several)."""
+        query = _SYMBOL_SELECT + " WHERE f.path = ? AND s.qualified_name = ? ORDER BY ABS(s.line - ?) LIMIT 1"
+        row = self.conn.execute(query, (path, qualified_name, near_line)).fetchone()
+        return _symbol(row) if row else None
+
+    def names_used_in(self, path: str, first_line: int, last_line: int) -> list[str]:
+        """Distinct names referenced between two lines of a file, in order of first use."""
+        rows = self.conn.execute(
+            "SELECT r.name FROM refs r JOIN files f ON f.id = r.file_id"
+            " WHERE f.path = ? AND r.line BETWEEN ? AND ? ORDER BY r.line",
+            (path, first_line, last_line),
+        )
+        return list(dict.fromkeys(r[0] for r in rows))
+
+    def imports_of(self, path: str) -> list[tuple[str, int]]:
+        """The modules one file imports, with their lines."""
+        rows = self.conn.execute(
+            "SELECT i.module, i.line FROM imports i JOIN files f ON f.id = i.file_id WHERE f.path = ? ORDER BY i.line",
+            (path,),
+        )
+        return [(r[0], r[1]) for r in rows]
+
     def paths(self) -> list[str]:
         """Every indexed file's repo-relative path."""
         return [r[0] for r in self.conn.execute("SELECT path FROM files ORDER BY path")]

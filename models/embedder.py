@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 _DEFAULT_CONTEXT = 512
 """Tokens per text: bge-small's limit, and plenty for a function-level chunk's head."""
 _TEXTS_PER_CALL = 32
+_RECENT_TEXTS = 16
 
 
 class LlamaEmbedder:
@@ -32,6 +34,8 @@ class LlamaEmbedder:
         self.threads = threads
         self._llm: llama_cpp.Llama | None = None
         self._lock = threading.RLock()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        """The last few single texts embedded (a question is embedded for the caches and for search)."""
 
     @property
     def name(self) -> str:
@@ -83,11 +87,19 @@ class LlamaEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         rows: list[list[float]] = []
         with self._lock:
+            if len(texts) == 1 and texts[0] in self._recent:
+                self._recent.move_to_end(texts[0])
+                return self._recent[texts[0]].copy()
             llm = self.llm
             for start in range(0, len(texts), _TEXTS_PER_CALL):
                 batch = [t if t.strip() else " " for t in texts[start : start + _TEXTS_PER_CALL]]
                 rows.extend(llm.embed(batch, normalize=False, truncate=True))
-        return normalize(np.asarray(rows, dtype=np.float32))
+            vectors = normalize(np.asarray(rows, dtype=np.float32))
+            if len(texts) == 1:
+                self._recent[texts[0]] = vectors.copy()
+                if len(self._recent) > _RECENT_TEXTS:
+                    self._recent.popitem(last=False)
+        return vectors
 
     def close(self) -> None:
         """Free the model."""

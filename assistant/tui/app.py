@@ -168,21 +168,19 @@ class TiercodeApp(App[None]):
 
     def start_embeddings(self, store: IndexStore) -> None:
         """Compute dense vectors in the background when a model made for embeddings is installed;
-        symbol lookups and answers never wait for them."""
-        settings = self.session.settings
-        chosen = self.session.tiers.manager.dedicated_embedder(settings.local.embedder)
-        if chosen is None or self.reporter.closing.is_set():
+        symbol lookups and answers never wait for them (answers search what is there so far)."""
+        if self.reporter.closing.is_set():
             return
         from indexer.background import BackgroundVectors
-        from indexer.embed import VectorIndex
-        from models.embedder import LlamaEmbedder
 
         try:
-            embedder = LlamaEmbedder(chosen[1], threads=settings.local.threads)
+            vectors = self.session.vectors(create=True)
         except ModelError as exc:
             self.post_message(Notice(f"dense search is off: {exc}", "warning"))
             return
-        vectors = VectorIndex.for_store(store, embedder.dim)
+        embedder = self.session.code_embedder()
+        if vectors is None or embedder is None:
+            return
 
         def progress(done: int, total: int) -> None:
             self.post_message(WorkProgress("embedding", done, total))

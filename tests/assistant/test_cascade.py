@@ -284,3 +284,28 @@ def test_the_context_carries_the_callers_of_the_symbol_asked_about(
     assert ("pkg/report.py", 9) in {(s.path, s.line) for s in answer.sources}
     (body,) = cloud_emulators.groq.bodies()
     assert "pkg/report.py:9 uses total_area in make_report" in body["messages"][-1]["content"]
+
+
+def test_the_context_carries_dense_hits_once_the_repository_is_embedded(
+    open_session: Any, cloud_emulators: CloudEmulators, quickstart_gguf: Path
+) -> None:
+    from indexer.embed import sync_vectors
+
+    (Path(open_session().repo) / "pkg" / "ledger.py").write_text(
+        'def settle(entries):\n    """Close the period."""\n'
+        "    # reconcile every invoice against the bank statement before the auditors arrive\n"
+        "    return [e for e in entries if not e.matched]\n"
+    )
+    question = "how do we reconcile invoices with the bank statement before an audit?"
+    cloud_emulators.groq.script(Reply(GOOD), Reply(GOOD))
+    before = Pipeline(open_session()).ask(question, use_cache=False)
+    session = open_session(local={"embedder": str(quickstart_gguf)})  # named: the quick-start model embeds
+    vectors = session.vectors(create=True)
+    embedder = session.code_embedder()
+    assert vectors is not None and embedder is not None
+    sync_vectors(session.store(), session.repo, vectors, embedder)
+    after = Pipeline(session).ask(question, use_cache=False)
+
+    assert ("pkg/ledger.py", 1) not in {(s.path, s.line) for s in before.sources}
+    assert ("pkg/ledger.py", 1) in {(s.path, s.line) for s in after.sources}
+    assert "### pkg/ledger.py:1\ndef settle(entries)" in cloud_emulators.groq.bodies()[-1]["messages"][-1]["content"]

@@ -1,0 +1,97 @@
+"""The context an answer gets: a real index of the sample repository, real FAISS and the quick-start GGUF."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.context import build_context
+from indexer.build import build_index
+from indexer.embed import VectorIndex, sync_vectors
+from indexer.store import IndexStore
+from models.embedder import LlamaEmbedder
+
+LEDGER = '''"""Bookkeeping."""
+
+
+def settle(entries):
+    """Close the period."""
+    # reconcile every invoice against the bank statement before the auditors arrive
+    unmatched = [e for e in entries if not e.matched]
+    return unmatched
+'''
+PARAPHRASE = "how do we reconcile invoices with the bank statement before an audit?"
+"""Words that appear only in the body of `settle`: BM25 (names, signatures, docstrings, paths) misses it."""
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+@pytest.fixture
+def store(sample_repo: Path, tmp_path: Path) -> Iterator[IndexStore]:
+    (sample_repo / "pkg" / "ledger.py").write_text(LEDGER)
+    store = IndexStore(tmp_path / "index" / "index.sqlite")
+    build_index(store, sample_repo)
+    yield store
+    store.close()
+
+
+def test_the_named_definition_comes_with_what_it_calls_and_its_files_imports(
+    store: IndexStore, sample_repo: Path
+) -> None:
+    context = build_context("explain make_report", store, sample_repo, 4000, count_words)
+
+    assert "def make_report(radii: list[float]) -> str:" in context.text
+    assert "### pkg/shapes.py:25 function total_area, used by make_report" in context.text
+    assert "### pkg/shapes.py:14 class Circle, used by make_report" in context.text
+    assert "### imports of pkg/report.py\n3: pkg.shapes" in context.text
+    assert ("pkg/shapes.py", 25) in {(s.path, s.line) for s in context.sources}
+
+
+def test_callees_are_trimmed_before_the_definition_asked_about(store: IndexStore, sample_repo: Path) -> None:
+    full = build_context("explain make_report", store, sample_repo, 4000, count_words)
+    definition_only = build_context("explain make_report", store, sample_repo, 60, count_words)
+
+    assert "used by make_report" in full.text
+    assert "def make_report" in definition_only.text
+    assert "used by make_report" not in definition_only.text
+    assert definition_only.trimmed > 0
+
+
+@pytest.fixture
+def embedded(
+    store: IndexStore, sample_repo: Path, quickstart_gguf: Path
+) -> Iterator[tuple[VectorIndex, LlamaEmbedder]]:
+    """The sample repository's chunks embedded with the quick-start GGUF (mean pooling)."""
+    embedder = LlamaEmbedder(quickstart_gguf)
+    vectors = VectorIndex.for_store(store, embedder.dim)
+    sync_vectors(store, sample_repo, vectors, embedder)
+    yield vectors, embedder
+    embedder.close()
+
+
+def test_dense_hits_bring_code_whose_words_only_its_body_holds(
+    store: IndexStore, sample_repo: Path, embedded: tuple[VectorIndex, LlamaEmbedder]
+) -> None:
+    vectors, embedder = embedded
+    lexical = build_context(PARAPHRASE, store, sample_repo, 4000, count_words)
+    hybrid = build_context(PARAPHRASE, store, sample_repo, 4000, count_words, vectors=vectors, embedder=embedder)
+
+    assert ("pkg/ledger.py", 4) not in {(s.path, s.line) for s in lexical.sources}
+    assert ("pkg/ledger.py", 4) in {(s.path, s.line) for s in hybrid.sources}
+    assert "### pkg/ledger.py:4\ndef settle(entries)\n    Close the period." in hybrid.text
+
+
+def test_a_vector_of_a_definition_that_moved_is_not_sent_at_its_old_place(
+    store: IndexStore, sample_repo: Path, embedded: tuple[VectorIndex, LlamaEmbedder]
+) -> None:
+    vectors, embedder = embedded
+    (sample_repo / "pkg" / "ledger.py").write_text(LEDGER.replace("def settle(", "\n\ndef settle("))
+    build_index(store, sample_repo)  # the vectors are not synced: they still say line 4
+    context = build_context(PARAPHRASE, store, sample_repo, 4000, count_words, vectors=vectors, embedder=embedder)
+
+    assert ("pkg/ledger.py", 6) in {(s.path, s.line) for s in context.sources}
+    assert ("pkg/ledger.py", 4) not in {(s.path, s.line) for s in context.sources}
