@@ -45,6 +45,8 @@ class Answer:
     notes: tuple[str, ...] = ()
     """Things the user should know (context trimmed, tier skipped)."""
     query_id: str = ""
+    confidence: float | None = None
+    """The score the cascade judged the final answer by (0..1); None for index and cached answers."""
 
     def to_json(self) -> dict[str, Any]:
         """The `ask --json` object (design.md)."""
@@ -66,4 +68,5 @@ class Answer:
             "sources": [asdict(s) for s in self.sources],
             "duration_ms": round(self.duration_ms, 1),
             "notes": list(self.notes),
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
         }

@@ -60,6 +60,12 @@ ALTER TABLE calls ADD COLUMN route_probability REAL;
 """Which router stage chose the query's kind, and its probability for that label."""
 
 
+_CONFIDENCE_V4 = """
+ALTER TABLE calls ADD COLUMN confidence REAL;
+"""
+"""The confidence the cascade gave the call's answer (what its threshold was compared with)."""
+
+
 def new_id() -> str:
     """A fresh id for a session or a query."""
     return uuid.uuid4().hex[:16]
@@ -93,6 +99,9 @@ class CallRecord:
     """Which router stage labelled the query: `index`, `rules`, `lexical`, `classifier` or `default`."""
     route_probability: float | None = None
     """That stage's probability for the label."""
+    confidence: float | None = None
+    """0..1, the score the cascade judged the answer by (token logprobs on the local tier, 1.0 for a
+    cloud answer that passed every verifier); None for calls that gave no answer."""
     ts: float = 0.0
     """Unix time; filled in when the record is written."""
 
@@ -103,7 +112,7 @@ _COLUMNS = [f.name for f in fields(CallRecord)]
 class Ledger(Database):
     """The append-only call ledger (several processes may write at once)."""
 
-    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3)
+    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4)
 
     def record(self, call: CallRecord) -> int:
         """Append one record; returns its id."""

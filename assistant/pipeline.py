@@ -99,8 +99,8 @@ class _Run:
     cost: float = 0.0
     pending: tuple[str, str] | None = None
     """(tier, reason) of the last answer or call that did not stop the cascade."""
-    final: tuple[str, str, str, Context] | None = None
-    """(tier, model, text, context) of the latest answer."""
+    final: tuple[str, str, str, Context, float | None] | None = None
+    """(tier, model, text, context, confidence) of the latest answer."""
 
     def escalate_to(self, tier: str, reporter: Reporter) -> None:
         """Record the step from the pending tier to `tier`, if there is one."""
@@ -110,23 +110,23 @@ class _Run:
             self.pending = None
 
     def add(self, tier: str, model: str, text: str, usage: Usage, cost: float, context: Context,
-            notes: tuple[str, ...]) -> None:
+            notes: tuple[str, ...], confidence: float | None = None) -> None:
         """Count one answer; the latest is the one the user gets."""
         self.usage = self.usage + usage
         self.cost += cost
         self.notes.extend(notes)
-        self.final = (tier, model, text, context)
+        self.final = (tier, model, text, context, confidence)
 
     def answer(self, cached: bool = False) -> Answer:
         """The Answer for the latest tier's answer; NoTierAnswered when there is none."""
         if self.final is None:
             raise NoTierAnswered("no tier could answer: " + ("; ".join(self.notes) or "the cascade is empty"))
-        tier, model, text, context = self.final
+        tier, model, text, context, confidence = self.final
         return Answer(
             answer=text, tier=tier, model=model, kind=self.route.kind, difficulty=self.route.difficulty,
             cached=cached, escalations=tuple(self.escalations), usage=self.usage, cost_usd=self.cost,
             sources=context.sources, duration_ms=_ms(self.started), notes=tuple(self.notes),
-            query_id=self.query_id,
+            query_id=self.query_id, confidence=confidence,
         )
 
 
@@ -301,11 +301,11 @@ class Pipeline:
             if is_last and not verdict.confident:
                 run.notes.append(f"kept {name}'s answer, the last the cascade allows, although {verdict.reason}")
             self._record_result(query_id, name, backend, result, route, cost=cost, escalation_reason=reason,
-                                attempt=attempt)
+                                attempt=attempt, confidence=verdict.score)
             if cache is not None and result.finish_reason != "cancelled":
                 cache.remember(name, request, context, question, route.kind, result, cost, reason,
                                first_context)
-            run.add(name, backend.model, result.text, result.usage, cost, context, result.notes)
+            run.add(name, backend.model, result.text, result.usage, cost, context, result.notes, verdict.score)
             if not reason:
                 break
             reporter.text("\n")
@@ -451,15 +451,17 @@ class Pipeline:
     def _record_result(
         self, query_id: str, tier: str, backend: Backend, result: GenerationResult, route: Route,
         outcome: str = "ok", cost: float = 0.0, escalation_reason: str = "", attempt: int = 1,
+        confidence: float | None = None,
     ) -> None:
         self._record(query_id, tier, backend.provider, backend.model, outcome, route=route, usage=result.usage,
                      cost=cost, latency_ms=result.latency_ms, ttft_ms=result.ttft_ms,
-                     escalation_reason=escalation_reason, attempt=attempt)
+                     escalation_reason=escalation_reason, attempt=attempt, confidence=confidence)
 
     def _record(
         self, query_id: str, tier: str, provider: str, model: str, outcome: str, *, route: Route | None = None,
         usage: Usage | None = None, cost: float = 0.0, latency_ms: float = 0.0, ttft_ms: float | None = None,
         escalation_reason: str = "", error: str = "", cached: bool = False, attempt: int = 1,
+        confidence: float | None = None,
     ) -> None:
         usage = usage or Usage()
         self.session.ledger.record(CallRecord(
@@ -469,7 +471,7 @@ class Pipeline:
             output_tokens=usage.output_tokens, cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens, cost_usd=cost,
             latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error, cached=cached,
-            attempt=attempt,
+            attempt=attempt, confidence=confidence,
         ))
 
 

@@ -82,6 +82,8 @@ def test_weak_answers_escalate_with_their_reasons_and_every_call_is_priced(
     assert len({r.query_id for r in records}) == 1
     assert {(r.kind, r.route_stage) for r in records} == {("explain", "rules")}  # who labelled the question
     assert all(r.route_probability is not None and 0 < r.route_probability <= 1 for r in records)
+    assert [r.confidence for r in records] == [0.2, 0.3, 1.0]  # what each verdict scored, kept per call
+    assert answer.confidence == 1.0
 
 
 def test_a_low_confidence_local_answer_escalates_to_the_cloud(
@@ -96,6 +98,8 @@ def test_a_low_confidence_local_answer_escalates_to_the_cloud(
     local, groq = _records(session)
     assert (local.tier, local.cost_usd, groq.tier) == ("local", 0.0, "groq")
     assert local.escalation_reason and answer.escalations[0].reason == local.escalation_reason
+    assert local.confidence is not None and 0 < local.confidence < 1  # the answer's token probability
+    assert f"({local.confidence:.2f} < 1.00)" in local.escalation_reason
 
 
 def test_transient_failures_are_retried_and_each_attempt_is_a_ledger_record(
