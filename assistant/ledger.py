@@ -66,6 +66,10 @@ ALTER TABLE calls ADD COLUMN confidence REAL;
 """The confidence the cascade gave the call's answer (what its threshold was compared with)."""
 
 
+CLASSIFIER_TIER = "classifier"
+"""The `tier` of the router's own model calls: recorded and priced like any call, never an answer."""
+
+
 def new_id() -> str:
     """A fresh id for a session or a query."""
     return uuid.uuid4().hex[:16]

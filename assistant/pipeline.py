@@ -14,7 +14,7 @@ from assistant.confidence import Verdict, judge
 from assistant.context import TIER_BUDGETS, Context, build_context
 from assistant.conversation import HISTORY_BUDGETS, Conversation, History, Turn
 from assistant.errors import BudgetStop, NoTierAnswered, UsageError
-from assistant.ledger import CallRecord, new_id
+from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
 from assistant.patch_check import check_patch
 from assistant.preflight import preflight
 from assistant.router import Route, classify
@@ -167,7 +167,7 @@ class Pipeline:
                     conversation.add(Turn(question, question, found.text, frozenset()))
                 return Answer(found.text, "index", "index", "lookup", "simple", sources=found.sources,
                               duration_ms=_ms(started), query_id=query_id)
-        run = _Run(query_id, self._route(question), started)
+        run = _Run(query_id, self._route(question, query_id), started)
         answer = self._cascade(run, question, extra, tier, cancel, assume_yes, use_cache, conversation)
         if conversation is not None and run.final is not None:
             context = run.final[3]
@@ -195,13 +195,19 @@ class Pipeline:
 
     # -- stages ---------------------------------------------------------------------------
 
-    def _route(self, question: str) -> Route:
+    def _route(self, question: str, query_id: str) -> Route:
+        """The question's route; a call of the classifier model is a ledger record of its own."""
         classifier: Backend | None = None
         try:
             classifier = self.session.tiers.local("classifier")
         except ModelUnavailable:
             classifier = None
-        return classify(question, classifier)
+        calls: list[GenerationResult] = []
+        route = classify(question, classifier, calls.append)
+        if classifier is not None:
+            for result in calls:
+                self._record_result(query_id, CLASSIFIER_TIER, classifier, result, route)
+        return route
 
     def _tier_order(self, start: str, forced: str | None) -> list[str]:
         order = self.session.tiers.order()

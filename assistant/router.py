@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -137,8 +138,11 @@ _CLASSIFIER_PROMPT = (
 )
 
 
-def classify_with_model(question: str, backend: Backend) -> Route:
-    """The model stage: a JSON-constrained label, its probability from the token logprobs."""
+def classify_with_model(
+    question: str, backend: Backend, on_call: Callable[[GenerationResult], None] | None = None
+) -> Route:
+    """The model stage: a JSON-constrained label, its probability from the token logprobs. `on_call`
+    receives the model call's result (for the ledger)."""
     request = GenerationRequest(
         messages=(Message("system", _CLASSIFIER_PROMPT), Message("user", question[:2000])),
         max_tokens=16,
@@ -147,6 +151,8 @@ def classify_with_model(question: str, backend: Backend) -> Route:
         json_schema=_CLASSIFIER_SCHEMA,
     )
     result = backend.generate(request)
+    if on_call is not None:
+        on_call(result)
     match = re.search(r'"kind"\s*:\s*"(\w+)"', result.text)
     kind: Kind = match.group(1) if match and match.group(1) in KINDS else "explain"  # type: ignore[assignment]
     difficulty = difficulty_of(question, kind)
@@ -210,12 +216,14 @@ def label_probability(result: GenerationResult, label: str, labels: tuple[str, .
     return 0.0
 
 
-def classify(question: str, classifier: Backend | None = None) -> Route:
+def classify(
+    question: str, classifier: Backend | None = None, on_call: Callable[[GenerationResult], None] | None = None
+) -> Route:
     """All stages: rules, then the lexical model, then the classifier model, each only when the one
-    before it is unsure."""
+    before it is unsure; `on_call` receives the classifier model's result when it ran."""
     decided = classify_fast(question) or classify_lexical(question)
     if decided is not None:
         return decided
     if classifier is not None:
-        return classify_with_model(question, classifier)
+        return classify_with_model(question, classifier, on_call)
     return _default_route(question)

@@ -17,13 +17,15 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.ledger import CallRecord, Ledger
+from assistant.ledger import CLASSIFIER_TIER, CallRecord, Ledger
 from models import pricing
 from models.base import Usage
 
 GROUPINGS = ("tier", "model", "kind", "day")
 _ANSWERED = ("ok", "cache_hit")
 _NOT_MODEL_TIERS = ("index", "cache")
+_NOT_ANSWER_TIERS = (CLASSIFIER_TIER,)
+"""Calls that are counted and priced but never answer a query nor make it an escalation."""
 
 
 def sonnet_cost(record: CallRecord) -> float:
@@ -157,7 +159,8 @@ def _group_key(record: CallRecord, by: str) -> str:
 
 
 def _answer_of(records: list[CallRecord]) -> CallRecord | None:
-    answers = [r for r in records if r.outcome in _ANSWERED and not r.escalation_reason]
+    answers = [r for r in records
+               if r.outcome in _ANSWERED and not r.escalation_reason and r.tier not in _NOT_ANSWER_TIERS]
     return answers[-1] if answers else None
 
 
@@ -184,7 +187,8 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
         answerer = "unanswered" if answer is None else "cache" if cached else answer.tier
         answered_by[answerer] += 1
         model_answered = answer is not None and (cached or answer.tier not in _NOT_MODEL_TIERS)
-        called = [r for r in query if not r.cached and r.outcome != "cache_hit" and r.tier not in _NOT_MODEL_TIERS]
+        called = [r for r in query if not r.cached and r.outcome != "cache_hit"
+                  and r.tier not in _NOT_MODEL_TIERS + _NOT_ANSWER_TIERS]
         if called:
             model_queries += 1
             if len({r.tier for r in called}) > 1 or any(r.escalation_reason for r in called):

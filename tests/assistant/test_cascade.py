@@ -313,3 +313,22 @@ def test_the_context_carries_dense_hits_once_the_repository_is_embedded(
     assert ("pkg/ledger.py", 1) not in {(s.path, s.line) for s in before.sources}
     assert ("pkg/ledger.py", 1) in {(s.path, s.line) for s in after.sources}
     assert "### pkg/ledger.py:1\ndef settle(entries)" in cloud_emulators.groq.bodies()[-1]["messages"][-1]["content"]
+
+
+def test_the_classifier_models_call_is_a_ledger_record_that_never_counts_as_the_answer(
+    open_session: Any, cloud_emulators: CloudEmulators, installed_model: Path
+) -> None:
+    from assistant.stats import stats_from_records
+
+    cloud_emulators.groq.script(Reply(GOOD))
+    session = open_session(tiers=["groq"])  # the classifier still runs on the local model
+
+    answer = Pipeline(session).ask("hmm the tokens thing again")  # neither the rules nor the lexical stage decide
+
+    classified, answered = _records(session)
+    assert (classified.tier, classified.provider, classified.outcome) == ("classifier", "local", "ok")
+    assert classified.route_stage == "classifier" and classified.cost_usd == 0.0
+    assert classified.input_tokens > 0 and classified.output_tokens > 0 and classified.latency_ms > 0
+    assert classified.query_id == answered.query_id == answer.query_id
+    stats = stats_from_records(_records(session))
+    assert stats.answered_by == {"groq": 1} and stats.escalated == 0 and stats.totals.calls == 2
