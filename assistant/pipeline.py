@@ -16,7 +16,7 @@ from assistant.conversation import HISTORY_BUDGETS, Conversation, History, Turn
 from assistant.errors import BudgetStop, NoTierAnswered, UsageError
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
 from assistant.patch_check import check_patch
-from assistant.preflight import preflight
+from assistant.preflight import IndexAnswer, answer_lookup, preflight
 from assistant.router import Route, classify
 from assistant.session import Reporter, Session
 from indexer.parse import parse_source
@@ -158,28 +158,40 @@ class Pipeline:
         started = time.perf_counter()
         query_id = new_id()
         store = self.session.store()
-        if tier is None and not extra:
-            found = preflight(question, store)
-            if found is not None:
-                self._record(query_id, "index", "index", "index", "ok", route=PREFLIGHT_ROUTE)
-                self.session.reporter.text(found.text + "\n")
-                if conversation is not None:
-                    conversation.add(Turn(question, question, found.text, frozenset()))
-                return Answer(found.text, "index", "index", "lookup", "simple", sources=found.sources,
-                              duration_ms=_ms(started), query_id=query_id)
+        answerable = tier is None and not extra
+        found = preflight(question, store, self.session.repo) if answerable else None
+        if found is not None:
+            return self._from_index(query_id, question, found, PREFLIGHT_ROUTE, started, conversation)
         run = _Run(query_id, self._route(question, query_id), started)
+        found = answer_lookup(question, store) if answerable and run.route.kind == "lookup" else None
+        if found is not None:
+            return self._from_index(query_id, question, found, run.route, started, conversation)
         answer = self._cascade(run, question, extra, tier, cancel, assume_yes, use_cache, conversation)
         if conversation is not None and run.final is not None:
             context = run.final[3]
             conversation.add(Turn(question, _user_content(question, context), answer.answer, context.blocks))
         return answer
 
+    def _from_index(
+        self, query_id: str, question: str, found: IndexAnswer, route: Route, started: float,
+        conversation: Conversation | None,
+    ) -> Answer:
+        """The index's own answer, recorded at $0 with the route that led to it."""
+        self._record(query_id, "index", "index", "index", "ok", route=route)
+        self.session.reporter.text(found.text + "\n")
+        if conversation is not None:
+            conversation.add(Turn(question, question, found.text, frozenset()))
+        return Answer(found.text, "index", "index", "lookup", route.difficulty, sources=found.sources,
+                      duration_ms=_ms(started), query_id=query_id)
+
     def plan(self, question: str, extra: str = "") -> Plan:
         """The route and per-tier estimates, calling no model."""
         store = self.session.store()
-        if not extra and preflight(question, store) is not None:
+        if not extra and preflight(question, store, self.session.repo) is not None:
             return Plan(PREFLIGHT_ROUTE, True)
         route = classify(question)
+        if not extra and route.kind == "lookup" and answer_lookup(question, store) is not None:
+            return Plan(route, True)
         plans = []
         for name in self._tier_order(route.start_tier, None):
             try:

@@ -1,4 +1,4 @@
-"""Pre-flight: answer what the index knows exactly (definitions, callers, outlines) with no model."""
+"""Pre-flight: answer what the index knows exactly (definitions, callers, outlines, grep) with no model."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from assistant.answer import Source
+from indexer.grep import grep, smart_case
 from indexer.store import IndexStore, Symbol
 
 _NAME = r"`?(?P<name>[A-Za-z_$][\w$]*(?:(?:\.|::)[A-Za-z_$][\w$]*)*)`?(?:\(\))?"
@@ -49,6 +51,26 @@ _LIST = re.compile(
     r"(?:\s+in\s+`?(?P<path>[\w./-]+)`?)?" + _END,
     re.I,
 )
+_TEXT = r"""(?:"(?P<dq>[^"]+)"|'(?P<sq>[^']+)'|`(?P<bq>[^`]+)`|(?P<word>[^\s"'`]+))"""
+"""The text to search for: quoted, or one word."""
+_GREP = [
+    re.compile(r"^\s*(?:grep|rg|ripgrep)\s+(?:for\s+)?" + _TEXT + r"\s*$", re.I),
+    re.compile(r"^\s*(?:grep|rg|ripgrep)\s+(?:for\s+)?(?P<rest>[^\s\-].*?)\s*$", re.I),
+    re.compile(r"^\s*(?:search|look)\s+(?:through\s+)?(?:the\s+)?(?:code(?:base)?|repo(?:sitory)?|project|source|"
+               r"files)\s+for\s+" + _TEXT + _END, re.I),
+    re.compile(r"^\s*(?:find|list|show)\s+(?:me\s+)?(?:all\s+)?(?:the\s+)?(?:occurrences|mentions|lines)\s+"
+               r"(?:of|with|containing|mentioning)\s+" + _TEXT + _END, re.I),
+    re.compile(r"^\s*(?:which|what)\s+files\s+(?:mention|contain|include)\s+" + _TEXT + _END, re.I),
+    re.compile(r"^\s*(?:find|list|show)\s+(?:me\s+)?(?:all\s+)?(?:the\s+)?(?-i:(?P<marker>TODO|FIXME|XXX|HACK))s?"
+               r"(?:\s+(?:comments?|notes?))?" + _END, re.I),
+    re.compile(r"^\s*where\s+(?:is|does)\s+(?:the\s+)?(?:string|text|(?:error\s+|log\s+)?message)\s+"
+               r"""(?:"(?P<dq>[^"]+)"|'(?P<sq>[^']+)'|`(?P<bq>[^`]+)`)"""
+               r"(?:\s+(?:come\s+from|appear|get\s+printed|printed|raised|used|defined))?" + _END, re.I),
+]
+"""Grep-like questions: the literal text is searched in every indexed file."""
+_NAMED = re.compile(r"`([A-Za-z_$][\w$.:]*)(?:\(\))?`|(?<![\w.])([A-Za-z_]\w*(?:(?:\.|::)[A-Za-z_]\w*)+|"
+                    r"[A-Za-z]+_\w+|_\w+|[A-Z][a-z0-9]+[A-Z]\w*)(?![\w])")
+"""Code-like names in a question: backticked, dotted, snake_case, _private or CamelCase."""
 _MAX_LISTED = 50
 
 
@@ -61,20 +83,45 @@ class IndexAnswer:
     kind: str = "lookup"
 
 
-def preflight(question: str, store: IndexStore) -> IndexAnswer | None:
-    """Answer `question` from the index alone, or None when it needs a model."""
+def preflight(question: str, store: IndexStore, root: Path | None = None) -> IndexAnswer | None:
+    """Answer `question` from the index alone, or None when it needs a model. With the repository's
+    `root`, grep-like questions are answered too (from the files the index covers)."""
     handlers: list[tuple[list[re.Pattern[str]], Callable[[re.Match[str], IndexStore], IndexAnswer | None]]] = [
         (_DEFINITION, _definition),
         (_CALLERS, _callers),
         (_OUTLINE, _outline),
         ([_LIST], _list),
     ]
+    if root is not None:
+        handlers.append((_GREP, lambda match, store: _grep(match, store, root)))
     for patterns, handler in handlers:
         for pattern in patterns:
             match = pattern.match(question)
             if match:
                 return handler(match, store)
     return None
+
+
+def answer_lookup(question: str, store: IndexStore, max_names: int = 3, per_name: int = 10) -> IndexAnswer | None:
+    """For a question the router labelled `lookup` that no pattern above matched: where each code-like
+    name it mentions is defined and referenced, or None when it names nothing the index defines."""
+    found = [(n, _definitions(n.replace("::", "."), store))
+             for n in dict.fromkeys(m.group(1) or m.group(2) for m in _NAMED.finditer(question))]
+    found = [(name, symbols) for name, symbols in found if symbols][:max_names]
+    if not found:
+        return None
+    lines: list[str] = []
+    sources: list[Source] = []
+    for name, symbols in found:
+        usages = store.usages(name, limit=per_name + 1)
+        lines.append(f"{name} is defined at:")
+        lines += [f"  {_where(s)}  {_describe(s)}" for s in symbols[:per_name]]
+        sources += [_source(s) for s in symbols[:per_name]]
+        if usages:
+            lines.append(f"  referenced at{f' (first {per_name})' if len(usages) > per_name else ''}:")
+            lines += [f"    {u.path}:{u.line}{f' in {u.enclosing}' if u.enclosing else ''}" for u in usages[:per_name]]
+            sources += [Source(u.path, u.line, u.enclosing) for u in usages[:per_name]]
+    return IndexAnswer("\n".join(lines), tuple(dict.fromkeys(sources)))
 
 
 def _definitions(name: str, store: IndexStore) -> list[Symbol]:
@@ -154,6 +201,24 @@ def _list(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
     if len(symbols) > _MAX_LISTED:
         lines.append(f"  … and {len(symbols) - _MAX_LISTED} more")
     return IndexAnswer("\n".join(lines), tuple(_source(s) for s in symbols[:_MAX_LISTED]))
+
+
+def _grep(match: re.Match[str], store: IndexStore, root: Path) -> IndexAnswer:
+    groups = match.groupdict()
+    needle = next(groups[g] for g in ("dq", "sq", "bq", "word", "rest", "marker") if groups.get(g))
+    found = grep(root, store.paths(), needle, limit=_MAX_LISTED)
+    case = " (any case)" if smart_case(needle) and needle.lower() != needle.upper() else ""
+    if not found.total:
+        return IndexAnswer(f"No line of the {len(store.paths())} indexed files contains '{needle}'{case}.", ())
+    lines = [f"'{needle}'{case} occurs {found.total} time{'s' if found.total > 1 else ''} "
+             f"in {found.files} file{'s' if found.files > 1 else ''}:"]
+    enclosing = [store.enclosing(hit.path, hit.line) for hit in found.hits]
+    for hit, where in zip(found.hits, enclosing, strict=True):
+        lines.append(f"  {hit.path}:{hit.line}{f' in {where}' if where else ''}: {hit.text[:160]}")
+    if found.total > len(found.hits):
+        lines.append(f"  … and {found.total - len(found.hits)} more")
+    return IndexAnswer("\n".join(lines), tuple(Source(h.path, h.line, where)
+                                               for h, where in zip(found.hits, enclosing, strict=True)))
 
 
 def _not_found(name: str, store: IndexStore) -> IndexAnswer:

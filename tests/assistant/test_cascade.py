@@ -332,3 +332,22 @@ def test_the_classifier_models_call_is_a_ledger_record_that_never_counts_as_the_
     assert classified.query_id == answered.query_id == answer.query_id
     stats = stats_from_records(_records(session))
     assert stats.answered_by == {"groq": 1} and stats.escalated == 0 and stats.totals.calls == 2
+
+
+def test_a_question_labelled_lookup_that_names_known_symbols_is_answered_by_the_index(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(GOOD))
+    session = open_session()
+    pipeline = Pipeline(session)
+
+    answer = pipeline.ask("where does make_report get the `total_area` it prints from?")
+    assert (answer.tier, answer.cost_usd, answer.kind) == ("index", 0.0, "lookup")
+    assert ("pkg/report.py", 9) in {(s.path, s.line) for s in answer.sources}
+    (record,) = _records(session)
+    assert (record.tier, record.route_stage) == ("index", "rules")  # the router's label, not a pattern
+    assert cloud_emulators.groq.bodies() == []
+    assert pipeline.plan("where does make_report get the `total_area` it prints from?").preflight
+
+    unnamed = pipeline.ask("where does the report get printed?")  # a lookup, but nothing the index can name
+    assert unnamed.tier == "groq" and len(cloud_emulators.groq.bodies()) == 1

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.preflight import preflight
+from assistant.preflight import answer_lookup, preflight
 from indexer.build import build_index
 from indexer.store import IndexStore
 
@@ -106,3 +106,67 @@ def test_plain_words_and_kind_prefixed_names_are_not_misread(question: str, stor
     answer = preflight(question, store)
     if answer is not None:  # a definition question about an unknown name: says so, and never drops a prefix
         assert "EnumShape" in answer.text and answer.sources == ()
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["grep for total area", 'search the code for "total area"', "which files mention 'total area'?",
+     "find all occurrences of `total area`", "rg total area"],
+)
+def test_grep_like_questions_list_each_line_with_its_enclosing_definition(
+    question: str, store: IndexStore, sample_repo: Path
+) -> None:
+    answer = preflight(question, store, sample_repo)
+    assert answer is not None, question
+    assert [(s.path, s.line, s.symbol) for s in answer.sources] == [
+        ("pkg/report.py", 7, "make_report"), ("pkg/report.py", 9, "make_report")]
+    assert answer.text.startswith("'total area' (any case) occurs 2 times in 1 file:")
+    assert 'pkg/report.py:9 in make_report: return f"{len(circles)} circles, total area' in answer.text
+
+
+def test_grep_is_case_sensitive_only_when_the_text_has_a_capital(store: IndexStore, sample_repo: Path) -> None:
+    exact = preflight("grep Circle(", store, sample_repo)
+    any_case = preflight("grep circle(", store, sample_repo)
+    assert exact is not None and any_case is not None
+    assert [(s.path, s.line) for s in exact.sources] == [("pkg/report.py", 8), ("pkg/shapes.py", 14)]
+    assert [(s.path, s.line) for s in any_case.sources] == [("pkg/report.py", 8), ("pkg/shapes.py", 14)]
+    none = preflight("grep CIRCLE(", store, sample_repo)
+    assert none is not None and none.sources == ()
+    assert none.text == "No line of the 3 indexed files contains 'CIRCLE('."
+
+
+def test_todo_markers_are_found_in_comments(store: IndexStore, sample_repo: Path) -> None:
+    (sample_repo / "pkg" / "todo.py").write_text("def later():\n    # TODO: handle squares\n    return None\n")
+    build_index(store, sample_repo)
+    answer = preflight("find all TODO comments", store, sample_repo)
+    assert answer is not None
+    assert [(s.path, s.line, s.symbol) for s in answer.sources] == [("pkg/todo.py", 2, "later")]
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["search for a faster way to sum the areas", "find all occurrences of the bug in make_report",
+     "which files mention area and radius together, and why?"],
+)
+def test_questions_that_only_sound_like_grep_pass_through(question: str, store: IndexStore, sample_repo: Path) -> None:
+    assert preflight(question, store, sample_repo) is None
+
+
+def test_without_a_root_grep_questions_are_left_to_the_model(store: IndexStore) -> None:
+    assert preflight("grep for total area", store) is None
+
+
+def test_a_lookup_names_its_symbols_definitions_and_references(store: IndexStore) -> None:
+    answer = answer_lookup("where does make_report get the `total_area` it prints from?", store)
+    assert answer is not None
+    assert [(s.path, s.line, s.symbol) for s in answer.sources] == [
+        ("pkg/report.py", 6, "make_report"), ("pkg/report.py", 13, "main"),
+        ("pkg/shapes.py", 25, "total_area"), ("pkg/report.py", 9, "make_report")]
+    assert "make_report is defined at:\n  pkg/report.py:6  def make_report(radii: list[float]) -> str\n" in answer.text
+    assert "total_area is defined at:\n  pkg/shapes.py:25" in answer.text
+    assert "    pkg/report.py:9 in make_report" in answer.text
+
+
+@pytest.mark.parametrize("question", ["where does the report get printed?", "where is the `nothing_here` helper?"])
+def test_a_lookup_that_names_nothing_the_index_defines_is_left_to_the_model(question: str, store: IndexStore) -> None:
+    assert answer_lookup(question, store) is None
