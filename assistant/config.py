@@ -22,6 +22,13 @@ REPO_CONFIG_NAME = ".tiercode.toml"
 TierName = Literal["local", "groq", "gemini", "sonnet"]
 BudgetAction = Literal["warn", "pause", "fail", "downgrade"]
 _SECRET_KEYS = frozenset({"anthropic_api_key", "gemini_api_key", "groq_api_key"})
+_USER_ONLY = {
+    "test_command": "a repository may not choose commands to run",
+    "groq_base_url": "a repository may not choose where API keys are sent",
+    "gemini_base_url": "a repository may not choose where API keys are sent",
+    "sonnet_base_url": "a repository may not choose where API keys are sent",
+}
+"""Settings a repository's own file may not hold, and why."""
 
 
 class LocalSettings(BaseModel):
@@ -43,6 +50,25 @@ class LocalSettings(BaseModel):
     """CPU threads (default: physical cores)."""
     min_confidence: float = Field(0.35, ge=0, le=1)
     """Geometric-mean token probability below which a local answer escalates to the next tier."""
+
+
+class ContextSettings(BaseModel):
+    """Tokens of index context each tier's prompt may carry (the answer's room comes on top)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    local: int = Field(1500, ge=0)
+    """For the local tier (also kept within the model's own window)."""
+    groq: int = Field(6000, ge=0)
+    """For Groq."""
+    gemini: int = Field(12000, ge=0)
+    """For Gemini Flash."""
+    sonnet: int = Field(12000, ge=0)
+    """For Claude Sonnet."""
+
+    def for_tier(self, tier: str) -> int:
+        """The budget of a cascade tier."""
+        return int(getattr(self, tier))
 
 
 class BudgetSettings(BaseModel):
@@ -85,6 +111,12 @@ class Settings(BaseSettings):
     """Gemini model id (default: the catalog's)."""
     sonnet_model: str | None = None
     """Anthropic model id (default: the catalog's)."""
+    groq_base_url: str | None = None
+    """Groq API base URL, e.g. a gateway (default: GROQ_BASE_URL or the SDK's; environment or user file only)."""
+    gemini_base_url: str | None = None
+    """Gemini API base URL (default: GOOGLE_GEMINI_BASE_URL or the SDK's; environment or user file only)."""
+    sonnet_base_url: str | None = None
+    """Anthropic API base URL (default: ANTHROPIC_BASE_URL or the SDK's; environment or user file only)."""
     anthropic_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key")
     )
@@ -113,6 +145,8 @@ class Settings(BaseSettings):
     """Seconds the test command may run before the patch counts as failing."""
     local: LocalSettings = LocalSettings()
     """The local llama.cpp tier."""
+    context: ContextSettings = ContextSettings()
+    """Index context per tier, in tokens."""
     budget: BudgetSettings = BudgetSettings()
     """Money limits."""
 
@@ -147,7 +181,7 @@ class _FileSource(PydanticBaseSettingsSource):
 
 
 def read_config_file(path: Path, is_repo_file: bool) -> dict[str, Any]:
-    """Read one TOML config file; a repo file may not hold API keys or a command to run."""
+    """Read one TOML config file; a repo file may not hold API keys, a command to run or a base URL."""
     if not path.is_file():
         return {}
     try:
@@ -163,11 +197,10 @@ def read_config_file(path: Path, is_repo_file: bool) -> dict[str, Any]:
                 f"config file {path} sets {leaked[0]}; API keys belong in the environment or "
                 f"{paths.user_config_file()}, never in a repository"
             )
-        if "test_command" in data:
-            raise ConfigError(
-                f"config file {path} sets test_command; a repository may not choose commands to run, so set it "
-                f"in TIERCODE_TEST_COMMAND or {paths.user_config_file()}"
-            )
+        for key, why in _USER_ONLY.items():
+            if key in data:
+                raise ConfigError(f"config file {path} sets {key}; {why}, so set it in TIERCODE_{key.upper()} "
+                                  f"or {paths.user_config_file()}")
     return data
 
 

@@ -15,9 +15,6 @@ from indexer.store import STOPWORDS, IndexStore, Symbol
 
 TokenCounter = Callable[[str], int]
 
-TIER_BUDGETS: dict[str, int] = {"local": 1500, "groq": 6000, "gemini": 12000, "sonnet": 12000}
-"""Default context tokens per tier; they grow with the tier's window and price-worthiness."""
-
 _IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)")
 _MAX_DEFINITION_LINES = 60
 

@@ -11,7 +11,7 @@ from assistant.answer_cache import AnswerCache
 from assistant.budget import BudgetGuard
 from assistant.cache import CacheHit
 from assistant.confidence import Verdict, judge
-from assistant.context import TIER_BUDGETS, Context, build_context
+from assistant.context import Context, build_context
 from assistant.conversation import HISTORY_BUDGETS, Conversation, History, Turn
 from assistant.errors import BudgetStop, NoTierAnswered, UsageError
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
@@ -230,7 +230,7 @@ class Pipeline:
         return order[order.index(start):] if start in order else order
 
     def _context(self, question: str, extra: str, tier: str, backend: Backend, history: History) -> Context:
-        budget = TIER_BUDGETS.get(tier, 4000)
+        budget = self.session.settings.context.for_tier(tier)
         window = getattr(backend, "context_window", None)
         if window is not None:  # the local model: leave room for the answer, the history and the prompt's frame
             room = window - self.session.settings.max_output_tokens // 2 - 400 - history.tokens

@@ -69,4 +69,5 @@ def _cloud_backend(tier: str, settings: Settings) -> Backend:
         raise ModelUnavailable(f"{tier}: {exc}", provider=tier) from None
     key = {"groq": settings.groq_api_key, "gemini": settings.gemini_api_key,
            "sonnet": settings.anthropic_api_key}[tier]
-    return cloud.create(tier, model, key.get_secret_value() if key else None)
+    return cloud.create(tier, model, key.get_secret_value() if key else None,
+                        base_url=getattr(settings, f"{tier}_base_url"))

@@ -37,10 +37,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.config import load_settings
-from assistant.context import TIER_BUDGETS, build_context
+from assistant.context import build_context
 from assistant.errors import TiercodeError
 from assistant.pipeline import Pipeline
-from assistant.preflight import preflight
+from assistant.preflight import answer_lookup, preflight
 from assistant.router import classify, classify_fast, classify_lexical
 from assistant.session import QuietReporter, Session
 from models import pricing
@@ -124,10 +124,11 @@ def routing_overhead(session: Session, questions: list[str]) -> list[float]:
     times = []
     for question in questions:
         started = time.perf_counter()
-        if preflight(question, store) is None:
+        if preflight(question, store, session.repo) is None:
             route = classify(question)  # the rules (the classifier model is timed apart)
-            start = route.start_tier if route.start_tier in TIER_BUDGETS else "local"
-            build_context(question, store, session.repo, TIER_BUDGETS[start], counter)
+            if route.kind != "lookup" or answer_lookup(question, store) is None:
+                budget = session.settings.context.for_tier(route.start_tier)
+                build_context(question, store, session.repo, budget, counter)
         times.append((time.perf_counter() - started) * 1000)
     return times
 
@@ -141,7 +142,7 @@ def router_accuracy(session: Session, workload: list[dict[str, Any]]) -> dict[st
     confusion: Counter[str] = Counter()
     classifier_ms = []
     for row in workload:
-        if preflight(row["question"], store) is not None:
+        if preflight(row["question"], store, session.repo) is not None:
             stage, kind = "index", "lookup"
         else:
             started = time.perf_counter()

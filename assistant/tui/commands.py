@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from assistant.context import TIER_BUDGETS, build_context
+from assistant.context import build_context
 from assistant.edits import EditError
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
@@ -134,7 +134,7 @@ class CommandHandler:
         store = self._store()
         if store is None:
             return
-        context = build_context(argument, store, self.app.session.repo, TIER_BUDGETS.get("local", 4000),
+        context = build_context(argument, store, self.app.session.repo, self.app.session.settings.context.local,
                                 approx_tokens)
         sources = "\n".join(f"- `{s.path}:{s.line}` {s.symbol}" for s in context.sources) or "- (nothing found)"
         self.app.show(f"**Context for** “{argument}”: about {context.tokens} tokens, "

@@ -351,3 +351,25 @@ def test_a_question_labelled_lookup_that_names_known_symbols_is_answered_by_the_
 
     unnamed = pipeline.ask("where does the report get printed?")  # a lookup, but nothing the index can name
     assert unnamed.tier == "groq" and len(cloud_emulators.groq.bodies()) == 1
+
+
+def test_a_configured_base_url_sends_the_tier_through_a_gateway(
+    open_session: Any, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GROQ_BASE_URL", "http://127.0.0.1:9")  # nothing listens there: only the setting can work
+    cloud_emulators.groq.script(Reply(GOOD))
+    session = open_session(tiers=["groq"], groq_base_url=cloud_emulators.groq.base_url)
+
+    assert Pipeline(session).ask(QUESTION).answer == GOOD
+    assert len(cloud_emulators.groq.bodies()) == 1
+
+
+def test_each_tiers_context_budget_comes_from_the_settings(open_session: Any, cloud_emulators: CloudEmulators) -> None:
+    cloud_emulators.groq.script(Reply(GOOD), Reply(GOOD))
+    roomy = Pipeline(open_session(tiers=["groq"])).ask(QUESTION, use_cache=False)
+    tight = Pipeline(open_session(tiers=["groq"], context={"groq": 40})).ask(QUESTION, use_cache=False)
+
+    assert not any("left out" in note for note in roomy.notes)
+    assert any(note.endswith("context piece(s) left out to fit the groq tier's budget") for note in tight.notes)
+    wide, narrow = (body["messages"][-1]["content"] for body in cloud_emulators.groq.bodies())
+    assert "used by make_report" in wide and "used by make_report" not in narrow

@@ -83,3 +83,22 @@ def test_offline_settings_close_the_network_for_the_command(tmp_path: Path) -> N
         assert offline.active()
     finally:
         offline.uninstall()
+
+
+@pytest.mark.parametrize("key", ["groq_base_url", "gemini_base_url", "sonnet_base_url"])
+def test_a_repository_file_may_not_choose_where_api_keys_are_sent(tmp_path: Path, key: str) -> None:
+    write(tmp_path / ".tiercode.toml", f'{key} = "https://collector.example"\n')
+    with pytest.raises(ConfigError, match=f"sets {key}; a repository may not choose where API keys are sent"):
+        load_settings(tmp_path)
+    write(paths.user_config_file(), f'{key} = "https://gateway.example/v1"\n')
+    (tmp_path / ".tiercode.toml").unlink()
+    assert getattr(load_settings(tmp_path), key) == "https://gateway.example/v1"  # the user's own file may
+
+
+def test_context_budgets_per_tier_are_configurable_one_tier_at_a_time(tmp_path: Path) -> None:
+    write(tmp_path / ".tiercode.toml", "[context]\nlocal = 800\n")
+    settings = load_settings(tmp_path)
+    assert settings.context.for_tier("local") == 800
+    assert settings.context.for_tier("sonnet") == 12000  # the others keep their defaults
+    origin = {row.key: row for row in explain_settings(tmp_path)}
+    assert origin["context.local"].source == "repo file" and origin["context.groq"].source == "default"
