@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import time
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from assistant.agreement import questions_agree
 from indexer.build import content_hash
 from indexer.sqlitedb import Database
 
@@ -130,51 +130,6 @@ def file_ref(path: Path, root: Path | None = None) -> FileRef:
     return name, content_hash(path.read_bytes())
 
 
-_WORD = re.compile(r"`[^`]+`|[A-Za-z_][\w.]*\w|[A-Za-z_]|\d+(?:\.\d+)?")
-_NEGATIONS = frozenset({"not", "no", "never", "without", "dont", "doesnt", "isnt", "cant", "wont", "shouldnt"})
-_STOPWORDS = frozenset([
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "could", "do", "does", "for", "from", "how", "i",
-    "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "please", "should", "so", "the", "this",
-    "that", "to", "was", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you",
-    "your",
-])
-_FRAMING = frozenset(["explain", "describe", "show", "tell", "please", "function", "method"])
-"""Words that frame a question without changing what it asks about."""
-
-
-def _is_code_token(token: str) -> bool:
-    return (token.startswith("`") or "_" in token or "." in token or token[:1].isdigit()
-            or (any(c.isupper() for c in token[1:]) and any(c.islower() for c in token)))
-
-
-def _stem(word: str) -> str:
-    """A crude stem: inflections off, then the first six letters ("conversion" ~ "convert")."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix) and not word.endswith("ss"):
-            word = word[: -len(suffix)]
-            break
-    return word[:6]
-
-
-def questions_agree(a: str, b: str) -> bool:
-    """A lexical check a semantic hit must also pass, because embeddings alone are not trusted.
-
-    Small embedders put "parse json" next to "write json" and "celsius to fahrenheit" next to
-    "fahrenheit to celsius" (cosine 0.99), so the two questions must also: name the same code
-    identifiers and numbers, agree on negation, use the same content words up to inflection and
-    framing ("explain", "what does ... do"), and mention those words in the same order.
-    """
-    ta = _WORD.findall(a.replace("'", ""))
-    tb = _WORD.findall(b.replace("'", ""))
-    if {t.strip("`") for t in ta if _is_code_token(t)} != {t.strip("`") for t in tb if _is_code_token(t)}:
-        return False
-    wa = [t.lower() for t in ta if not _is_code_token(t)]
-    wb = [t.lower() for t in tb if not _is_code_token(t)]
-    if bool(_NEGATIONS & set(wa)) != bool(_NEGATIONS & set(wb)):
-        return False
-    ca = [_stem(w) for w in wa if w not in _STOPWORDS and w not in _FRAMING]
-    cb = [_stem(w) for w in wb if w not in _STOPWORDS and w not in _FRAMING]
-    return list(dict.fromkeys(ca)) == list(dict.fromkeys(cb))
 
 
 class ResponseCache(Database):

@@ -41,7 +41,8 @@ import faiss
 import llama_cpp
 import numpy as np
 
-from assistant.cache import SEMANTIC_THRESHOLD, ResponseCache, embedding_text, questions_agree
+from assistant.agreement import questions_agree
+from assistant.cache import SEMANTIC_THRESHOLD, ResponseCache, embedding_text
 from assistant.config import Settings
 from models.embedder import LlamaEmbedder
 from models.local import physical_cores

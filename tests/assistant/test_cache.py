@@ -19,7 +19,6 @@ from assistant.cache import (
     exact_key,
     file_ref,
     open_cache,
-    questions_agree,
 )
 from models.base import Usage
 from models.embedder import LlamaEmbedder
@@ -270,22 +269,3 @@ def test_an_embedder_change_never_compares_vectors_across_models(cache: Response
                                   embedder="bge-small", context_hash=CONTEXT)
     assert other is None
     assert _ask(cache, embed, "read a file line by line") is not None
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "agree"),
-    [
-        ("convert celsius to fahrenheit", "How do I convert Celsius to Fahrenheit?", True),
-        ("convert celsius to fahrenheit", "convert fahrenheit to celsius", False),
-        ("convert celsius to fahrenheit", "convert kelvin to celsius", False),
-        ("what does `Router.route` do?", "explain Router.route", True),
-        ("what does Router.route do?", "what does router.route do?", False),
-        ("why is my test failing with KeyError", "why does my test fail with a KeyError", True),
-        ("why does it work", "why doesn't it work", False),
-        ("sort a list", "sort a list descending", False),
-        ("parse JSON", "parse json", True),
-    ],
-)
-def test_questions_agree(a: str, b: str, agree: bool) -> None:
-    assert questions_agree(a, b) is agree
-    assert questions_agree(b, a) is agree
