@@ -295,7 +295,7 @@ class Pipeline:
                 run.pending = (name, f"{rejected} (cached verdict)")
                 continue
             estimate = estimate_cost(backend.model, name, _prompt_tokens(backend, request), request.max_tokens)
-            if not self._allowed(name, backend, estimate, run.cost, query_id, route, assume_yes):
+            if not self._allowed(name, backend, estimate, run, assume_yes):
                 cheaper = self._downgrade(name, tried, backend, request, run.cost)
                 queue = [cheaper] if cheaper else []
                 run.pending = run.pending or (name, "over budget")
@@ -422,14 +422,14 @@ class Pipeline:
         run.add(hit.tier, hit.model, hit.answer, Usage(), 0.0, context, ())
         return run.answer(cached=True)
 
-    def _allowed(
-        self, tier: str, backend: Backend, estimate: float, spent: float, query_id: str, route: Route,
-        assume_yes: bool,
-    ) -> bool:
+    def _allowed(self, tier: str, backend: Backend, estimate: float, run: _Run, assume_yes: bool) -> bool:
+        """Whether the call may be made: budgets and the consent threshold; a warning becomes a note."""
         reporter = self.session.reporter
-        check = self.budget.check(estimate, spent)
+        query_id, route = run.query_id, run.route
+        check = self.budget.check(estimate, run.cost)
         if check.verdict == "warn":
             reporter.status(f"budget warning: {check.message}")
+            run.notes.append(f"budget warning before calling {tier}: {check.message}")
         elif check.verdict in ("fail", "pause"):
             if check.verdict == "pause" and (assume_yes or reporter.confirm(f"{check.message}. Continue?")):
                 return True

@@ -5,7 +5,6 @@ Every rule is checked where the user would see it: the answer, its escalation tr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,6 @@ from models.base import Usage
 from tests.emulators import fixtures
 from tests.emulators.server import Drop, Fail, Reply
 
-cloud_emulators = fixtures.cloud_emulators
-loopback_only = fixtures.loopback_only
 CloudEmulators = fixtures.CloudEmulators
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
@@ -33,21 +30,6 @@ QUESTION = "explain what make_report returns"
 GOOD = "`make_report` returns a one-line summary of the circles and their total area (pkg/report.py:6)."
 
 
-@pytest.fixture
-def open_session(sample_repo: Path, cloud_emulators: CloudEmulators) -> Iterator[Any]:
-    """Open sessions on the sample repo with settings overrides; all are closed afterwards."""
-    sessions: list[Session] = []
-
-    def make(**overrides: Any) -> Session:
-        overrides.setdefault("tiers", ["groq", "gemini", "sonnet"])
-        overrides.setdefault("max_output_tokens", 256)
-        session = Session(sample_repo, load_settings(sample_repo, **overrides))
-        sessions.append(session)
-        return session
-
-    yield make
-    for session in sessions:
-        session.close()
 
 
 def _records(session: Session) -> list[CallRecord]:

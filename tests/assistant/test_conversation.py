@@ -19,8 +19,6 @@ from assistant.session import Session
 from tests.emulators import fixtures
 from tests.emulators.server import Reply
 
-cloud_emulators = fixtures.cloud_emulators
-loopback_only = fixtures.loopback_only
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
 FIRST = "explain what make_report returns"

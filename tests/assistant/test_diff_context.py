@@ -15,9 +15,6 @@ from indexer.store import IndexStore
 from tests.emulators import fixtures
 from tests.emulators.server import Reply
 
-cloud_emulators = fixtures.cloud_emulators
-loopback_only = fixtures.loopback_only
-
 
 def _git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout

@@ -23,9 +23,6 @@ from assistant.session import Session
 from tests.emulators import fixtures
 from tests.emulators.server import Reply
 
-cloud_emulators = fixtures.cloud_emulators
-loopback_only = fixtures.loopback_only
-
 OLD_LINE = '    return f"{len(circles)} circles, total area {total_area(circles):.2f}"'
 
 

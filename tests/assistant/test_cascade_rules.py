@@ -1,0 +1,228 @@
+"""Rules of the cascade beyond escalation itself: how far it may go, offline, the symbol verifier, trimmed
+context, local models loaded once, and the semantic cache in front of the tiers.
+
+Everything runs for real: the pipeline, the index, llama.cpp with the quick-start GGUF, the cloud SDKs
+against the loopback emulators, the SQLite ledger and caches.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.pipeline import Pipeline
+from assistant.session import Session
+from tests.emulators import fixtures
+from tests.emulators.server import Reply
+
+CloudEmulators = fixtures.CloudEmulators
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
+QUESTION = "explain what make_report returns"
+GOOD = "`make_report` returns a one-line summary of the circles and their total area (pkg/report.py:6)."
+HEDGE = "I'm not sure; I cannot answer that without more context."
+BROKEN_CODE = "Here it is:\n```python\ndef make_report(:\n    return\n```\n"
+
+
+
+
+def _calls(cloud_emulators: CloudEmulators) -> dict[str, int]:
+    """Requests each emulator received."""
+    return {"groq": len(cloud_emulators.groq.bodies()), "gemini": len(cloud_emulators.gemini.bodies()),
+            "sonnet": len(cloud_emulators.anthropic.bodies())}
+
+
+# -- max_escalations -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("max_escalations", "kept", "reason", "called"),
+    [
+        (1, "gemini", "a python code block does not parse", {"groq": 1, "gemini": 1, "sonnet": 0}),
+        (0, "groq", "the answer hedges or refuses", {"groq": 1, "gemini": 0, "sonnet": 0}),
+    ],
+    ids=["one-escalation", "no-escalation"],
+)
+def test_max_escalations_stops_the_cascade_and_keeps_the_last_weak_answer_with_the_reason(
+    open_session: Any, cloud_emulators: CloudEmulators, max_escalations: int, kept: str, reason: str,
+    called: dict[str, int],
+) -> None:
+    texts = {"groq": HEDGE, "gemini": BROKEN_CODE, "sonnet": GOOD}
+    cloud_emulators.groq.script(Reply(texts["groq"]))
+    cloud_emulators.gemini.script(Reply(texts["gemini"]))
+    cloud_emulators.anthropic.script(Reply(texts["sonnet"]))
+    session = open_session(max_escalations=max_escalations)
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert _calls(cloud_emulators) == called
+    assert answer.tier == kept and answer.answer == texts[kept]
+    assert len(answer.escalations) == max_escalations
+    assert f"kept {kept}'s answer, the last the cascade allows, although {reason}" in answer.notes
+    records = list(session.ledger.records())
+    assert [r.tier for r in records] == [t for t, n in called.items() if n]
+    assert records[-1].escalation_reason == ""  # the kept answer did not move the question on
+
+
+# -- offline ------------------------------------------------------------------------------------
+
+
+def test_an_offline_session_calls_no_cloud_tier_even_with_every_key_set(
+    open_session: Any, cloud_emulators: CloudEmulators, installed_model: Path
+) -> None:
+    session = open_session(offline=True, tiers=["local", "groq", "gemini", "sonnet"],
+                           local={"min_confidence": 1.0}, max_output_tokens=24)
+    settings = session.settings
+    assert settings.groq_api_key and settings.gemini_api_key and settings.anthropic_api_key
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert _calls(cloud_emulators) == {"groq": 0, "gemini": 0, "sonnet": 0}
+    assert answer.tier == "local" and answer.escalations == ()
+    assert any(n.startswith("kept local's answer, the last the cascade allows, although low token confidence")
+               for n in answer.notes)  # a weak answer that would have escalated online
+    assert [(r.tier, r.provider) for r in session.ledger.records()] == [("local", "local")]
+
+
+# -- the missing-symbol verifier ------------------------------------------------------------------
+
+
+def test_a_cloud_answer_naming_two_symbols_the_index_lacks_escalates_with_their_names(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply("Call `pkg.nothing_here` first, then `make_unicorns` builds the report."))
+    cloud_emulators.gemini.script(Reply(GOOD))
+    session = open_session(tiers=["groq", "gemini"])
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.tier == "gemini" and answer.answer == GOOD
+    reason = "names symbols the index does not have (pkg.nothing_here, make_unicorns)"
+    assert [(e.from_tier, e.to_tier, e.reason) for e in answer.escalations] == [("groq", "gemini", reason)]
+    groq, gemini = session.ledger.records()
+    assert (groq.escalation_reason, groq.confidence) == (reason, 0.4)
+    assert (gemini.escalation_reason, gemini.confidence) == ("", 1.0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "`make_report` adds up `total_area` of the circles, each from `Circle.area` in `pkg.shapes`.",
+        "`make_report` formats the total; `pkg.nothing_here` is not involved.",  # one unknown name is tolerated
+    ],
+    ids=["all-known", "one-unknown"],
+)
+def test_a_cloud_answer_naming_symbols_the_index_has_does_not_escalate(
+    open_session: Any, cloud_emulators: CloudEmulators, text: str
+) -> None:
+    cloud_emulators.groq.script(Reply(text))
+    session = open_session(tiers=["groq", "gemini"])
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.tier == "groq" and answer.answer == text
+    assert answer.escalations == () and answer.confidence == 1.0
+    assert _calls(cloud_emulators) == {"groq": 1, "gemini": 0, "sonnet": 0}
+
+
+# -- trimmed context ------------------------------------------------------------------------------
+
+
+def test_a_definition_too_large_for_the_tiers_budget_is_left_out_with_a_note(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    session = open_session(tiers=["groq"])
+    row = "x" * 2000
+    rows = "".join(f'        "{i:03d} {row}",\n' for i in range(80))
+    (session.repo / "pkg" / "bulky.py").write_text(
+        f'def bulky_table() -> list[str]:\n    """Rows too long for any context budget."""\n    return [\n{rows}    ]\n'
+    )
+    cloud_emulators.groq.script(Reply("`bulky_table` returns a list of long rows."))
+
+    answer = Pipeline(session).ask("explain what bulky_table returns")
+
+    trimmed = re.compile(r"(\d+) context piece\(s\) left out to fit the groq tier's budget")
+    notes = [m for m in map(trimmed.fullmatch, answer.notes) if m]
+    assert len(notes) == 1 and int(notes[0][1]) >= 1
+    (body,) = cloud_emulators.groq.bodies()
+    assert "def bulky_table" not in body["messages"][-1]["content"]
+    assert ("pkg/bulky.py", 1) not in {(s.path, s.line) for s in answer.sources}
+
+
+def test_a_context_that_fits_gives_no_trimmed_note(open_session: Any, cloud_emulators: CloudEmulators) -> None:
+    cloud_emulators.groq.script(Reply(GOOD))
+
+    answer = Pipeline(open_session(tiers=["groq"])).ask(QUESTION)
+
+    assert not [n for n in answer.notes if "left out to fit" in n]
+    assert "def make_report" in cloud_emulators.groq.bodies()[0]["messages"][-1]["content"]
+
+
+# -- local models load once -----------------------------------------------------------------------
+
+
+def test_two_questions_in_one_session_use_the_same_loaded_local_model(
+    open_session: Any, installed_model: Path
+) -> None:
+    session = open_session(tiers=["local"], max_output_tokens=16, local={"context_tokens": 1024})
+    pipeline = Pipeline(session)
+    assert session.tiers.loaded_models() == []
+
+    pipeline.ask(QUESTION)
+    backend = session.tiers.get("local")
+    (model,) = session.tiers.loaded_models()  # the coder and the classifier share the one file
+    llm = model.llm
+    pipeline.ask("explain what total_area computes")
+
+    assert session.tiers.get("local") is backend
+    assert session.tiers.loaded_models() == [model]
+    assert model.llm is llm
+    assert [(r.tier, r.outcome) for r in session.ledger.records()] == [("local", "ok"), ("local", "ok")]
+
+
+# -- the semantic cache inside the pipeline --------------------------------------------------------
+
+
+@pytest.fixture
+def semantic_session(open_session: Any, quickstart_gguf: Path) -> Session:
+    """A groq-only session with the semantic cache on and the quick-start model named as the embedder."""
+    session: Session = open_session(tiers=["groq"], semantic_cache="on", local={"embedder": str(quickstart_gguf)})
+    return session
+
+
+def test_a_politer_wording_of_an_earlier_question_is_answered_from_the_semantic_cache_at_no_cost(
+    semantic_session: Session, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(GOOD))
+    pipeline = Pipeline(semantic_session)
+
+    first = pipeline.ask("Explain make_report")
+    second = pipeline.ask("please explain make_report")
+
+    assert first.cached is False and second.cached is True
+    assert (second.answer, second.tier, second.cost_usd) == (GOOD, "groq", 0.0)
+    assert len(cloud_emulators.groq.bodies()) == 1
+    (note,) = [n for n in second.notes if n.startswith("semantic cache hit")]
+    assert re.fullmatch(r'semantic cache hit \(0\.9\d\d\): answered earlier as "Explain make_report"', note)
+    asked, hit = semantic_session.ledger.records()
+    assert (asked.outcome, asked.cost_usd > 0) == ("ok", True)
+    assert (hit.tier, hit.provider, hit.outcome, hit.cached, hit.cost_usd) == ("groq", "cache", "cache_hit", True, 0.0)
+
+
+@pytest.mark.parametrize("other", ["explain why make_report is not called", "what does make_report return"])
+def test_a_question_that_asks_something_else_is_not_answered_from_the_semantic_cache(
+    semantic_session: Session, cloud_emulators: CloudEmulators, other: str
+) -> None:
+    cloud_emulators.groq.script(Reply(GOOD), Reply("It is called from `main` in pkg/report.py:13."))
+    pipeline = Pipeline(semantic_session)
+
+    pipeline.ask("Explain make_report")
+    again = pipeline.ask(other)
+
+    assert again.cached is False and not [n for n in again.notes if n.startswith("semantic cache hit")]
+    assert len(cloud_emulators.groq.bodies()) == 2
+    assert [r.outcome for r in semantic_session.ledger.records()] == ["ok", "ok"]

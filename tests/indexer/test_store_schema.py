@@ -1,0 +1,159 @@
+"""The index database file: WAL journaling, migrations from an older schema, a newer schema rebuilt, and
+BM25 over identifiers split into words. Real SQLite files, built from real sources by tree-sitter."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant import paths
+from indexer.build import PARSER_VERSION, build_index
+from indexer.search import bm25_hits
+from indexer.sqlitedb import DatabaseCorrupt
+from indexer.store import IndexStore
+
+V1_INDEXES = {"symbols_name", "symbols_qualified", "symbols_file", "refs_name", "refs_file", "imports_file"}
+"""The indexes migration 1 creates (migration 4 drops symbols_file and refs_file)."""
+LATER_INDEXES = {"chunks_path", "refs_file_name", "symbols_name_exact", "symbols_file_line"}
+"""The indexes migrations 2 and 3 add."""
+
+
+def _built(repo: Path, index: Path) -> None:
+    store = IndexStore(index)
+    try:
+        build_index(store, repo)
+    finally:
+        store.close()
+
+
+def _indexes(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'")
+    return {r[0] for r in rows}
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def test_the_index_file_is_in_wal_mode(sample_repo: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index" / "index.sqlite"
+    _built(sample_repo, index)
+
+    conn = sqlite3.connect(index)  # a plain connection that asked for nothing: the file's own mode
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+def test_an_index_from_schema_version_1_is_migrated_on_open_and_lookups_work(
+    sample_repo: Path, tmp_path: Path
+) -> None:
+    index = tmp_path / "index" / "index.sqlite"
+    _built(sample_repo, index)
+    conn = sqlite3.connect(index, isolation_level=None)
+    try:  # undo migrations 4, 3 and 2, as a file written by the first release would be
+        conn.execute("DELETE FROM migrations WHERE version > 1")
+        conn.execute("CREATE INDEX refs_file ON refs(file_id)")
+        conn.execute("CREATE INDEX symbols_file ON symbols(file_id)")
+        for name in ("refs_file_name", "symbols_name_exact", "symbols_file_line"):
+            conn.execute(f"DROP INDEX {name}")
+        for name in ("meta", "vector_files", "chunks"):
+            conn.execute(f"DROP TABLE {name}")
+        assert _indexes(conn) == V1_INDEXES
+        assert [r[0] for r in conn.execute("SELECT version FROM migrations")] == [1]
+    finally:
+        conn.close()
+
+    store = IndexStore(index)
+    try:
+        assert store.schema_version() == len(IndexStore.migrations) == 4
+        assert _indexes(store.conn) == (V1_INDEXES - {"refs_file", "symbols_file"}) | LATER_INDEXES
+        assert {"meta", "vector_files", "chunks"} <= _tables(store.conn)
+        (found,) = store.definitions("make_report")
+        assert (found.path, found.line, found.kind) == ("pkg/report.py", 6, "function")
+        assert [(u.path, u.enclosing) for u in store.usages("total_area")] == [("pkg/report.py", "make_report")]
+        assert store.get_meta("parser_version") is None  # the meta table is new; the next build fills it
+        report = build_index(store, sample_repo)
+        assert report.parsed == 3  # no parser version recorded: every file is parsed again
+        assert store.get_meta("parser_version") == PARSER_VERSION
+        assert store.definitions("Circle.area")[0].path == "pkg/shapes.py"
+    finally:
+        store.close()
+
+
+def test_an_index_from_a_newer_schema_will_not_open_in_process(sample_repo: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index" / "index.sqlite"
+    _built(sample_repo, index)
+    conn = sqlite3.connect(index, isolation_level=None)
+    newer = len(IndexStore.migrations) + 5
+    conn.execute("INSERT INTO migrations VALUES (?, ?)", (newer, time.time()))
+    conn.close()
+
+    with pytest.raises(DatabaseCorrupt, match=f"schema version {newer} is newer than this Tiercode knows"):
+        IndexStore(index)
+
+
+def test_find_rebuilds_an_index_from_a_newer_schema_with_a_one_line_notice(sample_repo: Path) -> None:
+    repo = sample_repo.resolve()
+    index = paths.index_dir(repo) / "index.sqlite"
+    _built(repo, index)
+    newer = len(IndexStore.migrations) + 1
+    conn = sqlite3.connect(index, isolation_level=None)
+    conn.execute("INSERT INTO meta VALUES ('written_by', 'a newer tiercode')")
+    conn.execute("INSERT INTO migrations VALUES (?, ?)", (newer, time.time()))
+    conn.close()
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "from assistant.cli import main; main()", "find", "make_report", "--repo", str(repo)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=300,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    notices = [line for line in proc.stderr.splitlines() if "rebuilding" in line]
+    assert notices == [f"tiercode: the index at {index} was unreadable; rebuilding it"]
+    assert proc.stdout.startswith("pkg/report.py:6  function make_report")
+    store = IndexStore(index)
+    try:
+        assert store.schema_version() == newer - 1
+        assert store.get_meta("written_by") is None  # built again, not patched
+        assert store.counts()["files"] == 3
+    finally:
+        store.close()
+
+
+def test_bm25_finds_a_camel_case_name_from_its_words(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "net.py").write_text(
+        "class HttpClientFactory:\n"
+        '    """Makes configured connections."""\n\n'
+        "    def build(self) -> object:\n"
+        "        return object()\n\n\n"
+        "def http_get(url: str) -> bytes:\n"
+        '    """One request."""\n'
+        "    return b''\n\n\n"
+        "def read_config() -> dict[str, str]:\n"
+        '    """Settings from the environment."""\n'
+        "    return {}\n"
+    )
+    store = IndexStore(tmp_path / "index.sqlite")
+    try:
+        build_index(store, repo)
+
+        hits = bm25_hits(store, "http client factory")
+        one_word = bm25_hits(store, "client")
+    finally:
+        store.close()
+
+    assert (hits[0].symbol, hits[0].path, hits[0].line) == ("HttpClientFactory", "net.py", 1)
+    assert {h.symbol for h in hits} == {"HttpClientFactory", "http_get"}  # http_get shares one word only
+    assert hits[0].score > hits[1].score
+    assert [h.symbol for h in one_word] == ["HttpClientFactory"]  # a word from inside the name is enough
