@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +15,6 @@ from assistant.tiers import TierSet
 from indexer.build import BuildReport, build_index
 from indexer.embed import VECTORS_FILE, VectorIndex
 from indexer.scan import ScanOptions
-from indexer.sqlitedb import DatabaseCorrupt
 from indexer.store import IndexStore
 from models.base import ModelUnavailable
 from models.embedder import LlamaEmbedder
@@ -115,13 +113,7 @@ class Session:
         return report
 
     def _open_store(self) -> IndexStore:
-        path = self.index_path
-        try:
-            return IndexStore(path)
-        except DatabaseCorrupt:
-            self.reporter.status(f"the index at {path} was unreadable; rebuilding it")
-            shutil.rmtree(path.parent, ignore_errors=True)
-            return IndexStore(path)
+        return IndexStore.open_or_rebuild(self.index_path, self.reporter.status)
 
     def cache(self) -> ResponseCache:
         """The response caches, opened on first use."""

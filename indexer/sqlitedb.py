@@ -17,6 +17,11 @@ from pathlib import Path
 class DatabaseCorrupt(Exception):
     """The file exists but is not a usable SQLite database of this kind."""
 
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+        """What is wrong with it, e.g. "file is not a database" or a schema newer than this Tiercode."""
+
 
 class Database:
     """Owns one SQLite file: connections per thread, migrations, transactions."""
@@ -34,7 +39,7 @@ class Database:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise DatabaseCorrupt(f"{path}: {exc}") from exc
+            raise DatabaseCorrupt(path, str(exc)) from exc
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from indexer.parse import ParsedFile
-from indexer.sqlitedb import Database
+from indexer.sqlitedb import Database, DatabaseCorrupt
 
 STOPWORDS = frozenset(
     [
@@ -135,6 +137,17 @@ class IndexStore(Database):
     """The per-repository index database."""
 
     migrations = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+
+    @classmethod
+    def open_or_rebuild(cls, path: Path, notify: Callable[[str], None]) -> IndexStore:
+        """The index at `path`; one that cannot be used (corrupt, or from a newer Tiercode) is thrown away
+        with its folder, after `notify` is told why, and a new empty one is opened: it is only a cache."""
+        try:
+            return cls(path)
+        except DatabaseCorrupt as exc:
+            notify(f"the index at {path} could not be used ({exc.reason}); rebuilding it")
+            shutil.rmtree(path.parent, ignore_errors=True)
+            return cls(path)
 
     def file_states(self) -> dict[str, FileState]:
         """Every indexed file's size, mtime and hash, by repo-relative path."""

@@ -26,19 +26,13 @@ def _open_index(repo: Path, rebuild: bool = False) -> tuple[Path, IndexStore]:
     """The repository's root and its index store; an unreadable index is rebuilt with a notice."""
     from assistant import paths
     from assistant.session import check_repo
-    from indexer.sqlitedb import DatabaseCorrupt
     from indexer.store import IndexStore
 
     root = check_repo(repo)
     path = paths.index_dir(root) / "index.sqlite"
     if rebuild:
         shutil.rmtree(path.parent, ignore_errors=True)
-    try:
-        return root, IndexStore(path)
-    except DatabaseCorrupt:
-        click.echo(f"tiercode: the index at {path} was unreadable; rebuilding it", err=True)
-        shutil.rmtree(path.parent, ignore_errors=True)
-        return root, IndexStore(path)
+    return root, IndexStore.open_or_rebuild(path, lambda notice: click.echo(f"tiercode: {notice}", err=True))
 
 
 def _build(store: IndexStore, root: Path, settings: Settings) -> BuildReport:

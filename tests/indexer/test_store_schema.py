@@ -118,7 +118,8 @@ def test_find_rebuilds_an_index_from_a_newer_schema_with_a_one_line_notice(sampl
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     notices = [line for line in proc.stderr.splitlines() if "rebuilding" in line]
-    assert notices == [f"tiercode: the index at {index} was unreadable; rebuilding it"]
+    assert notices == [f"tiercode: the index at {index} could not be used (schema version {newer} is newer than this "
+                       "Tiercode knows); rebuilding it"]
     assert proc.stdout.startswith("pkg/report.py:6  function make_report")
     store = IndexStore(index)
     try:
