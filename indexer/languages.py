@@ -39,6 +39,14 @@ _C_FAMILY = """
 (type_identifier) @name @reference.type
 """
 
+_SHAPED_USES = r"""
+((identifier) @name @reference.use (#match? @name "^(_?[A-Z][A-Z0-9_]+|_?[A-Z][a-z0-9]+[A-Za-z0-9]*)$"))
+"""
+"""Identifier uses (not calls) of names shaped like constants or classes, so "who uses MAX_RETRIES" or a
+class passed as a value has references. Only in grammars whose queries define constants (Python, Go,
+Rust): elsewhere a constant's own declaration would count as a use. Lower-case names used as values
+are left out: they are mostly locals, and would nearly double the stored references."""
+
 # Queries of our own, added to the grammar's shipped tags.scm: imports (which tags.scm does not
 # cover), references beyond calls, and definitions users look for that the shipped queries miss.
 _EXTRA_QUERIES: dict[str, str] = {
@@ -50,7 +58,7 @@ _EXTRA_QUERIES: dict[str, str] = {
 (class_definition superclasses: (argument_list (attribute attribute: (identifier) @name) @reference.class))
 (type (identifier) @name @reference.type)
 (decorator (identifier) @name @reference.call)
-""",
+""" + _SHAPED_USES,
     "javascript": _JS_IMPORTS_AND_EXPORTS + _JSX_REFERENCES + """
 (class_heritage (identifier) @name @reference.class)
 """,
@@ -60,7 +68,7 @@ _EXTRA_QUERIES: dict[str, str] = {
 (import_spec path: (interpreted_string_literal) @import.module)
 (source_file (const_declaration (const_spec name: (identifier) @name) @definition.constant))
 (source_file (var_declaration (var_spec name: (identifier) @name) @definition.constant))
-""",
+""" + _SHAPED_USES,
     "rust": """
 (use_declaration argument: (_) @import.module)
 (function_signature_item name: (identifier) @name) @definition.method
@@ -68,7 +76,7 @@ _EXTRA_QUERIES: dict[str, str] = {
 (static_item name: (identifier) @name) @definition.constant
 (call_expression function: (scoped_identifier name: (identifier) @name)) @reference.call
 (type_identifier) @name @reference.type
-""",
+""" + _SHAPED_USES,
     "java": """
 (import_declaration (scoped_identifier) @import.module)
 (constructor_declaration name: (identifier) @name) @definition.method

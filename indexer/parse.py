@@ -109,7 +109,10 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
             elif capture == "import.module":
                 for node in nodes:
                     imports.append(Import(_text(node).strip("\"'<>"), _line(node)))
-    references = tuple(ref for start, ref in found_refs if start not in definition_names)
+    first_at: dict[int, Reference] = {}
+    for start, ref in found_refs:  # one name, one reference: a call is not also counted as a use
+        first_at.setdefault(start, ref)
+    references = tuple(ref for start, ref in first_at.items() if start not in definition_names)
     return ParsedFile(
         language=language,
         definitions=_nest(list(raw_defs.values()), loaded, source),

@@ -172,3 +172,25 @@ def test_cpp_template_and_destructor() -> None:
     parsed = parse_source("cpp", source)
     found = {(d.qualified_name, d.kind, d.line, d.end_line) for d in parsed.definitions}
     assert found == {("Box.get", "method", 1, 2), ("Box.~Box", "method", 3, 3)}
+
+
+@pytest.mark.parametrize(
+    ("language", "source", "line"),
+    [
+        ("python", b"MAX_RETRIES = 3\n\ndef retry(n):\n    return n < MAX_RETRIES\n", 4),
+        ("go", b"package p\n\nconst MaxRetries = 3\n\nfunc retry(n int) bool {\n\treturn n < MaxRetries\n}\n", 6),
+        ("rust", b"const MAX_RETRIES: u32 = 3;\n\nfn retry(n: u32) -> bool {\n    n < MAX_RETRIES\n}\n", 4),
+    ],
+)
+def test_constant_and_class_shaped_names_used_as_values_are_references(
+    language: str, source: bytes, line: int
+) -> None:
+    parsed = parse_source(language, source)
+    uses = [(r.name, r.line, r.kind) for r in parsed.references if r.name.lower() == "max_retries"
+            or r.name == "MaxRetries"]
+    assert uses == [(uses[0][0], line, "use")]  # the use, and not the definition's own name
+
+
+def test_a_call_is_one_reference_not_also_a_use() -> None:
+    parsed = parse_source("python", b"class Shape:\n    pass\n\ndef make():\n    return Shape()\n")
+    assert [(r.name, r.line, r.kind) for r in parsed.references] == [("Shape", 5, "call")]
