@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from assistant import paths
 from assistant.ledger import CallRecord, Ledger, open_ledger
+from tests.emulators.fixtures import CloudEmulators
+from tests.emulators.server import Reply
 
 _WRITER = """
 import sys
@@ -217,3 +220,38 @@ def test_csv_export_round_trips(tmp_path: Path) -> None:
         parsed.append(CallRecord(**values))  # type: ignore[arg-type]
     assert parsed == records
     assert list(asdict(records[0])) == out.getvalue().splitlines()[0].split(",")
+
+
+def test_kill_9_in_the_middle_of_a_streamed_call_keeps_the_ledger_whole(
+    sample_repo: Path, cloud_emulators: CloudEmulators
+) -> None:
+
+    def ask(question: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-c", "from assistant.cli import main; main()", "ask", "--tier", "groq", "--yes",
+                   "--no-cache", "--repo", str(sample_repo), question]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    cloud_emulators.groq.script(Reply("First answer, whole."), Reply("Second answer " * 20, pause_after=3),
+                                Reply("Third answer, after the crash."))
+    first = ask("explain make_report")
+    assert first.wait(timeout=300) == 0
+    second = ask("explain total_area")
+    assert second.stdout is not None
+    seen = ""
+    while "Second answer" not in seen:  # the call is streaming: its first deltas have reached the client
+        chunk = second.stdout.read(1)
+        assert chunk, second.stderr.read() if second.stderr else "the ask ended early"
+        seen += chunk
+    os.kill(second.pid, signal.SIGKILL)
+    second.wait(timeout=30)
+    cloud_emulators.groq.resume.set()
+
+    path = paths.data_dir() / "ledger.sqlite"
+    assert _integrity(path) == "ok"
+    before = list(Ledger(path).records())
+    assert [(r.tier, r.outcome) for r in before] == [("groq", "ok")]  # the killed call left no half record
+    third = ask("explain Circle")
+    assert third.wait(timeout=300) == 0  # the file still takes appends from a new process
+    after = list(Ledger(path).records())
+    assert after[0] == before[0] and [(r.tier, r.outcome) for r in after] == [("groq", "ok"), ("groq", "ok")]
