@@ -71,6 +71,11 @@ _GREP = [
 _NAMED = re.compile(r"`([A-Za-z_$][\w$.:]*)(?:\(\))?`|(?<![\w.])([A-Za-z_]\w*(?:(?:\.|::)[A-Za-z_]\w*)+|"
                     r"[A-Za-z]+_\w+|_\w+|[A-Z][a-z0-9]+[A-Z]\w*)(?![\w])")
 """Code-like names in a question: backticked, dotted, snake_case, _private or CamelCase."""
+_ASKS_WHERE_CODE_IS = re.compile(
+    r"\b(defined|declared|implemented|located|lives?|files?|modules?|package|called|used|referenced|references|"
+    r"callers|usages|find|locate|go\s+to|jump\s+to)\b", re.I)
+"""Words that ask where code is or who uses it: without one, a question labelled `lookup` ("where does X
+print to?", "which item does X remove?") asks about behaviour, which a definition's place does not answer."""
 _MAX_LISTED = 50
 
 
@@ -104,7 +109,10 @@ def preflight(question: str, store: IndexStore, root: Path | None = None) -> Ind
 
 def answer_lookup(question: str, store: IndexStore, max_names: int = 3, per_name: int = 10) -> IndexAnswer | None:
     """For a question the router labelled `lookup` that no pattern above matched: where each code-like
-    name it mentions is defined and referenced, or None when it names nothing the index defines."""
+    name it mentions is defined and referenced, or None when it names nothing the index defines or does
+    not ask where code is."""
+    if not _ASKS_WHERE_CODE_IS.search(question):
+        return None
     found = [(n, _definitions(n.replace("::", "."), store))
              for n in dict.fromkeys(m.group(1) or m.group(2) for m in _NAMED.finditer(question))]
     found = [(name, symbols) for name, symbols in found if symbols][:max_names]

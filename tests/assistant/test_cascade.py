@@ -323,16 +323,16 @@ def test_a_question_labelled_lookup_that_names_known_symbols_is_answered_by_the_
     session = open_session()
     pipeline = Pipeline(session)
 
-    answer = pipeline.ask("where does make_report get the `total_area` it prints from?")
+    answer = pipeline.ask("in which file do make_report and `total_area` live?")
     assert (answer.tier, answer.cost_usd, answer.kind) == ("index", 0.0, "lookup")
     assert ("pkg/report.py", 9) in {(s.path, s.line) for s in answer.sources}
     (record,) = _records(session)
     assert (record.tier, record.route_stage) == ("index", "rules")  # the router's label, not a pattern
     assert cloud_emulators.groq.bodies() == []
-    assert pipeline.plan("where does make_report get the `total_area` it prints from?").preflight
+    assert pipeline.plan("in which file do make_report and `total_area` live?").preflight
 
-    unnamed = pipeline.ask("where does the report get printed?")  # a lookup, but nothing the index can name
-    assert unnamed.tier == "groq" and len(cloud_emulators.groq.bodies()) == 1
+    behaviour = pipeline.ask("where does make_report print to?")  # labelled lookup, but it asks what code does
+    assert behaviour.tier == "groq" and len(cloud_emulators.groq.bodies()) == 1
 
 
 def test_a_configured_base_url_sends_the_tier_through_a_gateway(

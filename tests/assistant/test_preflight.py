@@ -157,7 +157,7 @@ def test_without_a_root_grep_questions_are_left_to_the_model(store: IndexStore) 
 
 
 def test_a_lookup_names_its_symbols_definitions_and_references(store: IndexStore) -> None:
-    answer = answer_lookup("where does make_report get the `total_area` it prints from?", store)
+    answer = answer_lookup("in which file do make_report and `total_area` live?", store)
     assert answer is not None
     assert [(s.path, s.line, s.symbol) for s in answer.sources] == [
         ("pkg/report.py", 6, "make_report"), ("pkg/report.py", 13, "main"),
@@ -167,6 +167,9 @@ def test_a_lookup_names_its_symbols_definitions_and_references(store: IndexStore
     assert "    pkg/report.py:9 in make_report" in answer.text
 
 
-@pytest.mark.parametrize("question", ["where does the report get printed?", "where is the `nothing_here` helper?"])
+@pytest.mark.parametrize("question", [
+    "which file is the report printed in?", "where is the `nothing_here` helper defined?",
+    "where does make_report print to?", "which item does total_area add first?",  # behaviour, not a place
+])
 def test_a_lookup_that_names_nothing_the_index_defines_is_left_to_the_model(question: str, store: IndexStore) -> None:
     assert answer_lookup(question, store) is None
