@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -38,7 +36,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import faiss
-import llama_cpp
 import numpy as np
 
 from assistant.agreement import questions_agree
@@ -120,19 +117,13 @@ def summarize(pairs: list[dict[str, Any]], hits: list[bool]) -> dict[str, Any]:
 
 
 def machine(path: Path, embedder: LlamaEmbedder, threads: int) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "physical_cores": physical_cores(), "logical_cpus": os.cpu_count(), "threads": threads,
-            "python": platform.python_version(), "os": platform.platform(),
-            "llama_cpp_python": llama_cpp.__version__, "faiss": faiss.__version__,
-            "model": path.name, "model_bytes": path.stat().st_size, "embedder": embedder.name,
-            "embedding_dim": embedder.dim, "pooling": "mean"}
+    """local_bench's machine facts, with the embedder's instead of a chat context size."""
+    from bench.local_bench import machine as local_machine
+
+    info = local_machine(path, threads)
+    info.pop("n_ctx", None)
+    return {**info, "faiss": faiss.__version__, "embedder": embedder.name, "embedding_dim": embedder.dim,
+            "pooling": "mean"}
 
 
 def main() -> None:
