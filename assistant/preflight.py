@@ -214,10 +214,11 @@ def _list(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
 def _grep(match: re.Match[str], store: IndexStore, root: Path) -> IndexAnswer:
     groups = match.groupdict()
     needle = next(groups[g] for g in ("dq", "sq", "bq", "word", "rest", "marker") if groups.get(g))
-    found = grep(root, store.paths(), needle, limit=_MAX_LISTED)
+    paths = store.paths()
+    found = grep(root, paths, needle, limit=_MAX_LISTED)
     case = " (any case)" if smart_case(needle) and needle.lower() != needle.upper() else ""
     if not found.total:
-        return IndexAnswer(f"No line of the {len(store.paths())} indexed files contains '{needle}'{case}.", ())
+        return IndexAnswer(f"No line of the {len(paths)} indexed files contains '{needle}'{case}.", ())
     lines = [f"'{needle}'{case} occurs {found.total} time{'s' if found.total > 1 else ''} "
              f"in {found.files} file{'s' if found.files > 1 else ''}:"]
     enclosing = [store.enclosing(hit.path, hit.line) for hit in found.hits]
