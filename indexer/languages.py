@@ -18,7 +18,12 @@ _JS_IMPORTS_AND_EXPORTS = """
 (export_statement declaration: (lexical_declaration (variable_declarator
   name: (identifier) @name value: [(arrow_function) (function_expression)]) @definition.function))
 (method_definition name: (property_identifier) @name (#eq? @name "constructor")) @definition.method
-"""
+(program (lexical_declaration (variable_declarator name: (identifier) @name value: (_VALUE)) @definition.constant))
+(program (variable_declaration (variable_declarator name: (identifier) @name value: (_VALUE)) @definition.constant))
+(export_statement declaration: (lexical_declaration
+  (variable_declarator name: (identifier) @name value: (_VALUE)) @definition.constant))
+""".replace("(_VALUE)", """[(number) (string) (template_string) (object) (array) (true) (false) (null) (regex)
+  (identifier) (member_expression) (call_expression) (new_expression) (binary_expression) (unary_expression)]""")
 _JSX_REFERENCES = """
 (jsx_self_closing_element name: (identifier) @name) @reference.call
 (jsx_opening_element name: (identifier) @name) @reference.call
@@ -29,6 +34,7 @@ _TS_DEFINITIONS = """
 (class_declaration name: (type_identifier) @name) @definition.class
 (extends_clause value: (identifier) @name) @reference.class
 (implements_clause (type_identifier) @name) @reference.implementation
+(public_field_definition name: (property_identifier) @name) @definition.field
 """
 _C_FAMILY = """
 (preproc_include path: (_) @import.module)
@@ -37,15 +43,17 @@ _C_FAMILY = """
 (call_expression function: (identifier) @name) @reference.call
 (call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
 (type_identifier) @name @reference.type
+(translation_unit (declaration declarator: (init_declarator declarator: (identifier) @name)) @definition.constant)
+(enumerator name: (identifier) @name) @definition.constant
 """
 
 _SHAPED_USES = r"""
 ((identifier) @name @reference.use (#match? @name "^(_?[A-Z][A-Z0-9_]+|_?[A-Z][a-z0-9]+[A-Za-z0-9]*)$"))
 """
 """Identifier uses (not calls) of names shaped like constants or classes, so "who uses MAX_RETRIES" or a
-class passed as a value has references. Only in grammars whose queries define constants (Python, Go,
-Rust): elsewhere a constant's own declaration would count as a use. Lower-case names used as values
-are left out: they are mostly locals, and would nearly double the stored references."""
+class passed as a value has references. The parser drops the captures that declare a name (a local
+`const MAX = 3`, a parameter, an import's own name). Lower-case names used as values are left out:
+they are mostly locals, and would nearly double the stored references."""
 
 # Queries of our own, added to the grammar's shipped tags.scm: imports (which tags.scm does not
 # cover), references beyond calls, and definitions users look for that the shipped queries miss.
@@ -61,9 +69,10 @@ _EXTRA_QUERIES: dict[str, str] = {
 """ + _SHAPED_USES,
     "javascript": _JS_IMPORTS_AND_EXPORTS + _JSX_REFERENCES + """
 (class_heritage (identifier) @name @reference.class)
-""",
-    "typescript": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS,
-    "tsx": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS + _JSX_REFERENCES,
+(field_definition property: (property_identifier) @name) @definition.field
+""" + _SHAPED_USES,
+    "typescript": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS + _SHAPED_USES,
+    "tsx": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS + _JSX_REFERENCES + _SHAPED_USES,
     "go": """
 (import_spec path: (interpreted_string_literal) @import.module)
 (source_file (const_declaration (const_spec name: (identifier) @name) @definition.constant))
@@ -83,10 +92,19 @@ _EXTRA_QUERIES: dict[str, str] = {
 (enum_declaration name: (identifier) @name) @definition.class
 (record_declaration name: (identifier) @name) @definition.class
 (annotation_type_declaration name: (identifier) @name) @definition.interface
+(field_declaration (modifiers "static" "final") declarator: (variable_declarator name: (identifier) @name))
+  @definition.constant
+(field_declaration (modifiers "final" "static") declarator: (variable_declarator name: (identifier) @name))
+  @definition.constant
+(field_declaration declarator: (variable_declarator name: (identifier) @name)) @definition.field
+(constant_declaration declarator: (variable_declarator name: (identifier) @name)) @definition.constant
+(enum_constant name: (identifier) @name) @definition.constant
 (type_identifier) @name @reference.type
-""",
-    "c": _C_FAMILY,
-    "cpp": _C_FAMILY + """
+""" + _SHAPED_USES,
+    "c": _C_FAMILY + _SHAPED_USES,
+    "cpp": _C_FAMILY + _SHAPED_USES + """
+(namespace_definition body: (declaration_list
+  (declaration declarator: (init_declarator declarator: (identifier) @name)) @definition.constant))
 (namespace_definition name: (namespace_identifier) @name) @definition.module
 (function_declarator declarator: (qualified_identifier
   name: [(identifier) (destructor_name) (operator_name)] @name)) @definition.method

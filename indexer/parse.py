@@ -104,6 +104,8 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
                 raw_defs[key] = _RawDefinition(name, capture[11:], node, explicit_scope(node, language))
             elif capture.startswith("reference.") and names:
                 name_node = names[0]
+                if capture == "reference.use" and _declares(name_node):
+                    continue
                 ref = Reference(_text(name_node), _line(name_node), capture[10:])
                 found_refs.append((name_node.start_byte, ref))
             elif capture == "import.module":
@@ -120,6 +122,25 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
         imports=tuple(imports),
         has_errors=tree.root_node.has_error,
     )
+
+
+_DECLARING_FIELDS = ("name", "declarator")
+"""Fields whose identifier a construct declares rather than uses: `const MAX = 3`, a parameter, `int
+MAX;`, an import specifier's own name, a keyword argument's name."""
+_DECLARING_PARENTS = frozenset(
+    {"formal_parameters", "parameters", "lambda_parameters", "required_parameter", "optional_parameter"}
+)
+_QUALIFYING_PARENTS = frozenset({"qualified_identifier", "scoped_identifier"})
+"""`ns::MAX` and `Foo::BAR` name what they qualify in their `name` field: a use."""
+
+
+def _declares(node: Node) -> bool:
+    parent = node.parent
+    if parent is None or parent.type in _QUALIFYING_PARENTS:
+        return False
+    if parent.type in _DECLARING_PARENTS:
+        return True
+    return any(parent.child_by_field_name(f) == node for f in _DECLARING_FIELDS)
 
 
 def _nest(raw: list[_RawDefinition], loaded: LoadedLanguage, source: bytes) -> tuple[Definition, ...]:

@@ -54,6 +54,8 @@ EXPECTED_DEFINITIONS = {
         ("Account", "class", 6), ("Account.Account", "method", 9), ("Account.deposit", "method", 14),
         ("Account.audit", "method", 19), ("Account.Listener", "interface", 23),
         ("Account.Listener.onChange", "method", 24), ("Account.State", "class", 27),
+        ("Account.balance", "field", 7), ("Account.State.OPEN", "constant", 27),
+        ("Account.State.CLOSED", "constant", 27),
     },
     "c/util.c": {
         ("MAX_ITEMS", "macro", 4), ("point", "class", 7), ("point_t", "type", 12), ("add", "function", 15),
@@ -180,6 +182,13 @@ def test_cpp_template_and_destructor() -> None:
         ("python", b"MAX_RETRIES = 3\n\ndef retry(n):\n    return n < MAX_RETRIES\n", 4),
         ("go", b"package p\n\nconst MaxRetries = 3\n\nfunc retry(n int) bool {\n\treturn n < MaxRetries\n}\n", 6),
         ("rust", b"const MAX_RETRIES: u32 = 3;\n\nfn retry(n: u32) -> bool {\n    n < MAX_RETRIES\n}\n", 4),
+        ("javascript", b"export const MAX_RETRIES = 3;\n\nfunction retry(n) {\n  return n < MAX_RETRIES;\n}\n", 4),
+        ("typescript", b"const MAX_RETRIES: number = 3;\nconst retry = (n: number) =>\n  n < MAX_RETRIES;\n", 3),
+        ("java", b"class R {\n  static final int MAX_RETRIES = 3;\n  boolean f(int n) { return n < MAX_RETRIES; }\n}",
+         3),
+        ("c", b"#define MAX_RETRIES 3\n\nint retry(int n) {\n    return n < MAX_RETRIES;\n}\n", 4),
+        ("cpp", b"namespace cfg { const int MAX_RETRIES = 3; }\nbool retry(int n) {\n  return n < cfg::MAX_RETRIES;\n}",
+         3),
     ],
 )
 def test_constant_and_class_shaped_names_used_as_values_are_references(
@@ -189,6 +198,41 @@ def test_constant_and_class_shaped_names_used_as_values_are_references(
     uses = [(r.name, r.line, r.kind) for r in parsed.references if r.name.lower() == "max_retries"
             or r.name == "MaxRetries"]
     assert uses == [(uses[0][0], line, "use")]  # the use, and not the definition's own name
+
+
+@pytest.mark.parametrize(
+    ("language", "source", "kind"),
+    [
+        ("javascript", b"const MAX_RETRIES = 3;\n", "constant"),
+        ("javascript", b"export const other = 2, MAX_RETRIES = 5;\n", "constant"),
+        ("typescript", b"export const MAX_RETRIES: number = 3;\n", "constant"),
+        ("java", b"class R { final static int MAX_RETRIES = 3; }\n", "constant"),
+        ("java", b"class R { private int MAX_RETRIES; }\n", "field"),
+        ("c", b"static const int MAX_RETRIES = 3;\n", "constant"),
+        ("c", b"enum limits { MAX_RETRIES, MIN_RETRIES };\n", "constant"),
+        ("cpp", b"namespace cfg { const int MAX_RETRIES = 3; }\n", "constant"),
+    ],
+)
+def test_top_level_constants_enumerators_and_fields_are_definitions(
+    language: str, source: bytes, kind: str
+) -> None:
+    found = {d.name: d.kind for d in parse_source(language, source).definitions}
+    assert found.get("MAX_RETRIES") == kind
+
+
+@pytest.mark.parametrize(
+    ("language", "source"),
+    [
+        ("javascript", b"import { MAX_A } from 'x';\nfunction f(MAX_B) { const MAX_C = 1; }\n"),
+        ("typescript", b"function f(MAX_B: number) { const MAX_C = 1; }\n"),
+        ("java", b"class A { void f(int MAX_B) { int MAX_C = 1; } }\n"),
+        ("c", b"int f(int MAX_B) { int MAX_C = 1; return 0; }\nint MAX_A(void);\n"),
+        ("python", b"def f(MAX_B, MAX_C=1):\n    g(MAX_A=2)\n"),
+    ],
+)
+def test_declaring_a_name_is_not_a_use_of_it(language: str, source: bytes) -> None:
+    names = {r.name for r in parse_source(language, source).references}
+    assert not names & {"MAX_A", "MAX_B", "MAX_C"}
 
 
 def test_a_call_is_one_reference_not_also_a_use() -> None:
