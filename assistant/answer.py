@@ -47,6 +47,9 @@ class Answer:
     query_id: str = ""
     confidence: float | None = None
     """The score the cascade judged the final answer by (0..1); None for index and cached answers."""
+    budget_stop: str = ""
+    """Set when a budget or a declined confirmation stopped the cascade after an earlier tier answered: the
+    answer is that tier's, and `ask` exits 3 after printing it."""
 
     def to_json(self) -> dict[str, Any]:
         """The `ask --json` object (design.md)."""
@@ -69,4 +72,5 @@ class Answer:
             "duration_ms": round(self.duration_ms, 1),
             "notes": list(self.notes),
             "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "budget_stop": self.budget_stop or None,
         }

@@ -11,7 +11,7 @@ import click
 
 from assistant import __version__
 from assistant.commands.common import repo_option, settings_for
-from assistant.errors import TiercodeError, UsageError
+from assistant.errors import BudgetStop, TiercodeError, UsageError
 from assistant.output import ConsoleReporter, print_metadata
 from models.base import Cancelled, ModelUnavailable
 from models.manager import PullError
@@ -119,6 +119,8 @@ def ask(
         else:
             reporter.finish()
             print_metadata(answer)
+        if answer.budget_stop:
+            raise BudgetStop(answer.budget_stop)
     finally:
         session.close()
 

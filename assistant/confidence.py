@@ -59,8 +59,12 @@ def judge(
     threshold: float,
     code_parses: Callable[[str, str], bool] | None = None,
     symbol_exists: Callable[[str], bool] | None = None,
+    unknown_symbol_limit: int = 2,
 ) -> Verdict:
-    """Score an answer with logprobs (where given) and verifiers; the first failed check is the reason."""
+    """Score an answer with logprobs (where given) and verifiers; the first failed check is the reason.
+
+    An answer that names `unknown_symbol_limit` or more symbols the index lacks fails (0: never).
+    """
     text = result.text.strip()
     if not text:
         return Verdict(0.0, "empty answer")
@@ -74,10 +78,10 @@ def judge(
         for language, code in _CODE_BLOCK.findall(text):
             if language and not _EDIT_BLOCK.search(code) and not code_parses(language, code):
                 return Verdict(0.3, f"a {language} code block does not parse")
-    if symbol_exists is not None:
+    if symbol_exists is not None and unknown_symbol_limit > 0:
         missing = [name for name in _CODE_SPAN.findall(text) if "." in name or "_" in name]
         missing = [name for name in missing if not symbol_exists(name)]
-        if len(missing) >= 2:
+        if len(missing) >= unknown_symbol_limit:
             return Verdict(0.4, f"names symbols the index does not have ({', '.join(missing[:3])})")
     score = logprob_score(result.token_logprobs)
     if score is not None and score < threshold:

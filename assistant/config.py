@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     """Whether edit requests may be answered from the semantic cache."""
     max_file_bytes: int = Field(1024 * 1024, ge=1)
     """Files larger than this are not indexed."""
+    unknown_symbol_limit: int = Field(2, ge=0)
+    """An answer that names this many symbols in backticks (dotted or snake_case) that the index does not
+    define escalates; 0 turns the check off. Calibration: at 2, 28 of the 30 answers it failed were wrong."""
     test_command: str | None = None
     """Shell command that runs the repository's tests (e.g. `pytest -q -x`); when set, an answer's patch must
     pass it in a scratch copy before the cascade stops (environment or user file only)."""

@@ -101,6 +101,8 @@ class _Run:
     """(tier, reason) of the last answer or call that did not stop the cascade."""
     final: tuple[str, str, str, Context, float | None] | None = None
     """(tier, model, text, context, confidence) of the latest answer."""
+    budget_stop: str = ""
+    """Why a budget (or the user) stopped the cascade after an earlier tier had answered."""
 
     def escalate_to(self, tier: str, reporter: Reporter) -> None:
         """Record the step from the pending tier to `tier`, if there is one."""
@@ -126,7 +128,7 @@ class _Run:
             answer=text, tier=tier, model=model, kind=self.route.kind, difficulty=self.route.difficulty,
             cached=cached, escalations=tuple(self.escalations), usage=self.usage, cost_usd=self.cost,
             sources=context.sources, duration_ms=_ms(self.started), notes=tuple(self.notes),
-            query_id=self.query_id, confidence=confidence,
+            query_id=self.query_id, confidence=confidence, budget_stop=self.budget_stop,
         )
 
 
@@ -295,7 +297,16 @@ class Pipeline:
                 run.pending = (name, f"{rejected} (cached verdict)")
                 continue
             estimate = estimate_cost(backend.model, name, _prompt_tokens(backend, request), request.max_tokens)
-            if not self._allowed(name, backend, estimate, run, assume_yes):
+            try:
+                allowed = self._allowed(name, backend, estimate, run, assume_yes)
+            except BudgetStop as stop:
+                if run.final is None:
+                    raise
+                run.budget_stop = str(stop)  # an earlier tier's answer is kept, never thrown away
+                doubt = run.escalations[-1].reason if run.escalations else "the cascade went on"
+                run.notes.append(f"kept {run.final[0]}'s answer although {doubt}: {stop}")
+                break
+            if not allowed:
                 cheaper = self._downgrade(name, tried, backend, request, run.cost)
                 queue = [cheaper] if cheaper else []
                 run.pending = run.pending or (name, "over budget")
@@ -451,8 +462,9 @@ class Pipeline:
         configured test command)."""
         settings = self.session.settings
         store = self.session.store()
-        threshold = settings.local.min_confidence if tier == "local" else 0.0
-        verdict = judge(result, threshold, code_parses=_code_parses, symbol_exists=lambda n: bool(store.definitions(n)))
+        threshold = settings.local.min_confidence if tier == "local" else 0.0  # cloud tiers give no logprobs
+        verdict = judge(result, threshold, code_parses=_code_parses, symbol_exists=lambda n: bool(store.definitions(n)),
+                        unknown_symbol_limit=settings.unknown_symbol_limit)
         if not verdict.confident or result.finish_reason == "cancelled":
             return verdict
         checked = check_patch(

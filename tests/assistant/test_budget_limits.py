@@ -7,6 +7,7 @@ the calls go through the real cloud SDKs to the loopback emulators, or to llama.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,26 @@ def test_a_local_call_at_no_cost_is_never_blocked_by_a_money_budget_already_exce
         assert records[1].cost_usd == 0.0 and records[1].output_tokens > 0
     finally:
         session.close()
+
+
+def test_a_budget_stop_after_the_local_answer_keeps_that_answer_and_still_exits_3(
+    sample_repo: Path, installed_model: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERCODE_TIERS", '["local", "groq"]')
+    monkeypatch.setenv("TIERCODE_MAX_OUTPUT_TOKENS", "24")
+    monkeypatch.setenv("TIERCODE_LOCAL__MIN_CONFIDENCE", "1.0")  # no local answer is sure enough: escalate
+
+    result = CliRunner().invoke(cli, ["ask", "--repo", str(sample_repo), "--json", "--max-cost", "0", QUESTION])
+
+    assert result.exit_code == 3
+    assert "stopped before calling groq: the per-query budget of $0.00 would be exceeded" in result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["tier"] == "local" and answer["answer"].strip()
+    assert answer["budget_stop"].startswith("stopped before calling groq: the per-query budget of $0.00")
+    assert any(n.startswith("kept local's answer although low token confidence") for n in answer["notes"])
+    assert cloud_emulators.groq.bodies() == []
+    ledger = open_ledger(paths.data_dir())
+    try:
+        assert [(r.tier, r.outcome) for r in ledger.records()] == [("local", "ok"), ("groq", "budget_stop")]
+    finally:
+        ledger.close()

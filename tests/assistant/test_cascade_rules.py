@@ -226,3 +226,25 @@ def test_a_question_that_asks_something_else_is_not_answered_from_the_semantic_c
     assert again.cached is False and not [n for n in again.notes if n.startswith("semantic cache hit")]
     assert len(cloud_emulators.groq.bodies()) == 2
     assert [r.outcome for r in semantic_session.ledger.records()] == ["ok", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("limit", "text", "escalates"),
+    [
+        (1, "`make_report` formats the total; `pkg.nothing_here` is not involved.", True),
+        (0, "Call `pkg.nothing_here` first, then `make_unicorns` builds the report.", False),
+    ],
+    ids=["one-is-enough", "check-off"],
+)
+def test_the_unknown_symbol_limit_is_configurable(
+    open_session: Any, cloud_emulators: CloudEmulators, limit: int, text: str, escalates: bool
+) -> None:
+    cloud_emulators.groq.script(Reply(text))
+    cloud_emulators.gemini.script(Reply(GOOD))
+    session = open_session(tiers=["groq", "gemini"], unknown_symbol_limit=limit)
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.tier == ("gemini" if escalates else "groq")
+    assert [e.reason for e in answer.escalations] == (
+        ["names symbols the index does not have (pkg.nothing_here)"] if escalates else [])
