@@ -53,7 +53,8 @@ _RULES: dict[Kind, tuple[str, ...]] = {
                r"\bwhere should\b", r"\b(good fit|or would|or should)\b"),
     "explain": (r"^(explain|describe|summari[sz]e|walk me through|can you explain)\b", r"^what('?s| does| is| are)\b",
                 r"^how (does|do|is)\b", r"^why\b", r"\bwhat happens when\b",
-                r"\b(difference between|vs\.?|versus)\b", r"^what (args|arguments|parameters)\b"),
+                r"\b(difference between|vs\.?|versus)\b", r"^what (args|arguments|parameters)\b",
+                r"^which (?!(files?|modules?|class(es)?|functions?|methods?|tests?)\b)\w+ (does|do|did|is|are|will)\b"),
 }
 _COMPILED = {kind: tuple(re.compile(p, re.I) for p in patterns) for kind, patterns in _RULES.items()}
 _COMPLEX_HINTS = re.compile(

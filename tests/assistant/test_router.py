@@ -31,6 +31,8 @@ from assistant.router import (
         ("I get a KeyError traceback when I run index, why?", "debug"),
         ("review this diff for bugs", "review"),
         ("how should we structure the plugin architecture?", "design"),
+        ("which item does heapq.heappop remove from the heap?", "explain"),  # behaviour, not a place
+        ("which module defines DictReader", "lookup"),
     ],
 )
 def test_clear_questions_are_decided_by_the_rules(question: str, kind: str) -> None:
