@@ -10,9 +10,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.parse import ParsedFile, parse_source
+from indexer.parse import parse_source
 from indexer.scan import Candidate, ScanOptions, check_file, is_binary, scan
-from indexer.store import FileState, IndexStore
+from indexer.store import FileRows, FileState, IndexStore
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (files done, files to do) as a build goes."""
@@ -88,7 +88,7 @@ def build_index(
         on_scanned(report)
     if on_progress:
         on_progress(0, total)
-    batch: list[tuple[str, FileState, ParsedFile]] = []
+    batch: list[tuple[str, FileState, FileRows]] = []
     for done, ((candidate, _, state), parsed) in enumerate(_parse_all(to_parse, workers), start=1):
         if parsed is None:
             report.skipped[candidate.path] = "could not be parsed"
@@ -124,9 +124,9 @@ def update_file(store: IndexStore, root: Path, path: str, options: ScanOptions |
             if old is not None and old.hash == state.hash:
                 store.touch_file(path, state)
                 return False
-            parsed = _parse_one((verdict.language, data))
-            if parsed is not None:
-                store.put_file(path, state, parsed)
+            rows = _parse_one((verdict.language, data))
+            if rows is not None:
+                store.put_files([(path, state, rows)])
                 return True
             verdict = "could not be parsed"
     if old is not None:
@@ -143,18 +143,19 @@ def _read(candidate: Candidate) -> bytes | None:
         return None
 
 
-def _parse_one(item: tuple[str, bytes]) -> ParsedFile | None:
-    """Parse one file; None when the parser itself fails (nothing may crash a build)."""
+def _parse_one(item: tuple[str, bytes]) -> FileRows | None:
+    """Parse one file into the rows the store keeps; None when the parser itself fails (nothing may crash
+    a build)."""
     language, data = item
     try:
-        return parse_source(language, data)
+        return FileRows.of(parse_source(language, data))
     except Exception:  # a grammar or query bug must cost one file, not the build
         return None
 
 
 def _parse_all(
     items: list[tuple[Candidate, bytes, FileState]], workers: int | None
-) -> Iterator[tuple[tuple[Candidate, bytes, FileState], ParsedFile | None]]:
+) -> Iterator[tuple[tuple[Candidate, bytes, FileState], FileRows | None]]:
     jobs = [(c.language, data) for c, data, _ in items]
     workers = workers or os.cpu_count() or 1
     if len(items) < _PARALLEL_THRESHOLD or workers == 1:

@@ -47,14 +47,6 @@ _C_FAMILY = """
 (enumerator name: (identifier) @name) @definition.constant
 """
 
-_SHAPED_USES = r"""
-((identifier) @name @reference.use (#match? @name "^(_?[A-Z][A-Z0-9_]+|_?[A-Z][a-z0-9]+[A-Za-z0-9]*)$"))
-"""
-"""Identifier uses (not calls) of names shaped like constants or classes, so "who uses MAX_RETRIES" or a
-class passed as a value has references. The parser drops the captures that declare a name (a local
-`const MAX = 3`, a parameter, an import's own name). Lower-case names used as values are left out:
-they are mostly locals, and would nearly double the stored references."""
-
 # Queries of our own, added to the grammar's shipped tags.scm: imports (which tags.scm does not
 # cover), references beyond calls, and definitions users look for that the shipped queries miss.
 _EXTRA_QUERIES: dict[str, str] = {
@@ -66,18 +58,18 @@ _EXTRA_QUERIES: dict[str, str] = {
 (class_definition superclasses: (argument_list (attribute attribute: (identifier) @name) @reference.class))
 (type (identifier) @name @reference.type)
 (decorator (identifier) @name @reference.call)
-""" + _SHAPED_USES,
+""",
     "javascript": _JS_IMPORTS_AND_EXPORTS + _JSX_REFERENCES + """
 (class_heritage (identifier) @name @reference.class)
 (field_definition property: (property_identifier) @name) @definition.field
-""" + _SHAPED_USES,
-    "typescript": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS + _SHAPED_USES,
-    "tsx": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS + _JSX_REFERENCES + _SHAPED_USES,
+""",
+    "typescript": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS,
+    "tsx": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS + _JSX_REFERENCES,
     "go": """
 (import_spec path: (interpreted_string_literal) @import.module)
 (source_file (const_declaration (const_spec name: (identifier) @name) @definition.constant))
 (source_file (var_declaration (var_spec name: (identifier) @name) @definition.constant))
-""" + _SHAPED_USES,
+""",
     "rust": """
 (use_declaration argument: (_) @import.module)
 (function_signature_item name: (identifier) @name) @definition.method
@@ -85,7 +77,7 @@ _EXTRA_QUERIES: dict[str, str] = {
 (static_item name: (identifier) @name) @definition.constant
 (call_expression function: (scoped_identifier name: (identifier) @name)) @reference.call
 (type_identifier) @name @reference.type
-""" + _SHAPED_USES,
+""",
     "java": """
 (import_declaration (scoped_identifier) @import.module)
 (constructor_declaration name: (identifier) @name) @definition.method
@@ -100,9 +92,9 @@ _EXTRA_QUERIES: dict[str, str] = {
 (constant_declaration declarator: (variable_declarator name: (identifier) @name)) @definition.constant
 (enum_constant name: (identifier) @name) @definition.constant
 (type_identifier) @name @reference.type
-""" + _SHAPED_USES,
-    "c": _C_FAMILY + _SHAPED_USES,
-    "cpp": _C_FAMILY + _SHAPED_USES + """
+""",
+    "c": _C_FAMILY,
+    "cpp": _C_FAMILY + """
 (namespace_definition body: (declaration_list
   (declaration declarator: (init_declarator declarator: (identifier) @name)) @definition.constant))
 (namespace_definition name: (namespace_identifier) @name) @definition.module
@@ -170,6 +162,8 @@ class LoadedLanguage:
     spec: LanguageSpec
     language: Language
     query: Query
+    roles: dict[str, tuple[str, str]]
+    """Each capture name's role (`definition`, `reference`, `import` or empty) and kind (`function`, `call`)."""
 
 
 @functools.cache
@@ -180,4 +174,13 @@ def load(name: str) -> LoadedLanguage:
     language = Language(getattr(module, spec.language_attr)())
     sources = [importlib.import_module(m).TAGS_QUERY for m in spec.tags_from or (spec.module,)]
     sources.append(_EXTRA_QUERIES.get(spec.extra or spec.name, ""))
-    return LoadedLanguage(spec, language, Query(language, "\n".join(sources)))
+    query = Query(language, "\n".join(sources))
+    names = [query.capture_name(i) for i in range(query.capture_count)]
+    return LoadedLanguage(spec, language, query, {name: _role(name) for name in names})
+
+
+def _role(capture: str) -> tuple[str, str]:
+    role, _, kind = capture.partition(".")
+    if role in ("definition", "reference"):
+        return role, kind
+    return ("import", "") if capture == "import.module" else ("", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tree_sitter import Node, Parser, QueryCursor
 
@@ -23,8 +24,7 @@ _MAX_DOC = 600
 _STRING_QUOTES = re.compile(r"^[rRbBuUfF]*(\"\"\"|\'\'\'|\"|\')|(\"\"\"|\'\'\'|\"|\')$")
 
 
-@dataclass(frozen=True)
-class Definition:
+class Definition(NamedTuple):
     """A named definition in a file. Lines are 1-based and inclusive."""
 
     name: str
@@ -42,8 +42,7 @@ class Definition:
     """Qualified name of the enclosing definition, or empty at top level."""
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     """A use of a name: a call, a type or class use."""
 
     name: str
@@ -51,8 +50,7 @@ class Reference:
     kind: str
 
 
-@dataclass(frozen=True)
-class Import:
+class Import(NamedTuple):
     """A module or path a file imports."""
 
     module: str
@@ -83,15 +81,18 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
     """Parse `source` in `language`; syntax errors yield what tree-sitter recovers."""
     loaded = load(language)
     tree = Parser(loaded.language).parse(source)
+    roles = loaded.roles
     raw_defs: dict[tuple[int, int], _RawDefinition] = {}
     seen_names: set[tuple[str, int]] = set()
     definition_names: set[int] = set()
-    found_refs: list[tuple[int, Reference]] = []
+    first_at: dict[int, Reference] = {}
+    """References by the start of their name: one name, one reference (a call is not also a use)."""
     imports: list[Import] = []
     for _, captures in QueryCursor(loaded.query).matches(tree.root_node):
-        names = captures.get("name", [])
+        names = captures.get("name")
         for capture, nodes in captures.items():
-            if capture.startswith("definition.") and names:
+            role, kind = roles[capture]
+            if role == "definition" and names:
                 node = definition_node(nodes[0], language)
                 if node is None:
                     continue
@@ -101,19 +102,15 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
                     continue
                 seen_names.add((name, node.start_byte))
                 definition_names.add(names[0].start_byte)
-                raw_defs[key] = _RawDefinition(name, capture[11:], node, explicit_scope(node, language))
-            elif capture.startswith("reference.") and names:
+                raw_defs[key] = _RawDefinition(name, kind, node, explicit_scope(node, language))
+            elif role == "reference" and names:
                 name_node = names[0]
-                if capture == "reference.use" and _declares(name_node):
-                    continue
-                ref = Reference(_text(name_node), _line(name_node), capture[10:])
-                found_refs.append((name_node.start_byte, ref))
-            elif capture == "import.module":
+                if name_node.start_byte not in first_at:
+                    first_at[name_node.start_byte] = Reference(_text(name_node), _line(name_node), kind)
+            elif role == "import":
                 for node in nodes:
                     imports.append(Import(_text(node).strip("\"'<>"), _line(node)))
-    first_at: dict[int, Reference] = {}
-    for start, ref in found_refs:  # one name, one reference: a call is not also counted as a use
-        first_at.setdefault(start, ref)
+    _add_shaped_uses(tree.root_node, source, first_at)
     references = tuple(ref for start, ref in first_at.items() if start not in definition_names)
     return ParsedFile(
         language=language,
@@ -122,6 +119,28 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
         imports=tuple(imports),
         has_errors=tree.root_node.has_error,
     )
+
+
+_SHAPED_NAME = re.compile(rb"\b(?:_?[A-Z][A-Z0-9_]+|_?[A-Z][a-z0-9]+[A-Za-z0-9]*)\b")
+"""Names shaped like constants (`MAX_RETRIES`) or classes (`Shape`)."""
+
+
+def _add_shaped_uses(root: Node, source: bytes, first_at: dict[int, Reference]) -> None:
+    """Identifier uses (not calls) of constant- and class-shaped names, so "who uses MAX_RETRIES" or a
+    class passed as a value has references; what declares a name (a local `const MAX = 3`, a parameter,
+    an import's own name) is not a use of it. Lower-case names used as values are left out: they are
+    mostly locals, and would nearly double the stored references.
+
+    Found by scanning the text for the shape and asking the tree what each match is: several times
+    cheaper than a query over every identifier with a regex predicate."""
+    for match in _SHAPED_NAME.finditer(source):
+        start, end = match.span()
+        if start in first_at:
+            continue
+        node = root.named_descendant_for_byte_range(start, end)
+        if (node is not None and node.type == "identifier" and node.start_byte == start
+                and node.end_byte == end and not _declares(node)):
+            first_at[start] = Reference(match.group().decode(), node.start_point.row + 1, "use")
 
 
 _DECLARING_FIELDS = ("name", "declarator")

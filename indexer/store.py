@@ -109,6 +109,35 @@ class FileState:
 
 
 @dataclass(frozen=True)
+class FileRows:
+    """One file's parse as the rows the store inserts. A build makes them in the worker process that
+    parsed the file: plain tuples cross the process boundary cheaply, and the one writer only inserts."""
+
+    language: str
+    has_errors: bool
+    symbols: tuple[tuple[str, str, str, int, int, str, str, str], ...]
+    """(name, qualified_name, kind, line, end_line, signature, doc, container) of each definition."""
+    words: tuple[str, ...]
+    """Each definition's name as full-text words: split on case and underscores, then the name itself."""
+    refs: tuple[tuple[str, int, str], ...]
+    """(name, line, kind) of each reference."""
+    imports: tuple[tuple[str, int], ...]
+    """(module, line) of each import."""
+
+    @classmethod
+    def of(cls, parsed: ParsedFile) -> FileRows:
+        """The rows of a parsed file."""
+        return cls(
+            language=parsed.language,
+            has_errors=parsed.has_errors,
+            symbols=tuple(tuple(d) for d in parsed.definitions),  # type: ignore[misc]
+            words=tuple(" ".join([*split_identifier(d.name), d.name]) for d in parsed.definitions),
+            refs=tuple(tuple(r) for r in parsed.references),  # type: ignore[misc]
+            imports=tuple(tuple(i) for i in parsed.imports),  # type: ignore[misc]
+        )
+
+
+@dataclass(frozen=True)
 class Symbol:
     """A stored definition with its file."""
 
@@ -169,12 +198,8 @@ class IndexStore(Database):
         with self.transaction() as tx:
             tx.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    def put_file(self, path: str, state: FileState, parsed: ParsedFile) -> None:
-        """Store one file's parse, replacing whatever was there, in one transaction."""
-        self.put_files([(path, state, parsed)])
-
-    def put_files(self, files: Sequence[tuple[str, FileState, ParsedFile]]) -> None:
-        """Store several files' parses in one transaction (a build writes in batches: far fewer commits,
+    def put_files(self, files: Sequence[tuple[str, FileState, FileRows]]) -> None:
+        """Store several files' rows in one transaction (a build writes in batches: far fewer commits,
         and FTS5 merges its terms once per batch)."""
         with self.transaction() as tx:
             next_id = tx.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM symbols").fetchone()[0]
@@ -182,21 +207,19 @@ class IndexStore(Database):
             words: list[tuple[object, ...]] = []
             refs: list[tuple[object, ...]] = []
             imports: list[tuple[object, ...]] = []
-            for path, state, parsed in files:
+            for path, state, rows in files:
                 self._delete(tx, path)
                 file_id = tx.execute(
                     "INSERT INTO files (path, size, mtime_ns, hash, language, has_errors) VALUES (?,?,?,?,?,?)",
-                    (path, state.size, state.mtime_ns, state.hash, parsed.language, int(parsed.has_errors)),
+                    (path, state.size, state.mtime_ns, state.hash, rows.language, int(rows.has_errors)),
                 ).lastrowid
                 path_words = " ".join(split_identifier(path))
-                for d in parsed.definitions:
-                    symbols.append((next_id, file_id, d.name, d.qualified_name, d.kind, d.line, d.end_line,
-                                    d.signature, d.doc, d.container))
-                    words.append((next_id, " ".join([*split_identifier(d.name), d.name]), d.qualified_name,
-                                  d.signature, d.doc, path_words))
+                for symbol, name_words in zip(rows.symbols, rows.words, strict=True):
+                    symbols.append((next_id, file_id, *symbol))
+                    words.append((next_id, name_words, symbol[1], symbol[5], symbol[6], path_words))
                     next_id += 1
-                refs.extend((file_id, r.name, r.line, r.kind) for r in parsed.references)
-                imports.extend((file_id, i.module, i.line) for i in parsed.imports)
+                refs.extend((file_id, *ref) for ref in rows.refs)
+                imports.extend((file_id, *imp) for imp in rows.imports)
             tx.executemany(
                 "INSERT INTO symbols (id, file_id, name, qualified_name, kind, line, end_line, signature, doc,"
                 " container) VALUES (?,?,?,?,?,?,?,?,?,?)", symbols)
@@ -334,13 +357,12 @@ class IndexStore(Database):
 
     @staticmethod
     def _delete(tx: sqlite3.Connection, path: str) -> None:
-        tx.execute(
-            "DELETE FROM symbols_fts WHERE rowid IN"
-            " (SELECT s.id FROM symbols s JOIN files f ON f.id = s.file_id WHERE f.path = ?)",
-            (path,),
-        )
-        tx.execute("DELETE FROM files WHERE path = ?", (path,))
         tx.execute("DELETE FROM skipped WHERE path = ?", (path,))
+        row = tx.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        if row is None:  # a file new to the index (most of a first build): nothing to delete
+            return
+        tx.execute("DELETE FROM symbols_fts WHERE rowid IN (SELECT id FROM symbols WHERE file_id = ?)", (row[0],))
+        tx.execute("DELETE FROM files WHERE id = ?", (row[0],))
 
 
 _SYMBOL_SELECT = (
