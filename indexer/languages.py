@@ -32,6 +32,10 @@ _TS_DEFINITIONS = """
 (type_alias_declaration name: (type_identifier) @name) @definition.type
 (enum_declaration name: (identifier) @name) @definition.type
 (class_declaration name: (type_identifier) @name) @definition.class
+(program (lexical_declaration (variable_declarator name: (identifier) @name
+  value: [(as_expression) (satisfies_expression)]) @definition.constant))
+(export_statement declaration: (lexical_declaration (variable_declarator name: (identifier) @name
+  value: [(as_expression) (satisfies_expression)]) @definition.constant))
 (extends_clause value: (identifier) @name) @reference.class
 (implements_clause (type_identifier) @name) @reference.implementation
 (public_field_definition name: (property_identifier) @name) @definition.field
@@ -43,7 +47,9 @@ _C_FAMILY = """
 (call_expression function: (identifier) @name) @reference.call
 (call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
 (type_identifier) @name @reference.type
-(translation_unit (declaration declarator: (init_declarator declarator: (identifier) @name)) @definition.constant)
+(translation_unit (declaration declarator: (init_declarator declarator: [(identifier) @name
+  (pointer_declarator declarator: (identifier) @name) (array_declarator declarator: (identifier) @name)]))
+  @definition.constant)
 (enumerator name: (identifier) @name) @definition.constant
 """
 

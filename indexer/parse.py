@@ -82,7 +82,7 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
     loaded = load(language)
     tree = Parser(loaded.language).parse(source)
     roles = loaded.roles
-    raw_defs: dict[tuple[int, int], _RawDefinition] = {}
+    raw_defs: dict[tuple[int, int, str], _RawDefinition] = {}
     seen_names: set[tuple[str, int]] = set()
     definition_names: set[int] = set()
     first_at: dict[int, Reference] = {}
@@ -97,7 +97,7 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
                 if node is None:
                     continue
                 name = _text(names[0])
-                key = (node.start_byte, node.end_byte)
+                key = (node.start_byte, node.end_byte, name)  # `int A = 1, B = 2;`: one node, two names
                 if key in raw_defs or (name, node.start_byte) in seen_names:
                     continue
                 seen_names.add((name, node.start_byte))
@@ -143,11 +143,12 @@ def _add_shaped_uses(root: Node, source: bytes, first_at: dict[int, Reference]) 
             first_at[start] = Reference(match.group().decode(), node.start_point.row + 1, "use")
 
 
-_DECLARING_FIELDS = ("name", "declarator")
+_DECLARING_FIELDS = ("name", "declarator", "alias", "parameter")
 """Fields whose identifier a construct declares rather than uses: `const MAX = 3`, a parameter, `int
-MAX;`, an import specifier's own name, a keyword argument's name."""
+MAX;`, an import specifier's own name, `import x as Y`, a keyword argument's name, `Item => ...`."""
 _DECLARING_PARENTS = frozenset(
-    {"formal_parameters", "parameters", "lambda_parameters", "required_parameter", "optional_parameter"}
+    {"formal_parameters", "parameters", "lambda_parameters", "required_parameter", "optional_parameter",
+     "typed_parameter", "list_splat_pattern", "dictionary_splat_pattern", "import_clause"}
 )
 _QUALIFYING_PARENTS = frozenset({"qualified_identifier", "scoped_identifier"})
 """`ns::MAX` and `Foo::BAR` name what they qualify in their `name` field: a use."""
@@ -159,7 +160,7 @@ def _declares(node: Node) -> bool:
         return False
     if parent.type in _DECLARING_PARENTS:
         return True
-    return any(parent.child_by_field_name(f) == node for f in _DECLARING_FIELDS)
+    return any(node in parent.children_by_field_name(f) for f in _DECLARING_FIELDS)  # Go: `XX, YY int`
 
 
 def _nest(raw: list[_RawDefinition], loaded: LoadedLanguage, source: bytes) -> tuple[Definition, ...]:

@@ -35,7 +35,7 @@ def exact_hits(store: IndexStore, query: str) -> list[Hit]:
 
 
 def bm25_hits(store: IndexStore, query: str, k: int = _CANDIDATES) -> list[Hit]:
-    """BM25 over names (split into words), signatures, docstrings and paths."""
+    """BM25 over names (split into words), signatures, docstrings, paths and the names bodies use."""
     return [Hit(s.path, s.line, s.qualified_name, score) for s, score in store.search_text(query, limit=k)]
 
 

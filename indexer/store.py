@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 import shutil
 import sqlite3
@@ -22,6 +24,8 @@ STOPWORDS = frozenset(
     ]
 )
 """Words of a question that say nothing about which code it is about (left out of text search)."""
+_MAX_BODY_WORDS = 64
+"""Distinct words kept of one definition's body: enough for a function, bounded for a huge one."""
 
 _SCHEMA_V1 = """
 CREATE TABLE files (
@@ -91,6 +95,14 @@ DROP INDEX symbols_file;
 """Both are prefixes of refs_file_name and symbols_file_line, which serve the same lookups (and the
 cascading deletes); each index kept costs every insert of a build."""
 
+_SCHEMA_V5 = """
+DROP TABLE symbols_fts;
+CREATE VIRTUAL TABLE symbols_fts USING fts5(words, qualified_name, signature, doc, path, body);
+"""
+"""`body`: the words of the names each definition's own body calls and uses, so "check if a file exists"
+finds the function that calls `os.path.exists`. The parser version moves with it: every file is parsed
+again, which fills the new table."""
+
 _WORD_BOUNDARY = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
@@ -119,6 +131,9 @@ class FileRows:
     """(name, qualified_name, kind, line, end_line, signature, doc, container) of each definition."""
     words: tuple[str, ...]
     """Each definition's name as full-text words: split on case and underscores, then the name itself."""
+    bodies: tuple[str, ...]
+    """Each definition's body as full-text words: the names its own lines reference (not its nested
+    definitions'), split the same way, each word once."""
     refs: tuple[tuple[str, int, str], ...]
     """(name, line, kind) of each reference."""
     imports: tuple[tuple[str, int], ...]
@@ -132,9 +147,35 @@ class FileRows:
             has_errors=parsed.has_errors,
             symbols=tuple(tuple(d) for d in parsed.definitions),  # type: ignore[misc]
             words=tuple(" ".join([*split_identifier(d.name), d.name]) for d in parsed.definitions),
+            bodies=_body_words(parsed),
             refs=tuple(tuple(r) for r in parsed.references),  # type: ignore[misc]
             imports=tuple(tuple(i) for i in parsed.imports),  # type: ignore[misc]
         )
+
+
+def _body_words(parsed: ParsedFile) -> tuple[str, ...]:
+    """The words of the names referenced inside each definition, given to the innermost one only."""
+    definitions = parsed.definitions
+    order = sorted(range(len(definitions)), key=lambda i: (definitions[i].line, -definitions[i].end_line))
+    parent: dict[int, int | None] = {}
+    stack: list[int] = []
+    for i in order:
+        while stack and definitions[stack[-1]].end_line < definitions[i].end_line:
+            stack.pop()
+        parent[i] = stack[-1] if stack else None
+        stack.append(i)
+    starts = [definitions[i].line for i in order]
+    names: list[dict[str, None]] = [{} for _ in definitions]
+    for ref in parsed.references:
+        at = bisect.bisect_right(starts, ref.line) - 1
+        owner: int | None = order[at] if at >= 0 else None
+        while owner is not None and definitions[owner].end_line < ref.line:
+            owner = parent[owner]
+        if owner is not None:
+            names[owner][ref.name] = None
+    split = functools.lru_cache(maxsize=None)(split_identifier)
+    return tuple(" ".join(list(dict.fromkeys(w for name in used for w in split(name)))[:_MAX_BODY_WORDS])
+                 for used in names)
 
 
 @dataclass(frozen=True)
@@ -165,7 +206,7 @@ class Usage:
 class IndexStore(Database):
     """The per-repository index database."""
 
-    migrations = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+    migrations = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
 
     @classmethod
     def open_or_rebuild(cls, path: Path, notify: Callable[[str], None]) -> IndexStore:
@@ -214,9 +255,9 @@ class IndexStore(Database):
                     (path, state.size, state.mtime_ns, state.hash, rows.language, int(rows.has_errors)),
                 ).lastrowid
                 path_words = " ".join(split_identifier(path))
-                for symbol, name_words in zip(rows.symbols, rows.words, strict=True):
+                for symbol, name_words, body in zip(rows.symbols, rows.words, rows.bodies, strict=True):
                     symbols.append((next_id, file_id, *symbol))
-                    words.append((next_id, name_words, symbol[1], symbol[5], symbol[6], path_words))
+                    words.append((next_id, name_words, symbol[1], symbol[5], symbol[6], path_words, body))
                     next_id += 1
                 refs.extend((file_id, *ref) for ref in rows.refs)
                 imports.extend((file_id, *imp) for imp in rows.imports)
@@ -224,7 +265,8 @@ class IndexStore(Database):
                 "INSERT INTO symbols (id, file_id, name, qualified_name, kind, line, end_line, signature, doc,"
                 " container) VALUES (?,?,?,?,?,?,?,?,?,?)", symbols)
             tx.executemany(
-                "INSERT INTO symbols_fts (rowid, words, qualified_name, signature, doc, path) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO symbols_fts (rowid, words, qualified_name, signature, doc, path, body)"
+                " VALUES (?,?,?,?,?,?,?)",
                 words)
             tx.executemany("INSERT INTO refs (file_id, name, line, kind) VALUES (?,?,?,?)", refs)
             tx.executemany("INSERT INTO imports (file_id, module, line) VALUES (?,?,?)", imports)
@@ -341,7 +383,8 @@ class IndexStore(Database):
         return [Usage(r["name"], r["path"], r["line"], r["kind"], r["enclosing"] or "") for r in rows]
 
     def search_text(self, text: str, limit: int = 20) -> list[tuple[Symbol, float]]:
-        """BM25 search over symbol names, signatures, docstrings and paths; best first."""
+        """BM25 search over symbol names, signatures, docstrings, paths and the names their bodies use;
+        best first."""
         words = {w for token in re.findall(r"\w+", text) for w in [token.lower(), *split_identifier(token)]}
         words = {w for w in words if len(w) > 1 and w not in STOPWORDS}
         if not words:

@@ -211,6 +211,10 @@ def test_constant_and_class_shaped_names_used_as_values_are_references(
         ("c", b"static const int MAX_RETRIES = 3;\n", "constant"),
         ("c", b"enum limits { MAX_RETRIES, MIN_RETRIES };\n", "constant"),
         ("cpp", b"namespace cfg { const int MAX_RETRIES = 3; }\n", "constant"),
+        ("c", b"int MIN_RETRIES = 1, MAX_RETRIES = 3;\n", "constant"),  # the second name of a declaration
+        ("c", b"static const char *MAX_RETRIES = \"3\";\n", "constant"),
+        ("java", b"class R { static final int MIN_RETRIES = 1, MAX_RETRIES = 3; }\n", "constant"),
+        ("typescript", b"export const MAX_RETRIES = { n: 3 } as const;\n", "constant"),
     ],
 )
 def test_top_level_constants_enumerators_and_fields_are_definitions(
@@ -228,6 +232,9 @@ def test_top_level_constants_enumerators_and_fields_are_definitions(
         ("java", b"class A { void f(int MAX_B) { int MAX_C = 1; } }\n"),
         ("c", b"int f(int MAX_B) { int MAX_C = 1; return 0; }\nint MAX_A(void);\n"),
         ("python", b"def f(MAX_B, MAX_C=1):\n    g(MAX_A=2)\n"),
+        ("python", b"import numpy as MAX_A\ndef f(MAX_B: int, *MAX_C):\n    pass\n"),
+        ("javascript", b"import MAX_A from 'a';\nconst f = MAX_B => 1;\ntry {} catch (MAX_C) {}\n"),
+        ("go", b"package p\n\nfunc f(MAX_A, MAX_B int, MAX_C string) {}\n"),
     ],
 )
 def test_declaring_a_name_is_not_a_use_of_it(language: str, source: bytes) -> None:

@@ -58,8 +58,10 @@ def test_an_index_from_schema_version_1_is_migrated_on_open_and_lookups_work(
     index = tmp_path / "index" / "index.sqlite"
     _built(sample_repo, index)
     conn = sqlite3.connect(index, isolation_level=None)
-    try:  # undo migrations 4, 3 and 2, as a file written by the first release would be
+    try:  # undo migrations 5 to 2, as a file written by the first release would be
         conn.execute("DELETE FROM migrations WHERE version > 1")
+        conn.execute("DROP TABLE symbols_fts")
+        conn.execute("CREATE VIRTUAL TABLE symbols_fts USING fts5(words, qualified_name, signature, doc, path)")
         conn.execute("CREATE INDEX refs_file ON refs(file_id)")
         conn.execute("CREATE INDEX symbols_file ON symbols(file_id)")
         for name in ("refs_file_name", "symbols_name_exact", "symbols_file_line"):
@@ -73,7 +75,7 @@ def test_an_index_from_schema_version_1_is_migrated_on_open_and_lookups_work(
 
     store = IndexStore(index)
     try:
-        assert store.schema_version() == len(IndexStore.migrations) == 4
+        assert store.schema_version() == len(IndexStore.migrations) == 5
         assert _indexes(store.conn) == (V1_INDEXES - {"refs_file", "symbols_file"}) | LATER_INDEXES
         assert {"meta", "vector_files", "chunks"} <= _tables(store.conn)
         (found,) = store.definitions("make_report")
@@ -84,6 +86,7 @@ def test_an_index_from_schema_version_1_is_migrated_on_open_and_lookups_work(
         assert report.parsed == 3  # no parser version recorded: every file is parsed again
         assert store.get_meta("parser_version") == PARSER_VERSION
         assert store.definitions("Circle.area")[0].path == "pkg/shapes.py"
+        assert "make_report" in {h.symbol for h in bm25_hits(store, "make report")}  # full text filled again
     finally:
         store.close()
 
@@ -158,3 +161,28 @@ def test_bm25_finds_a_camel_case_name_from_its_words(tmp_path: Path) -> None:
     assert {h.symbol for h in hits} == {"HttpClientFactory", "http_get"}  # http_get shares one word only
     assert hits[0].score > hits[1].score
     assert [h.symbol for h in one_word] == ["HttpClientFactory"]  # a word from inside the name is enough
+
+
+def test_bm25_finds_a_definition_by_the_names_its_own_body_uses(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "files.py").write_text(
+        "import os\n\n\n"
+        "class Cache:\n"
+        "    LIMIT = DEFAULT_LIMIT\n\n"
+        "    def fresh(self, path):\n"
+        "        return os.path.exists(path) and os.path.getmtime(path) > 0\n\n\n"
+        "def load(path):\n"
+        "    return open(path).read()\n"
+    )
+    store = IndexStore(tmp_path / "index.sqlite")
+    try:
+        build_index(store, repo)
+
+        exists = bm25_hits(store, "check that the file exists")
+        limit = bm25_hits(store, "default limit")
+    finally:
+        store.close()
+
+    assert [h.symbol for h in exists] == ["Cache.fresh"]  # the method's call, not given to its class too
+    assert [h.symbol for h in limit] == ["Cache"]  # a use on the class's own lines
