@@ -103,6 +103,9 @@ class _Run:
     """(tier, model, text, context, confidence) of the latest answer."""
     budget_stop: str = ""
     """Why a budget (or the user) stopped the cascade after an earlier tier had answered."""
+    rejected_hit: tuple[CacheHit, str, Context] | None = None
+    """A cached answer skipped for its rejected verdict, with its tier and context: what a budget stop
+    keeps when no tier has answered afresh."""
 
     def escalate_to(self, tier: str, reporter: Reporter) -> None:
         """Record the step from the pending tier to `tier`, if there is one."""
@@ -295,15 +298,21 @@ class Pipeline:
                 self._record(query_id, name, backend.provider, backend.model, "cache_hit", route=route,
                              escalation_reason=f"{rejected} (cached verdict)", cached=True)
                 run.pending = (name, f"{rejected} (cached verdict)")
+                run.rejected_hit = (hit, name, context)
                 continue
             estimate = estimate_cost(backend.model, name, _prompt_tokens(backend, request), request.max_tokens)
             try:
                 allowed = self._allowed(name, backend, estimate, run, assume_yes)
             except BudgetStop as stop:
+                if run.final is None and run.rejected_hit is not None:  # asked before: that answer is cached
+                    hit, tier, hit_context = run.rejected_hit
+                    reporter.text(hit.answer)
+                    run.add(tier, hit.model, hit.answer, Usage(), 0.0, hit_context, ())
                 if run.final is None:
                     raise
                 run.budget_stop = str(stop)  # an earlier tier's answer is kept, never thrown away
-                doubt = run.escalations[-1].reason if run.escalations else "the cascade went on"
+                stepped = bool(run.escalations) and run.escalations[-1].to_tier == name
+                doubt = run.escalations.pop().reason if stepped else "the cascade went on"  # never reached
                 run.notes.append(f"kept {run.final[0]}'s answer although {doubt}: {stop}")
                 break
             if not allowed:

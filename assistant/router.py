@@ -54,7 +54,8 @@ _RULES: dict[Kind, tuple[str, ...]] = {
     "explain": (r"^(explain|describe|summari[sz]e|walk me through|can you explain)\b", r"^what('?s| does| is| are)\b",
                 r"^how (does|do|is)\b", r"^why\b", r"\bwhat happens when\b",
                 r"\b(difference between|vs\.?|versus)\b", r"^what (args|arguments|parameters)\b",
-                r"^which (?!(files?|modules?|class(es)?|functions?|methods?|tests?)\b)\w+ (does|do|did|is|are|will)\b"),
+                r"^which (?!(files?|modules?|packages?|folders?|director(y|ies)|paths?|lines?|class(es)?|functions?|"
+                r"methods?|tests?)\b)\w+ (does|do|did|is|are|will)\b(?!.*\b(defined|declared|located|imported)\b)"),
 }
 _COMPILED = {kind: tuple(re.compile(p, re.I) for p in patterns) for kind, patterns in _RULES.items()}
 _COMPLEX_HINTS = re.compile(

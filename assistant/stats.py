@@ -159,9 +159,14 @@ def _group_key(record: CallRecord, by: str) -> str:
 
 
 def _answer_of(records: list[CallRecord]) -> CallRecord | None:
-    answers = [r for r in records
-               if r.outcome in _ANSWERED and not r.escalation_reason and r.tier not in _NOT_ANSWER_TIERS]
-    return answers[-1] if answers else None
+    """The record whose answer the user got: the last one the cascade stopped at or, when a budget stopped
+    it before the next tier, the last answer before that stop."""
+    answers = [r for r in records if r.outcome in _ANSWERED and r.tier not in _NOT_ANSWER_TIERS]
+    accepted = [r for r in answers if not r.escalation_reason]
+    if accepted:
+        return accepted[-1]
+    stopped = bool(records) and records[-1].outcome == "budget_stop"
+    return answers[-1] if stopped and answers else None
 
 
 def compute_stats(ledger: Ledger, since: float | None = None, by: str | None = None) -> Stats:

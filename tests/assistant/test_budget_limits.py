@@ -21,6 +21,7 @@ from assistant.errors import BudgetStop
 from assistant.ledger import CallRecord, new_id, open_ledger
 from assistant.pipeline import Pipeline
 from assistant.session import Session
+from assistant.stats import stats_from_records
 from tests.emulators import fixtures
 from tests.emulators.server import Reply
 
@@ -202,18 +203,27 @@ def test_a_budget_stop_after_the_local_answer_keeps_that_answer_and_still_exits_
     monkeypatch.setenv("TIERCODE_TIERS", '["local", "groq"]')
     monkeypatch.setenv("TIERCODE_MAX_OUTPUT_TOKENS", "24")
     monkeypatch.setenv("TIERCODE_LOCAL__MIN_CONFIDENCE", "1.0")  # no local answer is sure enough: escalate
+    command = ["ask", "--repo", str(sample_repo), "--json", "--max-cost", "0", QUESTION]
 
-    result = CliRunner().invoke(cli, ["ask", "--repo", str(sample_repo), "--json", "--max-cost", "0", QUESTION])
+    first = CliRunner().invoke(cli, command)
+    again = CliRunner().invoke(cli, command)  # the local answer is cached with its rejected verdict
 
-    assert result.exit_code == 3
-    assert "stopped before calling groq: the per-query budget of $0.00 would be exceeded" in result.stderr
-    answer = json.loads(result.stdout)
+    for result in (first, again):
+        assert result.exit_code == 3
+        assert "stopped before calling groq: the per-query budget of $0.00 would be exceeded" in result.stderr
+    answer, repeated = json.loads(first.stdout), json.loads(again.stdout)
     assert answer["tier"] == "local" and answer["answer"].strip()
+    assert repeated["answer"] == answer["answer"]
     assert answer["budget_stop"].startswith("stopped before calling groq: the per-query budget of $0.00")
+    assert answer["escalations"] == []  # groq was never called
     assert any(n.startswith("kept local's answer although low token confidence") for n in answer["notes"])
     assert cloud_emulators.groq.bodies() == []
     ledger = open_ledger(paths.data_dir())
     try:
-        assert [(r.tier, r.outcome) for r in ledger.records()] == [("local", "ok"), ("groq", "budget_stop")]
+        records = list(ledger.records())
+        stats = stats_from_records(records)
     finally:
         ledger.close()
+    assert [(r.tier, r.outcome) for r in records] == [
+        ("local", "ok"), ("groq", "budget_stop"), ("local", "cache_hit"), ("groq", "budget_stop")]
+    assert stats.answered_by == {"local": 1, "cache": 1}  # both questions were answered

@@ -33,6 +33,8 @@ from assistant.router import (
         ("how should we structure the plugin architecture?", "design"),
         ("which item does heapq.heappop remove from the heap?", "explain"),  # behaviour, not a place
         ("which module defines DictReader", "lookup"),
+        ("which line is parse_config defined on?", "lookup"),
+        ("which package is DictReader defined in?", "lookup"),
     ],
 )
 def test_clear_questions_are_decided_by_the_rules(question: str, kind: str) -> None:
