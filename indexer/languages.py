@@ -73,8 +73,9 @@ _EXTRA_QUERIES: dict[str, str] = {
     "tsx": _JS_IMPORTS_AND_EXPORTS + _TS_DEFINITIONS + _JSX_REFERENCES,
     "go": """
 (import_spec path: (interpreted_string_literal) @import.module)
-(source_file (const_declaration (const_spec name: (identifier) @name) @definition.constant))
-(source_file (var_declaration (var_spec name: (identifier) @name) @definition.constant))
+(source_file (const_declaration (const_spec (identifier) @name) @definition.constant))
+(source_file (var_declaration (var_spec (identifier) @name) @definition.constant))
+(source_file (var_declaration (var_spec_list (var_spec (identifier) @name) @definition.constant)))
 """,
     "rust": """
 (use_declaration argument: (_) @import.module)

@@ -215,6 +215,8 @@ def test_constant_and_class_shaped_names_used_as_values_are_references(
         ("c", b"static const char *MAX_RETRIES = \"3\";\n", "constant"),
         ("java", b"class R { static final int MIN_RETRIES = 1, MAX_RETRIES = 3; }\n", "constant"),
         ("typescript", b"export const MAX_RETRIES = { n: 3 } as const;\n", "constant"),
+        ("go", b"package p\n\nconst MIN_RETRIES, MAX_RETRIES = 1, 3\n", "constant"),
+        ("go", b"package p\n\nvar (\n\tlimit, MAX_RETRIES int\n)\n", "constant"),
     ],
 )
 def test_top_level_constants_enumerators_and_fields_are_definitions(
