@@ -23,3 +23,10 @@ def settings_for(repo: Path, **flags: Any) -> Settings:
     if settings.offline:
         offline.install()
     return settings
+
+
+def non_empty(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A click callback that refuses an empty or blank argument (a usage error, exit 2)."""
+    if not value.strip():
+        raise click.BadParameter("is empty; give a name or some text", ctx=ctx, param=param)
+    return value

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from assistant.commands.common import repo_option
+from assistant.commands.common import non_empty, repo_option
 from assistant.config import Settings, load_settings
 from assistant.output import ConsoleReporter
 
@@ -147,7 +147,7 @@ def _symbol_row(s: Any) -> dict[str, Any]:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=non_empty)
 @repo_option
 @click.option("--refs", is_flag=True, help="List references instead of definitions.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -182,7 +182,7 @@ def find(name: str, repo: Path, refs: bool, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("text")
+@click.argument("text", callback=non_empty)
 @repo_option
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many hits.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

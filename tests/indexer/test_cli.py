@@ -76,6 +76,14 @@ def test_search_json_hits(repo: Path) -> None:
     assert set(hits[0]) == {"path", "line", "symbol", "score"} and len(hits) <= 3
 
 
+@pytest.mark.parametrize("command", [["find", ""], ["find", "  "], ["search", ""], ["find", "", "--refs"]])
+def test_an_empty_name_or_search_text_is_a_usage_error(repo: Path, command: list[str]) -> None:
+    code, output = run(*command, "--repo", str(repo))
+    assert code == 2
+    assert "is empty; give a name or some text" in output
+    assert "Traceback" not in output
+
+
 def test_map_fits_the_real_tokenizer(repo: Path, installed_model: Path) -> None:
     from models.local import LocalModel
 
