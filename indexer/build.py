@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,12 @@ _PARALLEL_THRESHOLD = 64
 
 _WRITE_BATCH = 128
 """Files stored per transaction during a build (their symbols become queryable together)."""
+
+_CHUNK = 16
+"""Files a worker takes at a time (fewer round trips than one by one)."""
+
+_CHUNKS_PER_WORKER = 16
+"""Chunks queued per worker: enough to keep every worker busy, few enough to bound memory."""
 
 
 @dataclass
@@ -54,7 +61,9 @@ def build_index(
 ) -> BuildReport:
     """Index every changed file under `root`; unchanged files are skipped by size+mtime, then hash.
 
-    `on_scanned` sees the report once the scan is done (files found, skipped), before parsing.
+    Files are read, hashed and parsed in worker processes, a bounded window at a time, so a build's
+    memory does not grow with the repository. `on_scanned` sees the report once the scan is done (files
+    found, skipped), before parsing.
     """
     started = time.perf_counter()
     found = scan(root, options)
@@ -62,42 +71,38 @@ def build_index(
     known = store.file_states()
     if store.get_meta("parser_version") != PARSER_VERSION:
         known = {path: FileState(-1, -1, "") for path in known}  # parsed by an older parser: parse again
-    to_parse: list[tuple[Candidate, bytes, FileState]] = []
+    changed: list[Candidate] = []
+    jobs: list[_Job] = []
     for candidate in found.files:
         old = known.get(candidate.path)
         if old and old.size == candidate.size and old.mtime_ns == candidate.mtime_ns:
             report.unchanged += 1
             continue
-        try:
-            data = candidate.absolute.read_bytes()
-        except OSError as exc:
-            report.skipped[candidate.path] = f"unreadable ({exc.strerror or exc})"
-            continue
-        if is_binary(data):
-            report.skipped[candidate.path] = "binary"
-            continue
-        state = FileState(candidate.size, candidate.mtime_ns, content_hash(data))
-        if old and old.hash == state.hash:
-            store.touch_file(candidate.path, state)
-            report.unchanged += 1
-            continue
-        to_parse.append((candidate, data, state))
+        changed.append(candidate)
+        jobs.append(_Job(candidate.language, str(candidate.absolute), old.hash if old else ""))
 
-    total = len(to_parse)
+    total = len(jobs)
     if on_scanned:
         on_scanned(report)
     if on_progress:
         on_progress(0, total)
     batch: list[tuple[str, FileState, FileRows]] = []
-    for done, ((candidate, _, state), parsed) in enumerate(_parse_all(to_parse, workers), start=1):
-        if parsed is None:
-            report.skipped[candidate.path] = "could not be parsed"
+    touched: list[tuple[str, FileState]] = []
+    for done, (candidate, outcome) in enumerate(zip(changed, _run_all(jobs, workers), strict=True), start=1):
+        state = FileState(candidate.size, candidate.mtime_ns, outcome.hash)
+        if outcome.skipped:
+            report.skipped[candidate.path] = outcome.skipped
+        elif outcome.rows is None:
+            touched.append((candidate.path, state))
+            report.unchanged += 1
         else:
-            batch.append((candidate.path, state, parsed))
+            batch.append((candidate.path, state, outcome.rows))
             report.parsed += 1
         if len(batch) >= _WRITE_BATCH or done == total:
             store.put_files(batch)
+            store.touch_files(touched)
             batch.clear()
+            touched.clear()
             if on_progress:
                 on_progress(done, total)
 
@@ -115,20 +120,16 @@ def update_file(store: IndexStore, root: Path, path: str, options: ScanOptions |
     """Re-index one file after an edit, or forget it when it is gone; True when the index changed."""
     verdict = check_file(root, path, options)
     old = store.file_state(path)
-    data = _read(verdict) if isinstance(verdict, Candidate) else None
-    if isinstance(verdict, Candidate) and data is not None:
-        if is_binary(data):
-            verdict = "binary"
-        else:
-            state = FileState(verdict.size, verdict.mtime_ns, content_hash(data))
-            if old is not None and old.hash == state.hash:
-                store.touch_file(path, state)
-                return False
-            rows = _parse_one((verdict.language, data))
-            if rows is not None:
-                store.put_files([(path, state, rows)])
-                return True
-            verdict = "could not be parsed"
+    if isinstance(verdict, Candidate):
+        outcome = _index_one(_Job(verdict.language, str(verdict.absolute), old.hash if old else ""))
+        state = FileState(verdict.size, verdict.mtime_ns, outcome.hash)
+        if not outcome.skipped and outcome.rows is None:
+            store.touch_files([(path, state)])
+            return False
+        if not outcome.skipped and outcome.rows is not None:
+            store.put_files([(path, state, outcome.rows)])
+            return True
+        verdict = outcome.skipped
     if old is not None:
         store.remove_files([path])
     if isinstance(verdict, str):
@@ -136,30 +137,65 @@ def update_file(store: IndexStore, root: Path, path: str, options: ScanOptions |
     return old is not None
 
 
-def _read(candidate: Candidate) -> bytes | None:
+@dataclass(frozen=True)
+class _Job:
+    """One file for a worker: read, hash, and parse it unless its content is what the index has."""
+
+    language: str
+    absolute: str
+    old_hash: str
+    """The content hash the index holds for the file; empty when it holds none (or must parse again)."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a worker made of one file."""
+
+    hash: str = ""
+    rows: FileRows | None = None
+    """The file's rows; None when its content is unchanged (or it was skipped)."""
+    skipped: str = ""
+    """Why the file is not indexed (unreadable, binary, could not be parsed); empty when it is."""
+
+
+def _index_one(job: _Job) -> _Outcome:
     try:
-        return candidate.absolute.read_bytes()
-    except OSError:
-        return None
+        data = Path(job.absolute).read_bytes()
+    except OSError as exc:
+        return _Outcome(skipped=f"unreadable ({exc.strerror or exc})")
+    if is_binary(data):
+        return _Outcome(skipped="binary")
+    digest = content_hash(data)
+    if digest == job.old_hash:
+        return _Outcome(hash=digest)
+    rows = _parse_one(job.language, data)
+    return _Outcome(hash=digest, rows=rows, skipped="" if rows is not None else "could not be parsed")
 
 
-def _parse_one(item: tuple[str, bytes]) -> FileRows | None:
+def _index_chunk(jobs: list[_Job]) -> list[_Outcome]:
+    return [_index_one(job) for job in jobs]
+
+
+def _parse_one(language: str, data: bytes) -> FileRows | None:
     """Parse one file into the rows the store keeps; None when the parser itself fails (nothing may crash
     a build)."""
-    language, data = item
     try:
         return FileRows.of(parse_source(language, data))
     except Exception:  # a grammar or query bug must cost one file, not the build
         return None
 
 
-def _parse_all(
-    items: list[tuple[Candidate, bytes, FileState]], workers: int | None
-) -> Iterator[tuple[tuple[Candidate, bytes, FileState], FileRows | None]]:
-    jobs = [(c.language, data) for c, data, _ in items]
+def _run_all(jobs: list[_Job], workers: int | None) -> Iterator[_Outcome]:
+    """Each job's outcome, in order; in a process pool with a bounded number of chunks in flight."""
     workers = workers or os.cpu_count() or 1
-    if len(items) < _PARALLEL_THRESHOLD or workers == 1:
-        yield from zip(items, map(_parse_one, jobs), strict=True)
+    if len(jobs) < _PARALLEL_THRESHOLD or workers == 1:
+        yield from map(_index_one, jobs)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from zip(items, pool.map(_parse_one, jobs, chunksize=16), strict=True)
+        in_flight: deque[Future[list[_Outcome]]] = deque()
+        for at in range(0, len(jobs), _CHUNK):
+            in_flight.append(pool.submit(_index_chunk, jobs[at : at + _CHUNK]))
+            if len(in_flight) >= workers * _CHUNKS_PER_WORKER:
+                yield from in_flight.popleft().result()
+        while in_flight:
+            yield from in_flight.popleft().result()

@@ -271,10 +271,13 @@ class IndexStore(Database):
             tx.executemany("INSERT INTO refs (file_id, name, line, kind) VALUES (?,?,?,?)", refs)
             tx.executemany("INSERT INTO imports (file_id, module, line) VALUES (?,?,?)", imports)
 
-    def touch_file(self, path: str, state: FileState) -> None:
-        """Record a new size and mtime for a file whose content hash did not change."""
+    def touch_files(self, files: Sequence[tuple[str, FileState]]) -> None:
+        """Record new sizes and mtimes for files whose content hash did not change."""
+        if not files:
+            return
         with self.transaction() as tx:
-            tx.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (state.size, state.mtime_ns, path))
+            tx.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
+                           [(state.size, state.mtime_ns, path) for path, state in files])
 
     def remove_files(self, paths: Iterable[str]) -> None:
         """Forget files (deleted or now ignored) and everything derived from them."""
