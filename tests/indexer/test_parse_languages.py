@@ -226,6 +226,11 @@ def test_top_level_constants_enumerators_and_fields_are_definitions(
     assert found.get("MAX_RETRIES") == kind
 
 
+def test_the_blank_identifier_is_not_a_definition() -> None:
+    parsed = parse_source("go", b"package p\n\nvar _ = fmt.Sprintf\nvar Limit = 3\n")
+    assert [d.name for d in parsed.definitions] == ["Limit"]
+
+
 @pytest.mark.parametrize(
     ("language", "source"),
     [
