@@ -104,8 +104,10 @@ class _Run:
     budget_stop: str = ""
     """Why a budget (or the user) stopped the cascade after an earlier tier had answered."""
     rejected_hit: tuple[CacheHit, str, Context] | None = None
-    """A cached answer skipped for its rejected verdict, with its tier and context: what a budget stop
-    keeps when no tier has answered afresh."""
+    """The latest answer when it is a cached one skipped for its rejected verdict (with its tier and
+    context): what a budget stop keeps."""
+    final_cached: bool = False
+    """Whether the latest answer came from the cache."""
 
     def escalate_to(self, tier: str, reporter: Reporter) -> None:
         """Record the step from the pending tier to `tier`, if there is one."""
@@ -296,7 +298,7 @@ class Pipeline:
                 if not rejected or not queue:
                     return self._from_cache(run, hit, name, context)
                 self._record(query_id, name, backend.provider, backend.model, "cache_hit", route=route,
-                             escalation_reason=f"{rejected} (cached verdict)", cached=True)
+                             usage=_hit_usage(hit), escalation_reason=f"{rejected} (cached verdict)", cached=True)
                 run.pending = (name, f"{rejected} (cached verdict)")
                 run.rejected_hit = (hit, name, context)
                 continue
@@ -304,19 +306,18 @@ class Pipeline:
             try:
                 allowed = self._allowed(name, backend, estimate, run, assume_yes)
             except BudgetStop as stop:
-                if run.final is None and run.rejected_hit is not None:  # asked before: that answer is cached
-                    hit, tier, hit_context = run.rejected_hit
-                    reporter.text(hit.answer)
-                    run.add(tier, hit.model, hit.answer, Usage(), 0.0, hit_context, ())
-                if run.final is None:
+                if not self._keep_earlier_answer(run, name, str(stop)):
                     raise
-                run.budget_stop = str(stop)  # an earlier tier's answer is kept, never thrown away
-                stepped = bool(run.escalations) and run.escalations[-1].to_tier == name
-                doubt = run.escalations.pop().reason if stepped else "the cascade went on"  # never reached
-                run.notes.append(f"kept {run.final[0]}'s answer although {doubt}: {stop}")
+                run.budget_stop = str(stop)
                 break
             if not allowed:
                 cheaper = self._downgrade(name, tried, backend, request, run.cost)
+                if cheaper is None:
+                    why = f"no tier cheaper than {name} fits the budget"
+                    self._record(query_id, name, backend.provider, backend.model, "budget_stop", route=route,
+                                 error=why)
+                    if self._keep_earlier_answer(run, name, why):
+                        break
                 queue = [cheaper] if cheaper else []
                 run.pending = run.pending or (name, "over budget")
                 if cheaper:
@@ -344,11 +345,27 @@ class Pipeline:
                 cache.remember(name, request, context, question, route.kind, result, cost, reason,
                                first_context)
             run.add(name, backend.model, result.text, result.usage, cost, context, result.notes, verdict.score)
+            run.rejected_hit = None  # a fresh answer from a later tier supersedes a skipped cached one
             if not reason:
                 break
             reporter.text("\n")
             run.pending = (name, reason)
-        return run.answer()
+        return run.answer(cached=run.final_cached)
+
+    def _keep_earlier_answer(self, run: _Run, tier: str, why: str) -> bool:
+        """End the cascade before `tier` with the latest answer it has (a cached one skipped for its verdict,
+        if that came last), noting why; False when no tier has answered. An answer is never thrown away."""
+        if run.rejected_hit is not None:
+            hit, hit_tier, hit_context = run.rejected_hit
+            self.session.reporter.text(hit.answer)
+            run.add(hit_tier, hit.model, hit.answer, Usage(), 0.0, hit_context, ())
+            run.final_cached = True
+        if run.final is None:
+            return False
+        stepped = bool(run.escalations) and run.escalations[-1].to_tier == tier
+        doubt = run.escalations.pop().reason if stepped else "the cascade went on"  # `tier` was never called
+        run.notes.append(f"kept {run.final[0]}'s answer although {doubt}: {why}")
+        return True
 
     def _downgrade(
         self, tier: str, tried: list[str], backend: Backend, request: GenerationRequest, spent: float,
@@ -433,8 +450,7 @@ class Pipeline:
 
     def _from_cache(self, run: _Run, hit: CacheHit, tier: str, context: Context) -> Answer:
         """Answer from a cache hit: a $0 ledger record that says so, and the hit's text."""
-        self._record(run.query_id, hit.tier, "cache", hit.model, "cache_hit", route=run.route,
-                     usage=Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens),
+        self._record(run.query_id, hit.tier, "cache", hit.model, "cache_hit", route=run.route, usage=_hit_usage(hit),
                      cached=True)
         self.session.reporter.text(hit.answer)
         if hit.match == "semantic":
@@ -550,3 +566,7 @@ def _code_parses(fence_language: str, code: str) -> bool:
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
+
+def _hit_usage(hit: CacheHit) -> Usage:
+    """The tokens a cached answer took when it was made (what the all-Sonnet counterfactual counts)."""
+    return Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)

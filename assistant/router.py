@@ -24,6 +24,9 @@ DIFFICULTIES: tuple[Difficulty, ...] = ("simple", "medium", "complex")
 
 _CODE_NAME = r"`?[A-Za-z_][\w]*(?:\.[\w]+)+`?|`[^`]+`|[a-z]+_[\w]+|[A-Z][a-z]+[A-Z]\w*"
 """A name that looks like code: dotted, backticked, snake_case or CamelCase."""
+_PLACE_NOUNS = (r"(files?|modules?|packages?|folders?|director(y|ies)|paths?|lines?|class(es)?|functions?|methods?|"
+                r"tests?)\b")
+"""What "which ... is X in?" asks for when it asks where code is (a lookup), not how it behaves."""
 _RULES: dict[Kind, tuple[str, ...]] = {
     "lookup": (r"^where (is|are|does|do|did|'s)\b", r"^where\b(?!.*\bshould\b)", r"^(find|locate|list|go to)\b",
                r"^show( me)?\s+\S+$", r"\bwho (calls|uses|imports)\b", r"\bwhich (files?|modules?|class|classes)\b",
@@ -54,8 +57,8 @@ _RULES: dict[Kind, tuple[str, ...]] = {
     "explain": (r"^(explain|describe|summari[sz]e|walk me through|can you explain)\b", r"^what('?s| does| is| are)\b",
                 r"^how (does|do|is)\b", r"^why\b", r"\bwhat happens when\b",
                 r"\b(difference between|vs\.?|versus)\b", r"^what (args|arguments|parameters)\b",
-                r"^which (?!(files?|modules?|packages?|folders?|director(y|ies)|paths?|lines?|class(es)?|functions?|"
-                r"methods?|tests?)\b)\w+ (does|do|did|is|are|will)\b(?!.*\b(defined|declared|located|imported)\b)"),
+                rf"^which (?!{_PLACE_NOUNS})\w+ (does|do|did|will)\b",
+                rf"^which (?!{_PLACE_NOUNS})\w+ (is|are) \S+ (?!(defined|declared|located|imported)\b)"),
 }
 _COMPILED = {kind: tuple(re.compile(p, re.I) for p in patterns) for kind, patterns in _RULES.items()}
 _COMPLEX_HINTS = re.compile(

@@ -1,7 +1,8 @@
 """`tiercode stats`: what the ledger says about calls, tokens, cost, caching, escalation and savings.
 
 Everything is computed from ledger records alone. A query's answer is its last record that is
-`ok` or `cache_hit` and carries no escalation reason; its tier says who answered (`index`, a model
+`ok` or `cache_hit` and carries no escalation reason (or, when a budget stopped the cascade before
+the next tier, the last answer before that stop); its tier says who answered (`index`, a model
 tier, or `cache` when the record is a cache hit). Savings compare the real spend with the
 counterfactual of sending every model-answered query (cache hits included) to Sonnet with the
 tokens of the call that answered it. A cache-hit record carries the tokens of the original call it
@@ -192,7 +193,7 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
         answerer = "unanswered" if answer is None else "cache" if cached else answer.tier
         answered_by[answerer] += 1
         model_answered = answer is not None and (cached or answer.tier not in _NOT_MODEL_TIERS)
-        called = [r for r in query if not r.cached and r.outcome != "cache_hit"
+        called = [r for r in query if not r.cached and r.outcome not in ("cache_hit", "budget_stop")
                   and r.tier not in _NOT_MODEL_TIERS + _NOT_ANSWER_TIERS]
         if called:
             model_queries += 1

@@ -197,26 +197,38 @@ def test_a_local_call_at_no_cost_is_never_blocked_by_a_money_budget_already_exce
         session.close()
 
 
-def test_a_budget_stop_after_the_local_answer_keeps_that_answer_and_still_exits_3(
-    sample_repo: Path, installed_model: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("action", "exit_code", "why"),
+    [
+        ("fail", 3, "stopped before calling groq: the per-query budget of $0.00 would be exceeded"),
+        ("downgrade", 0, "no tier cheaper than groq fits the budget"),
+    ],
+)
+def test_a_budget_that_stops_the_escalation_keeps_the_local_answer_also_when_asked_again(
+    sample_repo: Path, installed_model: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch,
+    action: str, exit_code: int, why: str,
 ) -> None:
     monkeypatch.setenv("TIERCODE_TIERS", '["local", "groq"]')
     monkeypatch.setenv("TIERCODE_MAX_OUTPUT_TOKENS", "24")
     monkeypatch.setenv("TIERCODE_LOCAL__MIN_CONFIDENCE", "1.0")  # no local answer is sure enough: escalate
-    command = ["ask", "--repo", str(sample_repo), "--json", "--max-cost", "0", QUESTION]
+    monkeypatch.setenv("TIERCODE_BUDGET__PER_QUERY", "0")
+    monkeypatch.setenv("TIERCODE_BUDGET__ACTION", action)
+    command = ["ask", "--repo", str(sample_repo), "--json", QUESTION]
 
     first = CliRunner().invoke(cli, command)
     again = CliRunner().invoke(cli, command)  # the local answer is cached with its rejected verdict
 
     for result in (first, again):
-        assert result.exit_code == 3
-        assert "stopped before calling groq: the per-query budget of $0.00 would be exceeded" in result.stderr
+        assert result.exit_code == exit_code, result.stderr
+        assert (why in result.stderr) == (action == "fail")  # a stop is an error; a downgrade is not
     answer, repeated = json.loads(first.stdout), json.loads(again.stdout)
     assert answer["tier"] == "local" and answer["answer"].strip()
-    assert repeated["answer"] == answer["answer"]
-    assert answer["budget_stop"].startswith("stopped before calling groq: the per-query budget of $0.00")
+    assert (repeated["answer"], repeated["cached"]) == (answer["answer"], True)
+    assert answer["budget_stop"] == (None if action == "downgrade" else answer["budget_stop"])
+    assert action == "downgrade" or answer["budget_stop"].startswith(why)
     assert answer["escalations"] == []  # groq was never called
-    assert any(n.startswith("kept local's answer although low token confidence") for n in answer["notes"])
+    assert any(n.startswith("kept local's answer although low token confidence") and why in n
+               for n in answer["notes"])
     assert cloud_emulators.groq.bodies() == []
     ledger = open_ledger(paths.data_dir())
     try:
@@ -227,3 +239,4 @@ def test_a_budget_stop_after_the_local_answer_keeps_that_answer_and_still_exits_
     assert [(r.tier, r.outcome) for r in records] == [
         ("local", "ok"), ("groq", "budget_stop"), ("local", "cache_hit"), ("groq", "budget_stop")]
     assert stats.answered_by == {"local": 1, "cache": 1}  # both questions were answered
+    assert stats.model_queries == 1  # the repeat called no model; a budget stop is not a call

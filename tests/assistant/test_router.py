@@ -35,6 +35,8 @@ from assistant.router import (
         ("which module defines DictReader", "lookup"),
         ("which line is parse_config defined on?", "lookup"),
         ("which package is DictReader defined in?", "lookup"),
+        ("which value does load_config return if the variable is not defined?", "explain"),
+        ("which parser is parse_config defined with?", "lookup"),
     ],
 )
 def test_clear_questions_are_decided_by_the_rules(question: str, kind: str) -> None:
