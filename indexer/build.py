@@ -18,14 +18,14 @@ from indexer.store import FileRows, FileState, IndexStore
 ProgressCallback = Callable[[int, int], None]
 """Called with (files done, files to do) as a build goes."""
 
-PARSER_VERSION = "6"
+PARSER_VERSION = "7"
 """Bumped when parsing changes what it extracts; an index parsed by another version is parsed again."""
 
 _PARALLEL_THRESHOLD = 64
 """Below this many files to parse, a process pool costs more than it saves."""
 
 _WRITE_BATCH = 128
-"""Files stored per transaction during a build (their symbols become queryable together)."""
+"""Files a build handles per transaction (their symbols become queryable together)."""
 
 _CHUNK = 16
 """Files a worker takes at a time (fewer round trips than one by one)."""
@@ -98,7 +98,7 @@ def build_index(
         else:
             batch.append((candidate.path, state, outcome.rows))
             report.parsed += 1
-        if len(batch) >= _WRITE_BATCH or done == total:
+        if done % _WRITE_BATCH == 0 or done == total:
             store.put_files(batch)
             store.touch_files(touched)
             batch.clear()
@@ -193,9 +193,13 @@ def _run_all(jobs: list[_Job], workers: int | None) -> Iterator[_Outcome]:
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
         in_flight: deque[Future[list[_Outcome]]] = deque()
-        for at in range(0, len(jobs), _CHUNK):
-            in_flight.append(pool.submit(_index_chunk, jobs[at : at + _CHUNK]))
-            if len(in_flight) >= workers * _CHUNKS_PER_WORKER:
+        try:
+            for at in range(0, len(jobs), _CHUNK):
+                in_flight.append(pool.submit(_index_chunk, jobs[at : at + _CHUNK]))
+                if len(in_flight) >= workers * _CHUNKS_PER_WORKER:
+                    yield from in_flight.popleft().result()
+            while in_flight:
                 yield from in_flight.popleft().result()
-        while in_flight:
-            yield from in_flight.popleft().result()
+        finally:  # the consumer stopped (an error, Ctrl-C): drop the queued chunks instead of parsing them
+            for future in in_flight:
+                future.cancel()

@@ -97,11 +97,13 @@ cascading deletes); each index kept costs every insert of a build."""
 
 _SCHEMA_V5 = """
 DROP TABLE symbols_fts;
-CREATE VIRTUAL TABLE symbols_fts USING fts5(words, qualified_name, signature, doc, path, body);
+CREATE VIRTUAL TABLE symbols_fts USING fts5(
+    words, qualified_name, signature, doc, path, body, tokenize = 'porter unicode61'
+);
 """
 """`body`: the words of the names each definition's own body calls and uses, so "check if a file exists"
-finds the function that calls `os.path.exists`. The parser version moves with it: every file is parsed
-again, which fills the new table."""
+finds the function that calls `os.path.exists`; Porter stemming, so "reading files" meets `read_file`.
+The parser version moves with it: every file is parsed again, which fills the new table."""
 
 _WORD_BOUNDARY = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 

@@ -186,3 +186,18 @@ def test_bm25_finds_a_definition_by_the_names_its_own_body_uses(tmp_path: Path) 
 
     assert [h.symbol for h in exists] == ["Cache.fresh"]  # the method's call, not given to its class too
     assert [h.symbol for h in limit] == ["Cache"]  # a use on the class's own lines
+
+
+def test_bm25_matches_inflected_words_through_stemming(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "io.py").write_text("def read_line(stream):\n    return stream.readline()\n\n\ndef close(stream):\n"
+                                "    stream.close()\n")
+    store = IndexStore(tmp_path / "index.sqlite")
+    try:
+        build_index(store, repo)
+        hits = bm25_hits(store, "reading lines")
+    finally:
+        store.close()
+
+    assert [h.symbol for h in hits] == ["read_line"]
