@@ -306,7 +306,7 @@ class Pipeline:
             try:
                 allowed = self._allowed(name, backend, estimate, run, assume_yes)
             except BudgetStop as stop:
-                if not self._keep_earlier_answer(run, name, str(stop)):
+                if not self._keep_earlier_answer(run, str(stop), not_called=name):
                     raise
                 run.budget_stop = str(stop)
                 break
@@ -316,7 +316,7 @@ class Pipeline:
                     why = f"no tier cheaper than {name} fits the budget"
                     self._record(query_id, name, backend.provider, backend.model, "budget_stop", route=route,
                                  error=why)
-                    if self._keep_earlier_answer(run, name, why):
+                    if self._keep_earlier_answer(run, why, not_called=name):
                         break
                 queue = [cheaper] if cheaper else []
                 run.pending = run.pending or (name, "over budget")
@@ -350,21 +350,30 @@ class Pipeline:
                 break
             reporter.text("\n")
             run.pending = (name, reason)
+        if run.rejected_hit is not None:  # the tiers after a cached answer were skipped or failed
+            self._keep_earlier_answer(run, "no later tier answered")
         return run.answer(cached=run.final_cached)
 
-    def _keep_earlier_answer(self, run: _Run, tier: str, why: str) -> bool:
-        """End the cascade before `tier` with the latest answer it has (a cached one skipped for its verdict,
-        if that came last), noting why; False when no tier has answered. An answer is never thrown away."""
+    def _keep_earlier_answer(self, run: _Run, why: str, not_called: str | None = None) -> bool:
+        """End the cascade with the latest answer it has (a cached one skipped for its verdict, if that
+        came last), noting why; False when no tier has answered. An answer is never thrown away.
+
+        `not_called` is the tier the cascade had stepped to but did not call: that step is taken back."""
         if run.rejected_hit is not None:
             hit, hit_tier, hit_context = run.rejected_hit
             self.session.reporter.text(hit.answer)
             run.add(hit_tier, hit.model, hit.answer, Usage(), 0.0, hit_context, ())
             run.final_cached = True
+            run.rejected_hit = None
         if run.final is None:
             return False
-        stepped = bool(run.escalations) and run.escalations[-1].to_tier == tier
-        doubt = run.escalations.pop().reason if stepped else "the cascade went on"  # `tier` was never called
-        run.notes.append(f"kept {run.final[0]}'s answer although {doubt}: {why}")
+        kept, doubt = run.final[0], ""
+        if not_called is not None and run.escalations and run.escalations[-1].to_tier == not_called:
+            doubt = run.escalations.pop().reason
+        doubt = doubt or next((e.reason for e in reversed(run.escalations) if e.from_tier == kept), "")
+        if not doubt and run.pending is not None and run.pending[0] == kept:
+            doubt = run.pending[1]
+        run.notes.append(f"kept {kept}'s answer although {doubt or 'the cascade went on'}: {why}")
         return True
 
     def _downgrade(

@@ -1,8 +1,8 @@
 """`tiercode stats`: what the ledger says about calls, tokens, cost, caching, escalation and savings.
 
 Everything is computed from ledger records alone. A query's answer is its last record that is
-`ok` or `cache_hit` and carries no escalation reason (or, when a budget stopped the cascade before
-the next tier, the last answer before that stop); its tier says who answered (`index`, a model
+`ok` or `cache_hit` and carries no escalation reason (or, when the cascade ended without accepting
+one, the last answer it kept); its tier says who answered (`index`, a model
 tier, or `cache` when the record is a cache hit). Savings compare the real spend with the
 counterfactual of sending every model-answered query (cache hits included) to Sonnet with the
 tokens of the call that answered it. A cache-hit record carries the tokens of the original call it
@@ -160,14 +160,11 @@ def _group_key(record: CallRecord, by: str) -> str:
 
 
 def _answer_of(records: list[CallRecord]) -> CallRecord | None:
-    """The record whose answer the user got: the last one the cascade stopped at or, when a budget stopped
-    it before the next tier, the last answer before that stop."""
+    """The record whose answer the user got: the last one the cascade stopped at or, when it ended without
+    accepting one (a budget stop, every later tier failing), the last answer it had: that one is kept."""
     answers = [r for r in records if r.outcome in _ANSWERED and r.tier not in _NOT_ANSWER_TIERS]
     accepted = [r for r in answers if not r.escalation_reason]
-    if accepted:
-        return accepted[-1]
-    stopped = bool(records) and records[-1].outcome == "budget_stop"
-    return answers[-1] if stopped and answers else None
+    return accepted[-1] if accepted else answers[-1] if answers else None
 
 
 def compute_stats(ledger: Ledger, since: float | None = None, by: str | None = None) -> Stats:

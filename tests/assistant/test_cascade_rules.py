@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from assistant.config import load_settings
 from assistant.pipeline import Pipeline
 from assistant.session import Session
+from assistant.stats import stats_from_records
 from tests.emulators import fixtures
 from tests.emulators.server import Reply
 
@@ -248,3 +250,23 @@ def test_the_unknown_symbol_limit_is_configurable(
     assert answer.tier == ("gemini" if escalates else "groq")
     assert [e.reason for e in answer.escalations] == (
         ["names symbols the index does not have (pkg.nothing_here)"] if escalates else [])
+
+
+def test_a_cached_answer_is_kept_when_every_later_tier_is_unavailable(sample_repo: Path, installed_model: Path) -> None:
+    settings = load_settings(sample_repo, tiers=["local", "groq"], local={"min_confidence": 1.0},
+                             max_output_tokens=24)
+    assert settings.groq_api_key is None  # groq is skipped: no key
+    session = Session(sample_repo, settings)
+    try:
+        first = Pipeline(session).ask(QUESTION)
+        again = Pipeline(session).ask(QUESTION)  # local's answer is cached with its rejected verdict
+
+        assert (first.tier, first.cached) == ("local", False)
+        assert (again.tier, again.cached, again.answer) == ("local", True, first.answer)
+        assert any(n.startswith("kept local's answer although low token confidence") and
+                   n.endswith("no later tier answered") for n in again.notes)
+        records = list(session.ledger.records())
+    finally:
+        session.close()
+    assert [(r.tier, r.outcome) for r in records] == [("local", "ok"), ("local", "cache_hit")]
+    assert stats_from_records(records).answered_by == {"local": 1, "cache": 1}

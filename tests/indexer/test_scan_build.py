@@ -135,6 +135,25 @@ def test_parallel_build_matches_serial(tmp_path: Path) -> None:
     assert [s.qualified_name for s in parallel.definitions("run")][:2] == ["C0.run", "C1.run"]
 
 
+def test_files_whose_mtime_changed_but_not_their_content_are_touched_in_batches_with_progress(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    for i in range(300):
+        write(root, f"m{i}.py", f"def f{i}():\n    return {i}\n")
+    store = IndexStore(tmp_path / "index.sqlite")
+    build_index(store, root, workers=2)
+    for i in range(300):
+        os.utime(root / f"m{i}.py", ns=(i + 1, i + 1))
+    progress: list[tuple[int, int]] = []
+
+    report = build_index(store, root, workers=2, on_progress=lambda done, total: progress.append((done, total)))
+
+    assert (report.parsed, report.unchanged) == (0, 300)
+    assert progress == [(0, 300), (128, 300), (256, 300), (300, 300)]
+    assert {state.mtime_ns for state in store.file_states().values()} == set(range(1, 301))
+
+
 def test_update_file_tracks_edits_skips_and_deletes(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     path = write(root, "m.py", "def one(): pass\n")
