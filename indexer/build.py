@@ -18,7 +18,7 @@ from indexer.store import FileRows, FileState, IndexStore
 ProgressCallback = Callable[[int, int], None]
 """Called with (files done, files to do) as a build goes."""
 
-PARSER_VERSION = "7"
+PARSER_VERSION = "8"
 """Bumped when parsing changes what it extracts; an index parsed by another version is parsed again."""
 
 _PARALLEL_THRESHOLD = 64

@@ -97,7 +97,7 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
                 if node is None:
                     continue
                 name = _text(names[0])
-                if name == "_":  # Go's `var _ = x`, a pattern's placeholder: names nothing
+                if name == "_" and kind == "constant":  # `var _ = x`, `_ = gettext`: a placeholder, not a name
                     continue
                 key = (node.start_byte, node.end_byte, name)  # `int A = 1, B = 2;`: one node, two names
                 if key in raw_defs or (name, node.start_byte) in seen_names:

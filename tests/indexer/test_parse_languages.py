@@ -226,9 +226,11 @@ def test_top_level_constants_enumerators_and_fields_are_definitions(
     assert found.get("MAX_RETRIES") == kind
 
 
-def test_the_blank_identifier_is_not_a_definition() -> None:
+def test_the_blank_identifier_is_not_a_definition_but_a_function_named_underscore_is() -> None:
     parsed = parse_source("go", b"package p\n\nvar _ = fmt.Sprintf\nvar Limit = 3\n")
     assert [d.name for d in parsed.definitions] == ["Limit"]
+    registered = parse_source("python", b"@area.register\ndef _(shape: Circle) -> float:\n    return 0.0\n")
+    assert [(d.name, d.kind) for d in registered.definitions] == [("_", "function")]
 
 
 @pytest.mark.parametrize(
