@@ -14,7 +14,7 @@ import pytest
 
 from assistant import paths
 from indexer.build import PARSER_VERSION, build_index
-from indexer.search import bm25_hits
+from indexer.search import Hit, bm25_hits
 from indexer.sqlitedb import DatabaseCorrupt
 from indexer.store import IndexStore
 
@@ -133,10 +133,21 @@ def test_find_rebuilds_an_index_from_a_newer_schema_with_a_one_line_notice(sampl
         store.close()
 
 
-def test_bm25_finds_a_camel_case_name_from_its_words(tmp_path: Path) -> None:
+def _bm25(tmp_path: Path, name: str, source: str, *queries: str) -> list[list[Hit]]:
+    """BM25 hits for each query over a one-file repository, indexed for real."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    (repo / "net.py").write_text(
+    (repo / name).write_text(source)
+    store = IndexStore(tmp_path / "index.sqlite")
+    try:
+        build_index(store, repo)
+        return [bm25_hits(store, query) for query in queries]
+    finally:
+        store.close()
+
+
+def test_bm25_finds_a_camel_case_name_from_its_words(tmp_path: Path) -> None:
+    source = (
         "class HttpClientFactory:\n"
         '    """Makes configured connections."""\n\n'
         "    def build(self) -> object:\n"
@@ -148,14 +159,7 @@ def test_bm25_finds_a_camel_case_name_from_its_words(tmp_path: Path) -> None:
         '    """Settings from the environment."""\n'
         "    return {}\n"
     )
-    store = IndexStore(tmp_path / "index.sqlite")
-    try:
-        build_index(store, repo)
-
-        hits = bm25_hits(store, "http client factory")
-        one_word = bm25_hits(store, "client")
-    finally:
-        store.close()
+    hits, one_word = _bm25(tmp_path, "net.py", source, "http client factory", "client")
 
     assert (hits[0].symbol, hits[0].path, hits[0].line) == ("HttpClientFactory", "net.py", 1)
     assert {h.symbol for h in hits} == {"HttpClientFactory", "http_get"}  # http_get shares one word only
@@ -164,9 +168,7 @@ def test_bm25_finds_a_camel_case_name_from_its_words(tmp_path: Path) -> None:
 
 
 def test_bm25_finds_a_definition_by_the_names_its_own_body_uses(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "files.py").write_text(
+    source = (
         "import os\n\n\n"
         "class Cache:\n"
         "    LIMIT = DEFAULT_LIMIT\n\n"
@@ -175,29 +177,14 @@ def test_bm25_finds_a_definition_by_the_names_its_own_body_uses(tmp_path: Path) 
         "def load(path):\n"
         "    return open(path).read()\n"
     )
-    store = IndexStore(tmp_path / "index.sqlite")
-    try:
-        build_index(store, repo)
-
-        exists = bm25_hits(store, "check that the file exists")
-        limit = bm25_hits(store, "default limit")
-    finally:
-        store.close()
+    exists, limit = _bm25(tmp_path, "files.py", source, "check that the file exists", "default limit")
 
     assert [h.symbol for h in exists] == ["Cache.fresh"]  # the method's call, not given to its class too
     assert [h.symbol for h in limit] == ["Cache"]  # a use on the class's own lines
 
 
 def test_bm25_matches_inflected_words_through_stemming(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "io.py").write_text("def read_line(stream):\n    return stream.readline()\n\n\ndef close(stream):\n"
-                                "    stream.close()\n")
-    store = IndexStore(tmp_path / "index.sqlite")
-    try:
-        build_index(store, repo)
-        hits = bm25_hits(store, "reading lines")
-    finally:
-        store.close()
+    source = "def read_line(stream):\n    return stream.readline()\n\n\ndef close(stream):\n    stream.close()\n"
+    (hits,) = _bm25(tmp_path, "io.py", source, "reading lines")
 
     assert [h.symbol for h in hits] == ["read_line"]
