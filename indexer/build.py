@@ -123,10 +123,10 @@ def update_file(store: IndexStore, root: Path, path: str, options: ScanOptions |
     if isinstance(verdict, Candidate):
         outcome = _index_one(_Job(verdict.language, str(verdict.absolute), old.hash if old else ""))
         state = FileState(verdict.size, verdict.mtime_ns, outcome.hash)
-        if not outcome.skipped and outcome.rows is None:
-            store.touch_files([(path, state)])
-            return False
-        if not outcome.skipped and outcome.rows is not None:
+        if not outcome.skipped:
+            if outcome.rows is None:  # same content, new mtime
+                store.touch_files([(path, state)])
+                return False
             store.put_files([(path, state, outcome.rows)])
             return True
         verdict = outcome.skipped

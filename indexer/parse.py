@@ -82,7 +82,7 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
     loaded = load(language)
     tree = Parser(loaded.language).parse(source)
     roles = loaded.roles
-    raw_defs: dict[tuple[int, int, str], _RawDefinition] = {}
+    raw_defs: list[_RawDefinition] = []
     seen_names: set[tuple[str, int]] = set()
     definition_names: set[int] = set()
     first_at: dict[int, Reference] = {}
@@ -99,12 +99,11 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
                 name = _text(names[0])
                 if name == "_" and kind == "constant":  # `var _ = x`, `_ = gettext`: a placeholder, not a name
                     continue
-                key = (node.start_byte, node.end_byte, name)  # `int A = 1, B = 2;`: one node, two names
-                if key in raw_defs or (name, node.start_byte) in seen_names:
+                if (name, node.start_byte) in seen_names:  # `int A = 1, B = 2;`: one node, two names
                     continue
                 seen_names.add((name, node.start_byte))
                 definition_names.add(names[0].start_byte)
-                raw_defs[key] = _RawDefinition(name, kind, node, explicit_scope(node, language))
+                raw_defs.append(_RawDefinition(name, kind, node, explicit_scope(node, language)))
             elif role == "reference" and names:
                 name_node = names[0]
                 if name_node.start_byte not in first_at:
@@ -116,7 +115,7 @@ def parse_source(language: str, source: bytes) -> ParsedFile:
     references = tuple(ref for start, ref in first_at.items() if start not in definition_names)
     return ParsedFile(
         language=language,
-        definitions=_nest(list(raw_defs.values()), loaded, source),
+        definitions=_nest(raw_defs, loaded, source),
         references=references,
         imports=tuple(imports),
         has_errors=tree.root_node.has_error,
