@@ -1,4 +1,5 @@
-"""Text embeddings from a local GGUF model on llama-cpp-python: mean pooling, batched, L2-normalized."""
+"""Text embeddings from a local GGUF model on llama-cpp-python: the model's own pooling (mean for a chat
+model, which declares none), batched, L2-normalized."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ _DEFAULT_CONTEXT = 512
 """Tokens per text: bge-small's limit, and plenty for a function-level chunk's head."""
 _TEXTS_PER_CALL = 32
 _RECENT_TEXTS = 16
+_POOLING_NAMES = {1: "mean", 2: "cls", 3: "last", 4: "rank"}
+"""llama.cpp's pooling types (`enum llama_pooling_type`) by number."""
 
 
 class LlamaEmbedder:
@@ -39,12 +42,12 @@ class LlamaEmbedder:
 
     @property
     def name(self) -> str:
-        """Identifies the model, so vectors from another model are never mixed in."""
+        """Identifies the model and its pooling, so vectors from another model are never mixed in."""
         try:
             size = self.path.stat().st_size
         except OSError:
             size = 0
-        return f"{self.path.name}:{size}:mean"
+        return f"{self.path.name}:{size}:{_POOLING_NAMES.get(self.llm.pooling_type(), 'other')}"
 
     @property
     def dim(self) -> int:
@@ -65,21 +68,30 @@ class LlamaEmbedder:
         import llama_cpp
 
         try:
-            return llama_cpp.Llama(
-                model_path=str(self.path),
-                embedding=True,
-                pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
-                n_ctx=self.context_tokens,
-                n_batch=self.context_tokens,
-                n_ubatch=self.context_tokens,
-                n_threads=self.threads or physical_cores(),
-                n_gpu_layers=0,
-                verbose=False,
-            )
+            llm = self._open(llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED)
+            if llm.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:  # a chat model: it declares no pooling
+                llm.close()
+                llm = self._open(llama_cpp.LLAMA_POOLING_TYPE_MEAN)
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(
                 f"embedding model {self.path} could not be loaded ({exc})", provider=PROVIDER
             ) from None
+        return llm
+
+    def _open(self, pooling_type: int) -> llama_cpp.Llama:
+        import llama_cpp
+
+        return llama_cpp.Llama(
+            model_path=str(self.path),
+            embedding=True,
+            pooling_type=pooling_type,
+            n_ctx=self.context_tokens,
+            n_batch=self.context_tokens,
+            n_ubatch=self.context_tokens,
+            n_threads=self.threads or physical_cores(),
+            n_gpu_layers=0,
+            verbose=False,
+        )
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings of `texts` as a float32 array of shape (len(texts), dim), rows L2-normalized."""
