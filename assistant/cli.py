@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from assistant import __version__
 from assistant.commands.common import repo_option, settings_for
@@ -60,6 +61,11 @@ def _fail(message: str, code: int) -> None:
 def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
     """Tiercode: a local-first coding assistant that answers at the lowest cost that still gives a good
     answer. Run without a command to open the terminal UI in the repository."""
+    inherited: dict[str, object] = {"offline": True} if offline else {}
+    if ctx.get_parameter_source("repo") is not ParameterSource.DEFAULT:
+        inherited["repo"] = repo
+    if inherited:  # `tiercode --offline ask ...` is `tiercode ask --offline ...`
+        ctx.default_map = {name: dict(inherited) for name in cli.commands}
     if ctx.invoked_subcommand is None:
         from assistant.tui.app import run_tui
 

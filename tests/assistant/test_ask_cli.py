@@ -183,3 +183,17 @@ def _rows(db_path: Path, table: str) -> list[tuple[object, ...]]:
 def _integrity(db_path: Path) -> str:
     with sqlite3.connect(db_path) as db:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def test_options_before_the_command_apply_to_it(sample_repo: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, GROQ_API_KEY="test-key")
+    done = tiercode("--offline", "--repo", str(sample_repo), "ask", "--dry-run", "--json", "explain total_area",
+                    cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    tiers = {t["tier"]: t for t in json.loads(done.stdout)["tiers"]}
+    assert not tiers.get("groq", {}).get("available")  # `tiercode --offline ask` is offline, key or not
+    online = json.loads(tiercode("--repo", str(sample_repo), "ask", "--dry-run", "--json", "explain total_area",
+                                 cwd=tmp_path, env=env).stdout)
+    assert {t["tier"]: t for t in online["tiers"]}["groq"]["available"]
+    found = tiercode("--repo", str(sample_repo), "find", "total_area", cwd=tmp_path)
+    assert "pkg/shapes.py:25" in found.stdout  # the repository given before the command, not the cwd
