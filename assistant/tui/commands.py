@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from assistant import offline
 from assistant.context import build_context
 from assistant.edits import EditError
 from assistant.tui.screens import ConfirmScreen, StatsScreen
@@ -55,6 +56,10 @@ class CommandHandler:
         """Toggle offline mode."""
         settings = self.app.session.settings
         settings.offline = not settings.offline
+        if settings.offline:
+            offline.install()
+        elif offline.active():  # the guard `tiercode --offline` installed at start
+            offline.uninstall()
         self.app.say("offline: only the index and local models answer" if settings.offline
                      else "online: the cascade may use cloud tiers")
         self.app.refresh_footer()

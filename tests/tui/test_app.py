@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
+import pytest
 from textual.message import Message
 from textual.widgets import Markdown
 
+from assistant import offline
 from assistant.answer import Answer, Escalation
+from assistant.offline import OfflineViolation
 from assistant.tui.messages import AnswerText
 from assistant.tui.widgets import PromptInput, StatusFooter, Turn
 from models.base import Usage
@@ -103,6 +107,21 @@ async def test_offline_toggle_and_budget_show_in_the_footer(sample_repo: Path) -
         assert "$0.0000/$2.00" in text and "░" in text
         await submit(pilot, "/tier local")
         assert "tier local" in str(footer.render())
+
+
+async def test_the_offline_toggle_closes_and_opens_the_network(sample_repo: Path) -> None:
+    app = make_app(sample_repo, offline=False)
+    try:
+        async with app.run_test() as pilot:
+            await submit(pilot, "/offline")
+            assert offline.active()
+            with pytest.raises(OfflineViolation):
+                socket.create_connection(("192.0.2.1", 443), timeout=1)
+            await submit(pilot, "/offline")
+            assert not offline.active()
+    finally:
+        while offline.active():
+            offline.uninstall()
 
 
 def outputs(app: object) -> list[str]:
