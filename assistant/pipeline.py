@@ -295,7 +295,7 @@ class Pipeline:
             hit = cache.exact(name, backend.model, request, context) if cache is not None else None
             if hit is not None:
                 rejected = str((hit.meta or {}).get("rejected", ""))
-                if not rejected or not queue:
+                if not rejected or not queue or self._escalations_spent(run):
                     return self._from_cache(run, hit, name, context)
                 self._record(query_id, name, backend.provider, backend.model, "cache_hit", route=route,
                              usage=_hit_usage(hit), escalation_reason=f"{rejected} (cached verdict)", cached=True)
@@ -332,18 +332,21 @@ class Pipeline:
             except ModelError as exc:
                 run.notes.append(f"{name} failed: {exc}")
                 run.pending = (name, f"{name} failed: {exc}")
+                if queue and self._escalations_spent(run) and self._keep_earlier_answer(
+                        run, f"the cascade allows {settings.max_escalations} escalation(s)"):
+                    break
                 continue
             cost = _cost(name, backend.model, result.usage)
             verdict = self._judge(name, result, run, cancel)
-            is_last = not queue or len(run.escalations) >= settings.max_escalations
+            is_last = not queue or self._escalations_spent(run)
             reason = "" if verdict.confident or is_last else verdict.reason
             if is_last and not verdict.confident:
                 run.notes.append(f"kept {name}'s answer, the last the cascade allows, although {verdict.reason}")
             self._record_result(query_id, name, backend, result, route, cost=cost, escalation_reason=reason,
                                 attempt=attempt, confidence=verdict.score)
             if cache is not None and result.finish_reason != "cancelled":
-                cache.remember(name, request, context, question, route.kind, result, cost, reason,
-                               first_context)
+                cache.remember(name, request, context, question, route.kind, result, cost,
+                               "" if verdict.confident else verdict.reason, first_context)
             run.add(name, backend.model, result.text, result.usage, cost, context, result.notes, verdict.score)
             run.rejected_hit = None  # a fresh answer from a later tier supersedes a skipped cached one
             if not reason:
@@ -353,6 +356,11 @@ class Pipeline:
         if run.rejected_hit is not None:  # the tiers after a cached answer were skipped or failed
             self._keep_earlier_answer(run, "no later tier answered")
         return run.answer(cached=run.final_cached)
+
+    def _escalations_spent(self, run: _Run) -> bool:
+        """True when the cascade may not move the question on again (`max_escalations`). Steps past
+        failed tiers count too, but only once a tier has answered: until then it looks for any answer."""
+        return len(run.escalations) >= self.session.settings.max_escalations
 
     def _keep_earlier_answer(self, run: _Run, why: str, not_called: str | None = None) -> bool:
         """End the cascade with the latest answer it has (a cached one skipped for its verdict, if that

@@ -18,7 +18,7 @@ from assistant.pipeline import Pipeline
 from assistant.session import Session
 from assistant.stats import stats_from_records
 from tests.emulators import fixtures
-from tests.emulators.server import Reply
+from tests.emulators.server import Fail, Reply
 
 CloudEmulators = fixtures.CloudEmulators
 
@@ -70,6 +70,21 @@ def test_max_escalations_stops_the_cascade_and_keeps_the_last_weak_answer_with_t
     assert records[-1].escalation_reason == ""  # the kept answer did not move the question on
 
 
+def test_a_failed_tier_does_not_carry_the_question_past_the_escalation_limit(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply(HEDGE))
+    cloud_emulators.gemini.script(Fail(400, message="bad request"))
+    cloud_emulators.anthropic.script(Reply(GOOD))
+    session = open_session(max_escalations=1)
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert _calls(cloud_emulators) == {"groq": 1, "gemini": 1, "sonnet": 0}
+    assert answer.tier == "groq" and answer.answer == HEDGE
+    assert any(n.startswith("kept groq's answer although") and "allows 1 escalation(s)" in n for n in answer.notes)
+
+
 # -- offline ------------------------------------------------------------------------------------
 
 
@@ -88,6 +103,24 @@ def test_an_offline_session_calls_no_cloud_tier_even_with_every_key_set(
     assert any(n.startswith("kept local's answer, the last the cascade allows, although low token confidence")
                for n in answer.notes)  # a weak answer that would have escalated online
     assert [(r.tier, r.provider) for r in session.ledger.records()] == [("local", "local")]
+
+
+def test_a_weak_answer_kept_offline_is_not_taken_from_the_cache_once_online(
+    open_session: Any, cloud_emulators: CloudEmulators, installed_model: Path
+) -> None:
+    settings = {"tiers": ["local", "groq"], "local": {"min_confidence": 1.0}, "max_output_tokens": 24}
+    offline_answer = Pipeline(open_session(offline=True, **settings)).ask(QUESTION)
+    assert offline_answer.tier == "local"
+    cloud_emulators.groq.script(Reply(GOOD))
+    session = open_session(**settings)
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.tier == "groq" and answer.answer == GOOD
+    assert [(e.from_tier, e.to_tier) for e in answer.escalations] == [("local", "groq")]
+    assert [(r.tier, r.outcome) for r in session.ledger.records()][-2:] == [("local", "cache_hit"), ("groq", "ok")]
+    again = Pipeline(open_session(offline=True, **settings)).ask(QUESTION)
+    assert again.tier == "local" and again.cached  # offline, the kept answer is still served from the cache
 
 
 # -- the missing-symbol verifier ------------------------------------------------------------------
