@@ -93,11 +93,15 @@ class Session:
             self.refresh_index()
         return self._store
 
+    def scan_options(self) -> ScanOptions:
+        """What the index covers, from the settings (the file size limit)."""
+        return ScanOptions(self.settings.max_file_bytes)
+
     def refresh_index(self) -> BuildReport:
         """Re-scan the repository and index what changed."""
         store = self._store or self.store()
         report = build_index(
-            store, self.repo, ScanOptions(self.settings.max_file_bytes),
+            store, self.repo, self.scan_options(),
             on_progress=lambda done, total: self.reporter.progress("indexing", done, total),
         )
         self.last_build = report

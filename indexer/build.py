@@ -130,8 +130,7 @@ def update_file(store: IndexStore, root: Path, path: str, options: ScanOptions |
             store.put_files([(path, state, outcome.rows)])
             return True
         verdict = outcome.skipped
-    if old is not None:
-        store.remove_files([path])
+    store.remove_files([path])  # its rows, or the skipped entry of a file that was never indexed
     if isinstance(verdict, str):
         store.add_skipped(path, verdict)
     return old is not None

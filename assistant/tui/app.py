@@ -34,7 +34,6 @@ from assistant.tui.messages import (
 from assistant.tui.screens import ConfirmScreen
 from assistant.tui.widgets import FooterState, PromptInput, StatusFooter, Turn
 from indexer.build import update_file
-from indexer.scan import ScanOptions
 from models.base import Cancelled, ModelError
 
 if TYPE_CHECKING:
@@ -203,8 +202,7 @@ class TiercodeApp(App[None]):
             if self._vectors is not None:
                 self._vectors.request(paths)
 
-        watcher = IndexWatcher(store, self.session.repo, ScanOptions(self.session.settings.max_file_bytes),
-                               on_change=changed)
+        watcher = IndexWatcher(store, self.session.repo, self.session.scan_options(), on_change=changed)
         try:
             self._watcher = watcher.start()
         except OSError as exc:  # e.g. the system's limit on inotify watches
@@ -219,7 +217,8 @@ class TiercodeApp(App[None]):
         """Re-index single files at once, in the background."""
         with self._store_lock:
             store = self.session.store()
-            changed = sum(update_file(store, self.session.repo, path) for path in paths)
+            options = self.session.scan_options()
+            changed = sum(update_file(store, self.session.repo, path, options) for path in paths)
             counts = store.counts()
         if self._vectors is not None:
             self._vectors.request(paths)

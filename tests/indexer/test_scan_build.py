@@ -168,4 +168,4 @@ def test_update_file_tracks_edits_skips_and_deletes(tmp_path: Path) -> None:
     assert store.skipped() == {"m.py": "binary"} and not store.definitions("two")
     path.unlink()
     assert not update_file(store, root, "m.py")
-    assert store.paths() == []
+    assert store.paths() == [] and store.skipped() == {}  # a skipped file deleted is no longer listed

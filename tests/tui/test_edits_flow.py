@@ -72,3 +72,16 @@ async def test_an_edit_outside_the_repository_is_refused_and_not_offered(sample_
         await submit(pilot, "/apply")
         assert not isinstance(app.screen, ConfirmScreen)
     assert not (sample_repo.parent / "evil.py").exists()
+
+
+async def test_files_an_edit_changed_are_judged_by_the_configured_size_limit(sample_repo: Path) -> None:
+    (sample_repo / "pkg" / "long.py").write_text("def long_one():\n    return 1\n" * 10)
+    app = make_app(sample_repo, max_file_bytes=200)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, app.index_ready.is_set, "the index")
+        store = app.session.store()
+        assert store.skipped()["pkg/long.py"].startswith("too large")
+        app.reindex(["pkg/long.py", "pkg/report.py"])
+        await app.workers.wait_for_complete()
+        assert store.skipped()["pkg/long.py"].startswith("too large")  # not the default 1 MiB limit
+        assert not store.definitions("long_one")
