@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -13,6 +14,7 @@ import click
 
 from assistant.commands.common import non_empty, repo_option
 from assistant.config import Settings, load_settings
+from assistant.errors import UsageError
 from assistant.output import ConsoleReporter
 
 if TYPE_CHECKING:
@@ -224,8 +226,11 @@ def repo_map(repo: Path, tokens: int, query: str | None, focus: tuple[str, ...],
     settings = load_settings(repo)
     session = Session(repo, settings, ConsoleReporter(stream=False))
     try:
+        store = session.store()
+        known = set(store.paths())
+        focus = tuple(_indexed_path(session.repo, given, known) for given in focus)
         count, tokenizer = _token_counter(settings)
-        text = render_map(session.store(), tokens, count, query=query, focus=focus)
+        text = render_map(store, tokens, count, query=query, focus=focus)
         used = count(text)
         if as_json:
             click.echo(json.dumps({"map": text, "tokens": used, "budget": tokens, "tokenizer": tokenizer}))
@@ -234,6 +239,19 @@ def repo_map(repo: Path, tokens: int, query: str | None, focus: tuple[str, ...],
             click.echo(f"tiercode: map of {used}/{tokens} tokens, counted with {tokenizer}", err=True)
     finally:
         session.close()
+
+
+def _indexed_path(repo: Path, given: str, known: set[str]) -> str:
+    """A path as the index names it (relative to the repository), given relative to the current folder,
+    to the repository, or absolute; a usage error when the index has no such file."""
+    path = Path(given)
+    candidates = [path.as_posix().removeprefix("./")]
+    with contextlib.suppress(ValueError):  # a path outside the repository is only tried as it is
+        candidates.insert(0, (Path.cwd() / path).resolve().relative_to(repo.resolve()).as_posix())
+    for candidate in candidates:
+        if candidate in known:
+            return candidate
+    raise UsageError(f"--focus {given}: not a file in the index of {repo}")
 
 
 def _token_counter(settings: Settings) -> tuple[Any, str]:

@@ -97,6 +97,22 @@ def test_map_without_a_model_says_it_estimates(repo: Path) -> None:
     assert code == 0 and "rust/lib.rs:" in out and "counted with an estimate" in out
 
 
+def test_map_focus_takes_a_path_relative_to_the_repository_the_current_folder_or_absolute(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = next(p for p in sorted((repo / "go").iterdir()) if p.suffix == ".go")
+    relative = target.relative_to(repo).as_posix()
+    plain = run_json("map", "--repo", str(repo), "--tokens", "200", "--json")["map"]  # type: ignore[index]
+    focused = run_json("map", "--repo", str(repo), "--tokens", "200", "--json", "--focus", relative)["map"]  # type: ignore[index]
+    assert focused.startswith(relative) and focused != plain
+    monkeypatch.chdir(repo / "go")
+    for given in (f"./{target.name}", str(target), relative):
+        again = run_json("map", "--repo", str(repo), "--tokens", "200", "--json", "--focus", given)
+        assert again["map"] == focused, given  # type: ignore[index]
+    code, out = run("map", "--repo", str(repo), "--focus", "no/such/file.go")
+    assert code == 2 and "--focus no/such/file.go: not a file in the index" in out
+
+
 def test_index_watch_reports_updates_until_interrupted(repo: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
