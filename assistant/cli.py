@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from assistant import __version__
 from assistant.commands.common import repo_option, settings_for
 from assistant.errors import BudgetStop, TiercodeError, UsageError
 from assistant.output import ConsoleReporter, print_metadata
+from indexer.sqlitedb import is_corruption
 from models.base import Cancelled, ModelUnavailable
 from models.manager import PullError
 
@@ -43,6 +45,10 @@ class TiercodeGroup(click.Group):
             _fail(str(exc), 2)
         except KeyboardInterrupt:
             _fail("interrupted", _EXIT_INTERRUPTED)
+        except sqlite3.DatabaseError as exc:  # damage the index build did not reach, or the ledger's
+            if not is_corruption(exc):
+                raise
+            _fail(f"a Tiercode database is damaged ({exc}); `tiercode index --rebuild` builds the index anew", 1)
         sys.exit(code if isinstance(code, int) else 0)
 
 

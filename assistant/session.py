@@ -12,7 +12,7 @@ from assistant.config import Settings
 from assistant.errors import UsageError
 from assistant.ledger import Ledger, new_id, open_ledger
 from assistant.tiers import TierSet
-from indexer.build import BuildReport, build_index
+from indexer.build import BuildReport, build_or_rebuild
 from indexer.embed import VECTORS_FILE, VectorIndex
 from indexer.scan import ScanOptions
 from indexer.store import IndexStore
@@ -100,8 +100,8 @@ class Session:
     def refresh_index(self) -> BuildReport:
         """Re-scan the repository and index what changed."""
         store = self._store or self.store()
-        report = build_index(
-            store, self.repo, self.scan_options(),
+        self._store, report = build_or_rebuild(
+            store, self.repo, self.reporter.status, options=self.scan_options(),
             on_progress=lambda done, total: self.reporter.progress("indexing", done, total),
         )
         self.last_build = report

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from indexer.parse import parse_source
 from indexer.scan import Candidate, ScanOptions, check_file, is_binary, scan
+from indexer.sqlitedb import is_corruption
 from indexer.store import FileRows, FileState, IndexStore
 
 ProgressCallback = Callable[[int, int], None]
@@ -114,6 +117,20 @@ def build_index(
     store.set_meta("parser_version", PARSER_VERSION)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def build_or_rebuild(
+    store: IndexStore, root: Path, notify: Callable[[str], None], **build_options: Any
+) -> tuple[IndexStore, BuildReport]:
+    """`build_index`, and the store it built; an index found damaged on the way (a disk or copy gone
+    wrong) is thrown away, after `notify` is told why, and built anew: it is only a cache."""
+    try:
+        return store, build_index(store, root, **build_options)
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        fresh = store.discard(str(exc), notify)
+        return fresh, build_index(fresh, root, **build_options)
 
 
 def update_file(store: IndexStore, root: Path, path: str, options: ScanOptions | None = None) -> bool:

@@ -23,6 +23,12 @@ class DatabaseCorrupt(Exception):
         """What is wrong with it, e.g. "file is not a database" or a schema newer than this Tiercode."""
 
 
+def is_corruption(exc: BaseException) -> bool:
+    """True for SQLite's "database disk image is malformed" and "file is not a database" errors."""
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in (
+        sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
 class Database:
     """Owns one SQLite file: connections per thread, migrations, transactions."""
 

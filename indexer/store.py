@@ -217,9 +217,19 @@ class IndexStore(Database):
         try:
             return cls(path)
         except DatabaseCorrupt as exc:
-            notify(f"the index at {path} could not be used ({exc.reason}); rebuilding it")
-            shutil.rmtree(path.parent, ignore_errors=True)
-            return cls(path)
+            return cls._replace(path, exc.reason, notify)
+
+    def discard(self, reason: str, notify: Callable[[str], None]) -> IndexStore:
+        """Close this index, throw it away with its folder (after `notify` is told why) and open a new
+        empty one: for an index found damaged while in use."""
+        self.close()
+        return self._replace(self.path, reason, notify)
+
+    @classmethod
+    def _replace(cls, path: Path, reason: str, notify: Callable[[str], None]) -> IndexStore:
+        notify(f"the index at {path} could not be used ({reason}); rebuilding it")
+        shutil.rmtree(path.parent, ignore_errors=True)
+        return cls(path)
 
     def file_states(self) -> dict[str, FileState]:
         """Every indexed file's size, mtime and hash, by repo-relative path."""

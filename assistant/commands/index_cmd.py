@@ -37,12 +37,13 @@ def _open_index(repo: Path, rebuild: bool = False) -> tuple[Path, IndexStore]:
     return root, IndexStore.open_or_rebuild(path, lambda notice: click.echo(f"tiercode: {notice}", err=True))
 
 
-def _build(store: IndexStore, root: Path, settings: Settings) -> BuildReport:
-    """Build with a progress bar on stderr: files, files per second, skipped."""
+def _build(store: IndexStore, root: Path, settings: Settings) -> tuple[IndexStore, BuildReport]:
+    """Build with a progress bar on stderr: files, files per second, skipped; the store it built (a new
+    one when the index was found damaged)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from indexer.build import build_index
+    from indexer.build import build_or_rebuild
     from indexer.scan import ScanOptions
 
     console = Console(stderr=True)
@@ -57,8 +58,9 @@ def _build(store: IndexStore, root: Path, settings: Settings) -> BuildReport:
         progress.update(task, completed=done, total=total, rate=rate)
 
     with progress:
-        return build_index(
-            store, root, ScanOptions(settings.max_file_bytes), on_progress=on_progress,
+        return build_or_rebuild(
+            store, root, lambda notice: click.echo(f"tiercode: {notice}", err=True),
+            options=ScanOptions(settings.max_file_bytes), on_progress=on_progress,
             on_scanned=lambda report: progress.update(task, skipped=len(report.skipped)),
         )
 
@@ -92,7 +94,7 @@ def index(repo: Path, rebuild: bool, watch: bool, no_embed: bool, list_skipped: 
     settings = load_settings(repo)
     root, store = _open_index(repo, rebuild)
     try:
-        report = _build(store, root, settings)
+        store, report = _build(store, root, settings)
         counts = store.counts()
         click.echo(f"indexed {counts['files']} files, {counts['symbols']} symbols "
                    f"({report.parsed} parsed, {report.unchanged} unchanged, {report.removed} removed, "

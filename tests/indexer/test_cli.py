@@ -7,6 +7,7 @@ import os
 import queue
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -67,6 +68,32 @@ def test_corrupt_index_is_rebuilt_with_a_notice(repo: Path) -> None:
     assert code == 0 and "could not be used (file is not a database); rebuilding it" in out
     assert "indexed 10 files" in out
     assert IndexStore(index).counts()["files"] == 10
+
+
+@pytest.mark.parametrize("command", [("index", "--no-embed"), ("find", "Account")])
+def test_an_index_damaged_past_its_header_is_rebuilt_with_a_notice(repo: Path, command: tuple[str, ...]) -> None:
+    assert run("index", "--repo", str(repo), "--no-embed")[0] == 0
+    index = paths.index_dir(repo.resolve()) / "index.sqlite"
+    data = index.read_bytes()
+    index.write_bytes(data[:8192] + b"\xaa" * (len(data) - 8192))  # the header and schema page survive
+    code, out = run(*command, "--repo", str(repo))
+    assert code == 0 and "could not be used (database disk image is malformed); rebuilding it" in out
+    assert IndexStore(index).counts()["files"] == 10
+
+
+def test_damage_the_build_does_not_reach_is_a_one_line_error(repo: Path) -> None:
+    assert run("index", "--repo", str(repo), "--no-embed")[0] == 0
+    index = paths.index_dir(repo.resolve()) / "index.sqlite"
+    with sqlite3.connect(index) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'symbols'").fetchone()[0]
+    data = bytearray(index.read_bytes())
+    data[(root - 1) * page_size : root * page_size] = b"\xaa" * page_size  # the definitions, not the files
+    index.write_bytes(bytes(data))
+    code, out = run("find", "Account", "--repo", str(repo))
+    assert code == 1 and out.strip().splitlines() == [
+        "tiercode: error: a Tiercode database is damaged (database disk image is malformed);"
+        " `tiercode index --rebuild` builds the index anew"]
 
 
 def test_search_json_hits(repo: Path) -> None:
