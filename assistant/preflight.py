@@ -22,7 +22,7 @@ _CODE_LIKE = r"(?-i:(?=`|[\w$]*[.$]|\w+_|_|[a-z$]*[A-Z]))"
 
 _DEFINITION = [
     re.compile(rf"^\s*(?:where(?:'s|\s+is|\s+are)?)\s+{_KIND}{_NAME}\s+(?:defined|declared|implemented){_END}", re.I),
-    re.compile(rf"^\s*(?:where(?:'s|\s+is))\s+{_KIND}{_NAME}{_END}", re.I),
+    re.compile(rf"^\s*(?P<broad>where(?:'s|\s+is))\s+{_KIND}{_NAME}{_END}", re.I),
     re.compile(rf"^\s*(?P<broad>find|locate|go\s+to|jump\s+to|show\s+me)\s+{_KIND}{_NAME}{_END}", re.I),
     re.compile(rf"^\s*(?:find\s+)?(?:the\s+)?definition\s+of\s+{_KIND}{_NAME}{_END}", re.I),
     re.compile(rf"^\s*(?:in\s+)?which\s+file\s+(?:is|are)\s+{_KIND}{_NAME}\s+(?:defined|declared){_END}", re.I),
@@ -148,7 +148,7 @@ def _definition(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
     symbols = _definitions(name, store)
     if not symbols:
         if match.groupdict().get("broad") and not re.match(_CODE_LIKE, match["name"]):
-            return None  # "find tests", "show me the docs": a plain word, not a symbol; a model can help
+            return None  # "find tests", "where is the bug?": a plain word, not a symbol; a model can help
         return _not_found(name, store)
     lines = [f"{name} is defined in {len(symbols)} place{'s' if len(symbols) > 1 else ''}:"
              if len(symbols) > 1 else f"{name} is defined at {_where(symbols[0])}:"]

@@ -60,8 +60,9 @@ def test_list_all_classes(store: IndexStore) -> None:
     assert {s.symbol for s in answer.sources} == {"Shape", "Circle"}
 
 
-def test_unknown_name_suggests_close_matches(store: IndexStore) -> None:
-    answer = preflight("where is Circel defined?", store)
+@pytest.mark.parametrize("question", ["where is Circel defined?", "where is Circel?", "where's `Circel`?"])
+def test_unknown_name_suggests_close_matches(question: str, store: IndexStore) -> None:
+    answer = preflight(question, store)
     assert answer is not None
     assert "No definition of Circel" in answer.text and "Circle" in answer.text
 
@@ -69,7 +70,7 @@ def test_unknown_name_suggests_close_matches(store: IndexStore) -> None:
 @pytest.mark.parametrize(
     "question",
     ["explain how total_area works", "rename Circle to Disk", "why does make_report fail on empty input?",
-     "write a Square class"],
+     "write a Square class", "where is the bug?", "where's the problem?", "where is the leak"],
 )
 def test_questions_that_need_a_model_pass_through(question: str, store: IndexStore) -> None:
     assert preflight(question, store) is None
