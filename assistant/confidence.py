@@ -79,8 +79,8 @@ def judge(
             if language and not _EDIT_BLOCK.search(code) and not code_parses(language, code):
                 return Verdict(0.3, f"a {language} code block does not parse")
     if symbol_exists is not None and unknown_symbol_limit > 0:
-        missing = [name for name in _CODE_SPAN.findall(text) if "." in name or "_" in name]
-        missing = [name for name in missing if not symbol_exists(name)]
+        named = dict.fromkeys(name.rstrip(".") for name in _CODE_SPAN.findall(text) if "." in name or "_" in name)
+        missing = [name for name in named if not symbol_exists(name)]
         if len(missing) >= unknown_symbol_limit:
             return Verdict(0.4, f"names symbols the index does not have ({', '.join(missing[:3])})")
     score = logprob_score(result.token_logprobs)

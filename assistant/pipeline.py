@@ -14,6 +14,7 @@ from assistant.confidence import Verdict, judge
 from assistant.context import Context, build_context
 from assistant.conversation import HISTORY_BUDGETS, Conversation, History, Turn
 from assistant.errors import BudgetStop, NoTierAnswered, UsageError
+from assistant.known_names import known_to
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
 from assistant.patch_check import check_patch
 from assistant.preflight import IndexAnswer, answer_lookup, preflight
@@ -505,7 +506,7 @@ class Pipeline:
         settings = self.session.settings
         store = self.session.store()
         threshold = settings.local.min_confidence if tier == "local" else 0.0  # cloud tiers give no logprobs
-        verdict = judge(result, threshold, code_parses=_code_parses, symbol_exists=lambda n: bool(store.definitions(n)),
+        verdict = judge(result, threshold, code_parses=_code_parses, symbol_exists=known_to(store),
                         unknown_symbol_limit=settings.unknown_symbol_limit)
         if not verdict.confident or result.finish_reason == "cancelled":
             return verdict

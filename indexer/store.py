@@ -377,6 +377,12 @@ class IndexStore(Database):
         )
         return [(r[0], r[1]) for r in rows]
 
+    def imported_top_modules(self) -> set[str]:
+        """The first part of every module or package the repository imports (`os` for `os.path`,
+        `react` for `react/jsx-runtime`); relative imports are left out."""
+        rows = self.conn.execute("SELECT DISTINCT module FROM imports")
+        return {re.split(r"[./:]", r[0], maxsplit=1)[0] for r in rows if r[0] and not r[0].startswith(".")}
+
     def paths(self) -> list[str]:
         """Every indexed file's repo-relative path."""
         return [r[0] for r in self.conn.execute("SELECT path FROM files ORDER BY path")]

@@ -143,6 +143,20 @@ def test_a_cloud_answer_naming_two_symbols_the_index_lacks_escalates_with_their_
     assert (gemini.escalation_reason, gemini.confidence) == ("", 1.0)
 
 
+def test_library_calls_files_and_members_of_known_names_are_not_missing_symbols(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    text = ("`make_report` in `report.py` joins lines with `str.join`, then `json.dumps` and `functools.wraps` "
+            "(again: `functools.wraps`) and `pkg.report.make_report` and `self.total_area`.")
+    cloud_emulators.groq.script(Reply(text))
+    session = open_session(tiers=["groq", "gemini"])
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert answer.tier == "groq" and answer.escalations == ()
+    assert _calls(cloud_emulators)["gemini"] == 0
+
+
 @pytest.mark.parametrize(
     "text",
     [
