@@ -319,10 +319,10 @@ class Pipeline:
                                  error=why)
                     if self._keep_earlier_answer(run, why, not_called=name):
                         break
-                queue = [cheaper] if cheaper else []
+                    raise BudgetStop(f"{why} and no tier has answered; raise the limit or ask a cheaper tier")
+                queue = [cheaper]
                 run.pending = run.pending or (name, "over budget")
-                if cheaper:
-                    run.notes.append(f"downgraded from {name} to {cheaper} to stay within budget")
+                run.notes.append(f"downgraded from {name} to {cheaper} to stay within budget")
                 continue
             try:
                 result, attempt = self._generate(name, backend, request, estimate, run, cancel)

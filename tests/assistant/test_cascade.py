@@ -170,6 +170,20 @@ def test_downgrade_answers_with_the_cheaper_tier_that_fits(
     assert [r.tier for r in _records(session)] == ["groq"]
 
 
+def test_downgrade_with_no_cheaper_tier_that_fits_and_no_answer_is_a_budget_stop(
+    sample_repo: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERCODE_TIERS", '["groq", "sonnet"]')
+    monkeypatch.setenv("TIERCODE_BUDGET__PER_QUERY", "0.0000001")
+    monkeypatch.setenv("TIERCODE_BUDGET__ACTION", "downgrade")
+
+    result = CliRunner().invoke(cli, ["ask", "--repo", str(sample_repo), QUESTION])
+
+    assert result.exit_code == 3
+    assert "no tier cheaper than groq fits the budget and no tier has answered" in result.stderr
+    assert cloud_emulators.groq.bodies() == [] and cloud_emulators.anthropic.bodies() == []
+
+
 def test_ask_exits_3_when_a_paused_budget_is_not_confirmed(
     sample_repo: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
 ) -> None:
