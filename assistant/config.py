@@ -216,9 +216,33 @@ def _config_files() -> list[tuple[Path, bool]]:
 
 
 def load_settings(repo: Path | None = None, **flags: Any) -> Settings:
-    """Build the effective settings for `repo`; flags that are None are left out."""
-    token = _active_repo.set(repo.resolve() if repo is not None else None)
+    """Build the effective settings for `repo`; flags that are None are left out. A repository's file
+    may make the money limits, the budget action, the confirmation threshold and offline stricter than
+    the user's, never looser (a cloned repository must not undo `tiercode budget set`)."""
     overrides = {k: v for k, v in flags.items() if v is not None}
+    settings = _settings(repo.resolve() if repo is not None else None, overrides)
+    if repo is not None and (repo / REPO_CONFIG_NAME).is_file():
+        _keep_stricter(settings, _settings(None, overrides))
+    return settings
+
+
+_ACTION_STRICTNESS = {"warn": 0, "downgrade": 1, "pause": 2, "fail": 3}
+
+
+def _keep_stricter(settings: Settings, users: Settings) -> None:
+    """Where the repository's file loosened a guard the user's settings hold, put the user's back."""
+    settings.offline = settings.offline or users.offline
+    for limit in ("per_query", "session", "daily", "monthly"):
+        theirs, mine = getattr(settings.budget, limit), getattr(users.budget, limit)
+        if mine is not None and (theirs is None or theirs > mine):
+            setattr(settings.budget, limit, mine)
+    if _ACTION_STRICTNESS[settings.budget.action] < _ACTION_STRICTNESS[users.budget.action]:
+        settings.budget.action = users.budget.action
+    settings.confirm_above_usd = min(settings.confirm_above_usd, users.confirm_above_usd)
+
+
+def _settings(repo: Path | None, overrides: dict[str, Any]) -> Settings:
+    token = _active_repo.set(repo)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -253,7 +277,7 @@ def explain_settings(repo: Path | None = None, **flags: Any) -> list[SettingOrig
         if isinstance(value, BaseModel):
             for sub, sub_field in type(value).model_fields.items():
                 source = _source(f"{name}.{sub}", [f"TIERCODE_{name}__{sub}".upper()], given,
-                                 user.get(name, {}), repo_data.get(name, {}), sub)
+                                 user.get(name, {}), repo_data.get(name, {}), sub, getattr(value, sub))
                 rows.append(SettingOrigin(f"{name}.{sub}", _show(getattr(value, sub)), source,
                                           sub_field.description or ""))
             continue
@@ -261,20 +285,22 @@ def explain_settings(repo: Path | None = None, **flags: Any) -> list[SettingOrig
         alias = field.validation_alias
         if isinstance(alias, AliasChoices):
             env_names = [str(choice) for choice in alias.choices if str(choice).isupper()]
-        source = _source(name, env_names, given, user, repo_data, name)
+        source = _source(name, env_names, given, user, repo_data, name, value)
         rows.append(SettingOrigin(name, _show(value), source, field.description or ""))
     return rows
 
 
 def _source(key: str, env_names: list[str], given: set[str], user: dict[str, Any], repo: dict[str, Any],
-            leaf: str) -> str:
+            leaf: str, value: Any) -> str:
     if key in given:
         return "flag"
     for env in env_names:
         if env in os.environ:
             return f"environment ({env})"
-    if leaf in repo:
+    if leaf in repo and repo[leaf] == value:
         return "repo file"
+    if leaf in repo:
+        return "user file (the repo file's looser value is not used)"
     if leaf in user:
         return "user file"
     return "default"

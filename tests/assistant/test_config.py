@@ -44,6 +44,23 @@ def test_layers_and_where_each_value_came_from(tmp_path: Path, monkeypatch: pyte
     assert origin["budget.action"].doc.startswith("What a call")
 
 
+def test_a_repository_file_may_tighten_the_users_budget_and_offline_but_not_loosen_them(tmp_path: Path) -> None:
+    write(paths.user_config_file(),
+          "offline = true\nconfirm_above_usd = 0.1\n[budget]\ndaily = 1.0\nmonthly = 5.0\naction = \"pause\"\n")
+    write(tmp_path / ".tiercode.toml",
+          "offline = false\nconfirm_above_usd = 9.0\n[budget]\ndaily = 100.0\nmonthly = 2.0\nper_query = 0.01\n"
+          "action = \"warn\"\n")
+    settings = load_settings(tmp_path)
+    assert settings.offline is True and settings.confirm_above_usd == 0.1
+    budget = settings.budget
+    assert (budget.daily, budget.monthly, budget.per_query, budget.action) == (1.0, 2.0, 0.01, "pause")
+    origin = {row.key: row.source for row in explain_settings(tmp_path)}
+    assert origin["budget.daily"] == "user file (the repo file's looser value is not used)"
+    assert origin["budget.monthly"] == origin["budget.per_query"] == "repo file"
+    write(tmp_path / ".tiercode.toml", '[budget]\naction = "fail"\n')
+    assert load_settings(tmp_path).budget.action == "fail"  # stricter than the user's pause
+
+
 def test_api_keys_are_refused_in_a_repository_file(tmp_path: Path) -> None:
     write(tmp_path / ".tiercode.toml", 'anthropic_api_key = "sk-ant-x"\n')
     with pytest.raises(ConfigError, match="API keys belong in the environment"):
