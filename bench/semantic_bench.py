@@ -41,6 +41,7 @@ import numpy as np
 from assistant.agreement import questions_agree
 from assistant.cache import SEMANTIC_THRESHOLD, ResponseCache, embedding_text
 from assistant.config import Settings
+from bench.minilm_gguf import made_gguf
 from models.embedder import LlamaEmbedder
 from models.local import physical_cores
 
@@ -123,12 +124,13 @@ def machine(path: Path, embedder: LlamaEmbedder, threads: int) -> dict[str, Any]
     info = local_machine(path, threads)
     info.pop("n_ctx", None)
     return {**info, "faiss": faiss.__version__, "embedder": embedder.name, "embedding_dim": embedder.dim,
-            "pooling": "mean"}
+            "pooling": embedder.name.rsplit(":", 1)[-1]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=None, help="an embedding GGUF (default: the quick-start model)")
+    parser.add_argument("--model", type=Path, default=made_gguf(),
+                        help="an embedding GGUF (default: bench/minilm_gguf.py's, else the quick-start model)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.model is None:
@@ -179,9 +181,10 @@ def main() -> None:
         for p, c, g, h in zip(pairs, cosines, agree, default_tier, strict=True) if p["same"] and not h)
     report = {
         "machine": machine(args.model, embedder, threads),
-        "note": ("embedder is the quick-start chat GGUF with mean pooling, the only GGUF on this machine; "
-                 "users run an embedding model (bge-small, nomic-embed-text) for the semantic cache"
-                 if args.model.name.startswith("SmolLM2") else "embedder given with --model"),
+        "note": ("embedder is the quick-start chat GGUF with mean pooling; users run an embedding model "
+                 "(bge-small, nomic-embed-text) for the semantic cache" if args.model.name.startswith("SmolLM2")
+                 else "embedder is all-MiniLM-L6-v2, a sentence embedder (bench/minilm_gguf.py)"
+                 if args.model == made_gguf() else "embedder given with --model"),
         "workload": {"pairs": len(pairs), "same": sum(p["same"] for p in pairs),
                      "different": sum(not p["same"] for p in pairs),
                      "edit_pairs": sum(p["kind"] == "edit" for p in pairs)},

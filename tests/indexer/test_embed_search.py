@@ -11,7 +11,7 @@ import pytest
 
 from indexer.build import build_index, update_file
 from indexer.embed import Embedder, VectorIndex, chunks_of, sync_vectors
-from indexer.search import Hit, bm25_hits, dense_hits, fuse, fuzzy_definitions, hybrid_search
+from indexer.search import Hit, bm25_hits, dense_hits, exact_hits, fuse, fuzzy_definitions, hybrid_search
 from indexer.store import IndexStore
 from models.embedder import LlamaEmbedder
 
@@ -131,6 +131,18 @@ def test_hybrid_search_fuses_exact_bm25_and_dense(indexed: tuple[IndexStore, Pat
     assert by_doc[0].symbol == "HttpClient"
     assert [h.symbol for h in bm25_hits(store, "fetch page")][:1] == ["HttpClient.fetch_page"]
     assert len(hybrid_search(store, "area", k=1)) == 1
+
+
+def test_exact_hits_come_from_identifiers_not_the_plain_words_of_a_sentence(
+    indexed: tuple[IndexStore, Path]
+) -> None:
+    store, root = indexed
+    (root / "io.py").write_text("def read(path):\n    return open(path).read()\n")
+    build_index(store, root)
+    assert exact_hits(store, "how do I read a file") == []  # `read` is a word here, BM25 ranks it
+    assert [h.symbol for h in exact_hits(store, "read")] == ["read"]  # the whole query: a name
+    assert [h.symbol for h in exact_hits(store, "what does circle_area return")] == ["circle_area"]
+    assert [h.symbol for h in exact_hits(store, "who calls HttpClient.fetch_page?")] == ["HttpClient.fetch_page"]
 
 
 def test_rrf_rewards_agreement() -> None:
