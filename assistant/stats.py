@@ -190,11 +190,10 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
         answerer = "unanswered" if answer is None else "cache" if cached else answer.tier
         answered_by[answerer] += 1
         model_answered = answer is not None and (cached or answer.tier not in _NOT_MODEL_TIERS)
-        called = [r for r in query if not r.cached and r.outcome not in ("cache_hit", "budget_stop")
-                  and r.tier not in _NOT_MODEL_TIERS + _NOT_ANSWER_TIERS]
-        if called:
+        tiers = [r for r in query if r.outcome != "budget_stop" and r.tier not in _NOT_MODEL_TIERS + _NOT_ANSWER_TIERS]
+        if any(not r.cached and r.outcome != "cache_hit" for r in tiers):
             model_queries += 1
-            if len({r.tier for r in called}) > 1 or any(r.escalation_reason for r in called):
+            if len({r.tier for r in tiers}) > 1:  # it moved on: a weak answer with nowhere to go did not
                 escalated += 1
         totals.queries += 1
         seen_groups: set[str] = set()

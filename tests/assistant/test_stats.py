@@ -60,6 +60,19 @@ def _sonnet(input_tokens: int, output_tokens: int) -> float:
     return (input_tokens * rates.input + output_tokens * rates.output) / 1e6
 
 
+def test_an_escalation_is_a_move_to_another_tier_not_a_weak_answer_that_stayed() -> None:
+    ledger = open_ledger(paths.data_dir())
+    for record in [
+        _rec("q1", "local", escalation_reason="low confidence 0.2"),  # the next tier had no key: it stayed
+        _rec("q2", "local", "cache_hit", cached=True, escalation_reason="low confidence 0.2 (cached verdict)"),
+        _rec("q2", "groq", input_tokens=800, output_tokens=150, cost_usd=0.0005),
+        _rec("q3", "groq", escalation_reason="the answer hedges or refuses"),  # the last tier allowed
+    ]:
+        ledger.record(record)
+    report = compute_stats(ledger)
+    assert (report.escalated, report.model_queries) == (1, 3)  # only q2 moved on (from its cached answer)
+
+
 def test_totals_rates_and_savings(ledger: Ledger) -> None:
     report = compute_stats(ledger)
     t = report.totals
