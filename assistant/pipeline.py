@@ -79,12 +79,13 @@ class Plan:
 
 
 def estimate_cost(model: str, tier: str, input_tokens: int, max_tokens: int) -> float:
-    """Upper bound on a call's cost: known input tokens, output bounded by max_tokens."""
+    """Upper bound on a call's cost: the input tokens at the dearest input rate (a cache write), output
+    bounded by max_tokens."""
     if tier == "local":
         return 0.0
     from models import pricing
 
-    return pricing.cost_usd(model, Usage(input_tokens=input_tokens, output_tokens=max_tokens))
+    return pricing.max_cost_usd(model, input_tokens, max_tokens)
 
 
 @dataclass

@@ -170,6 +170,17 @@ def cost_usd(
     return cost * entry.batch_factor if batch else cost
 
 
+def max_cost_usd(model: str, input_tokens: int, output_tokens: int, cache_ttl: str = "5m",
+                 on: dt.date | None = None) -> float:
+    """The most a call of `model` with these tokens can cost: every input token at the dearer of the
+    input rate and the rate of a prompt-cache write with `cache_ttl`, every output token billed. Local: 0."""
+    if is_local(model):
+        return 0.0
+    rates = price(model).rates_on(on or dt.date.today())
+    dearest = max(rates.input, rates.cache_write_1h if cache_ttl == "1h" else rates.cache_write_5m)
+    return (input_tokens * dearest + output_tokens * rates.output) / _PER_TOKEN
+
+
 def min_cache_tokens(model: str, default: int) -> int:
     """The shortest prefix `model`'s provider caches, or `default` when the list does not say."""
     try:

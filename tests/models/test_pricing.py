@@ -30,6 +30,15 @@ def test_a_realistic_cached_sonnet_call() -> None:
     assert pricing.cost_usd("claude-sonnet-4-6", usage) == pytest.approx(0.072)
 
 
+def test_the_most_a_call_can_cost_prices_input_as_a_cache_write() -> None:
+    # Sonnet 4.6: a five-minute cache write (3.75) is dearer than input (3); Gemini and Groq write no cache
+    assert pricing.max_cost_usd("claude-sonnet-4-6", M, M) == pytest.approx(3.75 + 15)
+    assert pricing.max_cost_usd("claude-sonnet-4-6", M, 0, cache_ttl="1h") == pytest.approx(6)
+    gemini = pricing.default_model("gemini")
+    assert pricing.max_cost_usd(gemini, M, M) == pytest.approx(pricing.cost_usd(gemini, Usage(M, M)))
+    assert pricing.max_cost_usd("smollm2", M, M) == 0.0
+
+
 def test_the_default_sonnet() -> None:
     usage = Usage(input_tokens=M, output_tokens=M, cache_read_tokens=M, cache_write_5m_tokens=M,
                   cache_write_1h_tokens=M)
