@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -26,6 +27,9 @@ PARSER_VERSION = "8"
 
 _PARALLEL_THRESHOLD = 64
 """Below this many files to parse, a process pool costs more than it saves."""
+
+_BULK_LOAD_THRESHOLD = 512
+"""Files to parse into an empty index above which its lookup indexes are made once at the end."""
 
 _WRITE_BATCH = 128
 """Files a build handles per transaction (their symbols become queryable together)."""
@@ -89,9 +93,25 @@ def build_index(
         on_scanned(report)
     if on_progress:
         on_progress(0, total)
+    with store.bulk_load() if total >= _BULK_LOAD_THRESHOLD else contextlib.nullcontext():
+        _store_all(store, changed, _run_all(jobs, workers), report, on_progress)
+    present = {c.path for c in found.files} - set(report.skipped)
+    gone = [path for path in known if path not in present]
+    store.remove_files(gone)
+    report.removed = len(gone)
+    store.set_skipped(report.skipped)
+    store.set_meta("parser_version", PARSER_VERSION)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _store_all(store: IndexStore, changed: list[Candidate], outcomes: Iterator[_Outcome], report: BuildReport,
+               on_progress: ProgressCallback | None) -> None:
+    """Write each file's outcome as it comes, a transaction per batch of files."""
+    total = len(changed)
     batch: list[tuple[str, FileState, FileRows]] = []
     touched: list[tuple[str, FileState]] = []
-    for done, (candidate, outcome) in enumerate(zip(changed, _run_all(jobs, workers), strict=True), start=1):
+    for done, (candidate, outcome) in enumerate(zip(changed, outcomes, strict=True), start=1):
         state = FileState(candidate.size, candidate.mtime_ns, outcome.hash)
         if outcome.skipped:
             report.skipped[candidate.path] = outcome.skipped
@@ -108,15 +128,6 @@ def build_index(
             touched.clear()
             if on_progress:
                 on_progress(done, total)
-
-    present = {c.path for c in found.files} - set(report.skipped)
-    gone = [path for path in known if path not in present]
-    store.remove_files(gone)
-    report.removed = len(gone)
-    store.set_skipped(report.skipped)
-    store.set_meta("parser_version", PARSER_VERSION)
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def build_or_rebuild(

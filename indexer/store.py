@@ -7,7 +7,8 @@ import functools
 import re
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,17 @@ CREATE VIRTUAL TABLE symbols_fts USING fts5(
 """`body`: the words of the names each definition's own body calls and uses, so "check if a file exists"
 finds the function that calls `os.path.exists`; Porter stemming, so "reading files" meets `read_file`.
 The parser version moves with it: every file is parsed again, which fills the new table."""
+
+_LOOKUP_INDEXES = {
+    "symbols_name": "symbols(name COLLATE NOCASE)",
+    "symbols_qualified": "symbols(qualified_name)",
+    "symbols_name_exact": "symbols(name)",
+    "symbols_file_line": "symbols(file_id, line)",
+    "refs_name": "refs(name)",
+    "refs_file_name": "refs(file_id, name)",
+}
+"""The indexes lookups use (as the migrations made them). A first build drops them and makes them again
+at the end: sorting once is cheaper than keeping six B-trees ordered through 400,000 inserts."""
 
 _WORD_BOUNDARY = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
@@ -209,6 +221,30 @@ class IndexStore(Database):
     """The per-repository index database."""
 
     migrations = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._create_lookup_indexes()  # a no-op, unless a first build was killed before it made them
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Fill an empty index faster: the lookup indexes are dropped for the duration and made again
+        after (also on an error; lookups meanwhile scan). Does nothing to an index that holds files."""
+        if self.conn.execute("SELECT 1 FROM files LIMIT 1").fetchone():
+            yield
+            return
+        with self.transaction() as tx:
+            for name in _LOOKUP_INDEXES:
+                tx.execute(f"DROP INDEX IF EXISTS {name}")
+        try:
+            yield
+        finally:
+            self._create_lookup_indexes()
+
+    def _create_lookup_indexes(self) -> None:
+        with self.transaction() as tx:
+            for name, columns in _LOOKUP_INDEXES.items():
+                tx.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
 
     @classmethod
     def open_or_rebuild(cls, path: Path, notify: Callable[[str], None]) -> IndexStore:

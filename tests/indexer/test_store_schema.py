@@ -188,3 +188,24 @@ def test_bm25_matches_inflected_words_through_stemming(tmp_path: Path) -> None:
     (hits,) = _bm25(tmp_path, "io.py", source, "reading lines")
 
     assert [h.symbol for h in hits] == ["read_line"]
+
+
+def test_a_first_build_makes_the_lookup_indexes_at_the_end_and_a_killed_one_gets_them_back(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for i in range(600):  # enough files for a bulk load
+        (repo / f"m{i}.py").write_text(f"class Shape{i}:\n    pass\n\ndef area{i}():\n    return Shape{i}()\n")
+    index = tmp_path / "index" / "index.sqlite"
+    store = IndexStore(index)
+    dropped: list[set[str]] = []
+    build_index(store, repo, workers=1, on_progress=lambda done, total: dropped.append(_indexes(store.conn)))
+    every = (V1_INDEXES - {"refs_file", "symbols_file"}) | LATER_INDEXES
+    assert "refs_name" not in dropped[1] and "symbols_name" not in dropped[1]  # mid-build: none to keep up
+    assert _indexes(store.conn) == every
+    assert [s.path for s in store.definitions("area7")] == ["m7.py"]
+    assert [u.path for u in store.usages("Shape7")] == ["m7.py"]
+    store.conn.execute("DROP INDEX refs_name")  # as a build killed before its end leaves the file
+    store.close()
+    reopened = IndexStore(index)
+    assert _indexes(reopened.conn) == every
+    reopened.close()
