@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import sqlite3
@@ -21,6 +22,7 @@ from click.testing import CliRunner
 from assistant import paths
 from assistant.cli import cli
 from indexer.store import IndexStore
+from tests.models.tiny_bert import tiny_bert
 
 LANGS = Path(__file__).parents[1] / "fixtures" / "langs"
 
@@ -94,6 +96,20 @@ def test_damage_the_build_does_not_reach_is_a_one_line_error(repo: Path) -> None
     assert code == 1 and out.strip().splitlines() == [
         "tiercode: error: a Tiercode database is damaged (database disk image is malformed);"
         " `tiercode index --rebuild` builds the index anew"]
+
+
+def test_index_embeds_with_an_embedding_model_and_search_fuses_its_hits(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERCODE_LOCAL__EMBEDDER", str(tiny_bert(tmp_path / "tiny-bert.gguf", "cls")))
+    code, out = run("index", "--repo", str(repo))
+    assert code == 0 and re.search(r"embedded \d+ chunks from 10 files \(\d+ vectors\)", out), out
+    result = CliRunner().invoke(cli, ["search", "deposit money", "--repo", str(repo), "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0 and "no embeddings yet" not in result.stderr
+    hits = json.loads(result.stdout)
+    assert "Account.deposit" in [h["symbol"] for h in hits]  # BM25's best, fused with the (random) dense ranking
+    assert len(hits) == 10  # dense hits fill the list past BM25's few
 
 
 def test_search_json_hits(repo: Path) -> None:
