@@ -19,7 +19,7 @@ def test_an_embedding_model_keeps_its_own_pooling(tmp_path: Path) -> None:
         assert cls.name.endswith(":cls") and mean.name.endswith(":mean")
         by_cls, by_mean = cls.embed(["hello worlds"])[0], mean.embed(["hello worlds"])[0]
         assert np.linalg.norm(by_cls) == pytest.approx(1.0, abs=1e-5)
-        assert float(by_cls @ by_mean) < 0.999  # same weights, another pooling: another vector
+        assert np.abs(by_cls - by_mean).max() > 1e-3  # same weights, another pooling: another vector
     finally:
         cls.close()
         mean.close()
