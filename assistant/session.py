@@ -104,6 +104,7 @@ class Session:
             store, self.repo, self.reporter.status, options=self.scan_options(),
             on_progress=lambda done, total: self.reporter.progress("indexing", done, total),
         )
+        store = self._store
         self.last_build = report
         unreadable = [p for p, why in report.skipped.items() if why.startswith("unreadable")]
         if unreadable:

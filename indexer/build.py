@@ -141,7 +141,11 @@ def build_or_rebuild(
         if not is_corruption(exc):
             raise
         fresh = store.discard(str(exc), notify)
-        return fresh, build_index(fresh, root, **build_options)
+        try:
+            return fresh, build_index(fresh, root, **build_options)
+        except BaseException:
+            fresh.close()
+            raise
 
 
 def update_file(store: IndexStore, root: Path, path: str, options: ScanOptions | None = None) -> bool:

@@ -25,8 +25,8 @@ class DatabaseCorrupt(Exception):
 
 def is_corruption(exc: BaseException) -> bool:
     """True for SQLite's "database disk image is malformed" and "file is not a database" errors."""
-    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in (
-        sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.DatabaseError) else None
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)  # extended codes too
 
 
 class Database:
