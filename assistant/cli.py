@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import sys
@@ -11,7 +12,8 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from assistant import __version__
+from assistant import __version__, paths
+from assistant import offline as offline_guard
 from assistant.commands.common import repo_option, settings_for
 from assistant.errors import BudgetStop, TiercodeError, UsageError
 from assistant.output import ConsoleReporter, print_metadata
@@ -48,8 +50,34 @@ class TiercodeGroup(click.Group):
         except sqlite3.DatabaseError as exc:  # damage the index build did not reach, or the ledger's
             if not is_corruption(exc):
                 raise
-            _fail(f"a Tiercode database is damaged ({exc}); `tiercode index --rebuild` builds the index anew", 1)
+            _fail(_damage_advice(exc), 1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _damage_advice(exc: sqlite3.DatabaseError) -> str:
+    """Which of Tiercode's databases is damaged, and what to do about it (checked only after an error)."""
+    data = paths.data_dir()
+    for path, what, fix in (
+        (data / "ledger.sqlite", "the ledger", "move it aside to keep its records; Tiercode then starts a new one"),
+        (data / "cache.sqlite", "the response cache", "delete it (it is only a cache)"),
+    ):
+        if path.exists() and not _intact(path):
+            return f"{what} at {path} is damaged ({exc}); {fix}"
+    return f"the index is damaged ({exc}); `tiercode index --rebuild` builds it anew"
+
+
+def _intact(path: Path) -> bool:
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute("PRAGMA quick_check(1)").fetchone()[0] == "ok"
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _defaults_for(group: click.Group, values: dict[str, object]) -> dict[str, object]:
+    """A default_map giving every command under `group` these parameter values (where it has them)."""
+    return {name: {**values, **(_defaults_for(command, values) if isinstance(command, click.Group) else {})}
+            for name, command in group.commands.items()}
 
 
 def _fail(message: str, code: int) -> None:
@@ -70,8 +98,10 @@ def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
     inherited: dict[str, object] = {"offline": True} if offline else {}
     if ctx.get_parameter_source("repo") is not ParameterSource.DEFAULT:
         inherited["repo"] = repo
-    if inherited:  # `tiercode --offline ask ...` is `tiercode ask --offline ...`
-        ctx.default_map = {name: dict(inherited) for name in cli.commands}
+    if inherited:  # `tiercode --offline ask ...` is `tiercode ask --offline ...`, nested commands too
+        ctx.default_map = _defaults_for(cli, inherited)
+    if offline and ctx.invoked_subcommand is not None:  # commands without an --offline of their own too
+        offline_guard.install()
     if ctx.invoked_subcommand is None:
         from assistant.tui.app import run_tui
 

@@ -94,8 +94,23 @@ def test_damage_the_build_does_not_reach_is_a_one_line_error(repo: Path) -> None
     index.write_bytes(bytes(data))
     code, out = run("find", "Account", "--repo", str(repo))
     assert code == 1 and out.strip().splitlines() == [
-        "tiercode: error: a Tiercode database is damaged (database disk image is malformed);"
-        " `tiercode index --rebuild` builds the index anew"]
+        "tiercode: error: the index is damaged (database disk image is malformed);"
+        " `tiercode index --rebuild` builds it anew"]
+
+
+def test_a_damaged_ledger_is_named_and_kept(repo: Path) -> None:
+    ledger = paths.data_dir() / "ledger.sqlite"
+    assert run("stats")[0] == 0 and ledger.exists()
+    with sqlite3.connect(ledger) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'calls'").fetchone()[0]
+    data = bytearray(ledger.read_bytes())
+    data[(root - 1) * page_size : root * page_size] = b"\xaa" * page_size
+    ledger.write_bytes(bytes(data))
+    code, out = run("stats")
+    assert code == 1 and len(out.strip().splitlines()) == 1
+    assert f"the ledger at {ledger} is damaged" in out and "move it aside to keep its records" in out
+    assert ledger.read_bytes() == bytes(data)  # never deleted: it is the user's spend record
 
 
 def test_index_embeds_with_an_embedding_model_and_search_fuses_its_hits(
