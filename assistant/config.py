@@ -226,7 +226,9 @@ def load_settings(repo: Path | None = None, **flags: Any) -> Settings:
     return settings
 
 
-_ACTION_STRICTNESS = {"warn": 0, "downgrade": 1, "pause": 2, "fail": 3}
+_ACTION_STRICTNESS = {"warn": 0, "pause": 1, "downgrade": 2, "fail": 3}
+"""Which budget action spends least past a limit: `pause` goes on when confirmed (or with --yes);
+`downgrade` never calls a tier that does not fit; `fail` stops."""
 
 
 def _keep_stricter(settings: Settings, users: Settings) -> None:
@@ -299,8 +301,10 @@ def _source(key: str, env_names: list[str], given: set[str], user: dict[str, Any
             return f"environment ({env})"
     if leaf in repo and repo[leaf] == value:
         return "repo file"
-    if leaf in repo:
-        return "user file (the repo file's looser value is not used)"
+    kept = " (the repo file's looser value is not used)" if leaf in repo else ""
+    if leaf in user:
+        return f"user file{kept}"
+    return f"default{kept}"
     if leaf in user:
         return "user file"
     return "default"

@@ -59,6 +59,11 @@ def test_a_repository_file_may_tighten_the_users_budget_and_offline_but_not_loos
     assert origin["budget.monthly"] == origin["budget.per_query"] == "repo file"
     write(tmp_path / ".tiercode.toml", '[budget]\naction = "fail"\n')
     assert load_settings(tmp_path).budget.action == "fail"  # stricter than the user's pause
+    write(paths.user_config_file(), '[budget]\naction = "downgrade"\n')
+    write(tmp_path / ".tiercode.toml", 'confirm_above_usd = 1.0\n[budget]\naction = "pause"\n')
+    assert load_settings(tmp_path).budget.action == "downgrade"  # pause goes past a limit when confirmed
+    origin = {row.key: row.source for row in explain_settings(tmp_path)}
+    assert origin["confirm_above_usd"] == "default (the repo file's looser value is not used)"
 
 
 def test_api_keys_are_refused_in_a_repository_file(tmp_path: Path) -> None:
