@@ -1,17 +1,16 @@
-"""Whether a name an answer mentions is one the repository has: the missing-symbol verifier's test.
+"""Whether a name an answer mentions could be one the repository has: the missing-symbol verifier's test.
 
-A name counts as known when the index defines it, when it is a file of the repository, when its last part
-is defined (`report.make_report`, `self.area`), or when it belongs to a library the index cannot vouch for
-(`json.dumps`, `requests.get`, `str.join`: the first part is a module the repository imports but does not
-define, a Python standard library module or a builtin). What is left is a name the answer made up, or one
-of the repository's own modules with a member it does not have (`pkg.nothing_here`).
+A name counts as known when the index defines it, when it is a file of the repository, or when it is
+dotted and its last part is defined (`report.make_report`). A dotted name whose first part is not the
+repository's own (`json.dumps`, `str.join`, `self.cfg`, `response.json`: a library, a builtin, a variable)
+cannot be checked against the index and is let through. What is left is a name the answer made up
+(`make_unicorns`), or a member the repository's own module or class does not have (`pkg.nothing_here`,
+`Circle.perimeter`).
 """
 
 from __future__ import annotations
 
-import builtins
 import re
-import sys
 from collections.abc import Callable
 
 from indexer.store import IndexStore
@@ -21,26 +20,26 @@ _FILE_NAME = re.compile(r"\.(?:py|pyi|js|jsx|mjs|ts|tsx|go|rs|java|c|h|cc|cpp|hp
 
 
 def known_to(store: IndexStore) -> Callable[[str], bool]:
-    """A test of names against this index (the repository's files and imports are read once)."""
+    """A test of names against this index (the repository's paths are read once, when first needed)."""
     paths: list[str] | None = None
-    external: set[str] | None = None
+    own: set[str] | None = None
 
     def known(name: str) -> bool:
-        nonlocal paths, external
+        nonlocal paths, own
         if store.definitions(name):
             return True
         if _FILE_NAME.search(name):
             paths = store.paths() if paths is None else paths
-            return any(p == name or p.endswith(f"/{name}") for p in paths)
+            if any(p == name or p.endswith(f"/{name}") for p in paths):
+                return True  # else maybe a member: `response.json`, `self.h`
         if "." not in name:
             return False
         head, last = name.split(".", 1)[0], name.rsplit(".", 1)[-1]
         if store.definitions(last):
             return True
-        if external is None:
+        if own is None:
             paths = store.paths() if paths is None else paths
-            own = {p.split("/", 1)[0].rsplit(".", 1)[0] for p in paths}
-            external = (store.imported_top_modules() | set(sys.stdlib_module_names) | set(dir(builtins))) - own
-        return head in external
+            own = {part.rsplit(".", 1)[0] for p in paths for part in p.split("/")}  # src/mypkg/x.py: all three
+        return head not in own and not store.definitions(head)
 
     return known

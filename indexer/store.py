@@ -242,6 +242,9 @@ class IndexStore(Database):
             self._create_lookup_indexes()
 
     def _create_lookup_indexes(self) -> None:
+        present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        if present.issuperset(_LOOKUP_INDEXES):
+            return  # the usual open: no write, so readers never wait on a build
         with self.transaction() as tx:
             for name, columns in _LOOKUP_INDEXES.items():
                 tx.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
@@ -412,12 +415,6 @@ class IndexStore(Database):
             (path,),
         )
         return [(r[0], r[1]) for r in rows]
-
-    def imported_top_modules(self) -> set[str]:
-        """The first part of every module or package the repository imports (`os` for `os.path`,
-        `react` for `react/jsx-runtime`); relative imports are left out."""
-        rows = self.conn.execute("SELECT DISTINCT module FROM imports")
-        return {re.split(r"[./:]", r[0], maxsplit=1)[0] for r in rows if r[0] and not r[0].startswith(".")}
 
     def paths(self) -> list[str]:
         """Every indexed file's repo-relative path."""

@@ -197,3 +197,9 @@ def test_options_before_the_command_apply_to_it(sample_repo: Path, tmp_path: Pat
     assert {t["tier"]: t for t in online["tiers"]}["groq"]["available"]
     found = tiercode("--repo", str(sample_repo), "find", "total_area", cwd=tmp_path)
     assert "pkg/shapes.py:25" in found.stdout  # the repository given before the command, not the cwd
+    (sample_repo / ".tiercode.toml").write_text("[budget]\ndaily = 0.5\n")
+    shown = tiercode("--repo", str(sample_repo), "budget", "show", "--json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["daily"] == 0.5  # a command of a group (budget show) too
+    assert "0.5" in tiercode("--repo", str(sample_repo), "budget", cwd=tmp_path).stdout
+    pulled = tiercode("--offline", "models", "pull", "bge-small", cwd=tmp_path)
+    assert pulled.returncode != 0 and "offline" in pulled.stderr and "Traceback" not in pulled.stderr

@@ -147,14 +147,28 @@ def test_library_calls_files_and_members_of_known_names_are_not_missing_symbols(
     open_session: Any, cloud_emulators: CloudEmulators
 ) -> None:
     text = ("`make_report` in `report.py` joins lines with `str.join`, then `json.dumps` and `functools.wraps` "
-            "(again: `functools.wraps`) and `pkg.report.make_report` and `self.total_area`.")
+            "(again: `functools.wraps`) and `pkg.report.make_report` and `self.total_area`; `response.json` "
+            "and `self.h` are members, not files.")
     cloud_emulators.groq.script(Reply(text))
     session = open_session(tiers=["groq", "gemini"])
 
     answer = Pipeline(session).ask(QUESTION)
 
-    assert answer.tier == "groq" and answer.escalations == ()
+    assert [e.reason for e in answer.escalations] == [] and answer.tier == "groq"
     assert _calls(cloud_emulators)["gemini"] == 0
+
+
+def test_members_the_repositorys_own_class_or_module_lacks_are_missing_symbols(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.groq.script(Reply("Use `Circle.perimeter` and then `pkg.report.render_all`."))
+    cloud_emulators.gemini.script(Reply(GOOD))
+    session = open_session(tiers=["groq", "gemini"])
+
+    answer = Pipeline(session).ask(QUESTION)
+
+    assert [e.reason for e in answer.escalations] == [
+        "names symbols the index does not have (Circle.perimeter, pkg.report.render_all)"]
 
 
 @pytest.mark.parametrize(
