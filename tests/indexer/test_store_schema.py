@@ -209,3 +209,17 @@ def test_a_first_build_makes_the_lookup_indexes_at_the_end_and_a_killed_one_gets
     reopened = IndexStore(index)
     assert _indexes(reopened.conn) == every
     reopened.close()
+
+
+def test_opening_an_index_does_not_wait_for_another_processs_write(sample_repo: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index" / "index.sqlite"
+    _built(sample_repo, index)
+    writer = sqlite3.connect(index, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process building: it holds the write lock
+    try:
+        store = IndexStore(index)  # an open that wrote would wait for the lock and then fail
+        assert [s.path for s in store.definitions("Circle")] == ["pkg/shapes.py"]
+        store.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
