@@ -36,11 +36,14 @@ class Hit:
 
 def exact_hits(store: IndexStore, query: str) -> list[Hit]:
     """Definitions whose name or qualified name is an identifier of the query: a word shaped like code
-    (`parse_header`, `HttpClient`, `os.path`), or the whole query when it is one word. Plain words of a
-    sentence ("how to read a file") are left to BM25: a function named `read` is not what it asks for."""
+    (`parse_header`, `HttpClient`, `os.path`), backticked, capitalized past the first word ("explain the
+    Account class"), or the whole query when it is one word. Plain words of a sentence ("how to read a
+    file") are left to BM25: a function named `read` is not what it asks for."""
     words = _CODE_SHAPED.findall(query)
     if len(words) > 1:
-        words = [w for w in words if "_" in w or "." in w.strip(".") or re.search(r"[a-z][A-Z]|\d", w)]
+        quoted = set(re.findall(r"`([^`]+)`", query))
+        words = [w for i, w in enumerate(words) if w in quoted or "_" in w or "." in w.strip(".")
+                 or re.search(r"[a-z][A-Z]|\d", w) or (i > 0 and w[0].isupper())]
     hits: list[Hit] = []
     for word in dict.fromkeys(w.strip(".") for w in words):
         hits += [Hit(s.path, s.line, s.qualified_name, 1.0) for s in store.definitions(word)]

@@ -137,12 +137,15 @@ def test_exact_hits_come_from_identifiers_not_the_plain_words_of_a_sentence(
     indexed: tuple[IndexStore, Path]
 ) -> None:
     store, root = indexed
-    (root / "io.py").write_text("def read(path):\n    return open(path).read()\n")
+    (root / "io.py").write_text("def read(path):\n    return open(path).read()\n\n\nclass Shape:\n    pass\n")
     build_index(store, root)
     assert exact_hits(store, "how do I read a file") == []  # `read` is a word here, BM25 ranks it
     assert [h.symbol for h in exact_hits(store, "read")] == ["read"]  # the whole query: a name
     assert [h.symbol for h in exact_hits(store, "what does circle_area return")] == ["circle_area"]
     assert [h.symbol for h in exact_hits(store, "who calls HttpClient.fetch_page?")] == ["HttpClient.fetch_page"]
+    assert [h.symbol for h in exact_hits(store, "how does `read` work")] == ["read"]
+    assert [h.symbol for h in exact_hits(store, "explain the Shape class")] == ["Shape"]
+    assert exact_hits(store, "Shape the output of read") == []  # a sentence's first word is capitalized anyway
 
 
 def test_rrf_rewards_agreement() -> None:
