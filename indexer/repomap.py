@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from indexer.store import IndexStore, split_identifier
 
 TokenCounter = Callable[[str], int]
@@ -42,59 +44,109 @@ def rank_definitions(store: IndexStore, query: str | None = None, focus: Iterabl
 
     Files are ranked by PageRank over "file A references a name that file B defines", personalized
     towards the focus files and files defining identifiers in the query; each file's rank then flows
-    to the definitions its referrers use.
+    to the definitions its referrers use. The graph is held as numpy arrays of (referring file, defining
+    file, name) edges: a large repository's half a million edges rank in well under a second.
     """
     conn = store.conn
     definitions = conn.execute(
         "SELECT f.path, f.language, s.name, s.qualified_name, s.line, s.signature, s.kind FROM symbols s"
         " JOIN files f ON f.id = s.file_id"
     ).fetchall()
+    files = sorted(store.paths())
+    file_index = {path: i for i, path in enumerate(files)}
     defined_in: dict[tuple[str, str], set[str]] = defaultdict(set)
     for row in definitions:
         defined_in[(_FAMILY.get(row["language"], row["language"]), row["name"])].add(row["path"])
+    targets_of = {key: np.array([file_index[p] for p in paths], dtype=np.int64) for key, paths in defined_in.items()}
     idents = _query_identifiers(query)
-    focus_set = set(focus)
 
-    edges: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    name_index: dict[str, int] = {}
+    sources: list[int] = []
+    names: list[int] = []
+    weights: list[float] = []
+    fanned: list[np.ndarray] = []
     rows = conn.execute(
         "SELECT f.path, f.language, r.name, COUNT(*) AS n FROM refs r JOIN files f ON f.id = r.file_id"
         " GROUP BY r.file_id, r.name"
     )
     for row in rows:
-        targets = defined_in.get((_FAMILY.get(row["language"], row["language"]), row["name"]))
-        if not targets:
+        found = targets_of.get((_FAMILY.get(row["language"], row["language"]), row["name"]))
+        if found is None:
             continue
-        weight = math.sqrt(row["n"]) / len(targets)
+        weight = math.sqrt(row["n"]) / len(found)
         if row["name"].lower() in idents:
             weight *= _QUERY_WEIGHT
         if row["name"].startswith("_"):
             weight *= 0.1
-        for target in targets:
-            if target != row["path"]:
-                edges[(row["path"], target)][row["name"]] += weight
+        sources.append(file_index[row["path"]])
+        names.append(name_index.setdefault(row["name"], len(name_index)))
+        weights.append(weight)
+        fanned.append(found)
+    graph = _Graph.of(len(files), sources, names, weights, fanned)
 
-    files = sorted(store.paths())
-    personalization = _personalization(files, defined_in, idents, focus_set)
-    file_rank = _pagerank(files, edges, personalization)
-
-    out_weight: dict[str, float] = defaultdict(float)
-    for (source, _), names in edges.items():
-        out_weight[source] += sum(names.values())
-    def_rank: dict[tuple[str, str], float] = defaultdict(float)
-    for (source, target), names in edges.items():
-        for name, weight in names.items():
-            def_rank[(target, name)] += file_rank[source] * weight / out_weight[source]
+    personalization = _personalization(files, defined_in, idents, set(focus))
+    file_rank = graph.pagerank(np.array([personalization[f] for f in files]))
+    at = np.array([file_index[row["path"]] for row in definitions], dtype=np.int64)
+    used = np.array([name_index.get(row["name"], -1) for row in definitions], dtype=np.int64)
+    ranks = graph.definition_rank(file_rank, at, used) + file_rank[at] * _OWN_FILE_SHARE if len(at) else at
 
     entries = []
-    for row in definitions:
-        path, name = row["path"], row["name"]
-        rank = def_rank.get((path, name), 0.0) + file_rank.get(path, 0.0) * _OWN_FILE_SHARE
-        rank *= 1 + _QUERY_WEIGHT * _match(name, idents)
+    for row, base in zip(definitions, ranks.tolist(), strict=True):
+        name = row["name"]
+        rank = base * (1 + _QUERY_WEIGHT * _match(name, idents)) if idents else base
         depth = row["qualified_name"].count(".") if row["kind"] in ("method", "function") else 0
         text = row["signature"] or f"{row['kind']} {name}"
-        entries.append(MapEntry(path, row["line"], min(depth, 3), text[:_MAX_LINE], rank))
+        entries.append(MapEntry(row["path"], row["line"], min(depth, 3), text[:_MAX_LINE], rank))
     entries.sort(key=lambda e: (-e.rank, e.path, e.line))
     return entries
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """Weighted edges "file `source` uses name `name`, which file `target` defines"."""
+
+    files: int
+    sources: np.ndarray
+    targets: np.ndarray
+    names: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def of(cls, files: int, sources: list[int], names: list[int], weights: list[float],
+           targets: list[np.ndarray]) -> _Graph:
+        """The edges from each (source, name, weight) to each of its target files but itself."""
+        counts = np.array([len(t) for t in targets], dtype=np.int64)
+        flat = np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
+        source = np.repeat(np.array(sources, dtype=np.int64), counts)
+        name = np.repeat(np.array(names, dtype=np.int64), counts)
+        weight = np.repeat(np.array(weights, dtype=np.float64), counts)
+        keep = flat != source
+        return cls(files, source[keep], flat[keep], name[keep], weight[keep])
+
+    def pagerank(self, personalization: np.ndarray) -> np.ndarray:
+        """Personalized PageRank of the files (power iteration; dangling files give to everyone as the
+        personalization says)."""
+        out = np.bincount(self.sources, weights=self.weights, minlength=self.files)
+        dangling = out == 0
+        share = self.weights / np.where(dangling, 1.0, out)[self.sources]
+        rank = personalization.copy()
+        for _ in range(_ITERATIONS):
+            spread = np.bincount(self.targets, weights=rank[self.sources] * share, minlength=self.files)
+            rank = (1 - _DAMPING + _DAMPING * rank[dangling].sum()) * personalization + _DAMPING * spread
+        return rank
+
+    def definition_rank(self, file_rank: np.ndarray, files: np.ndarray, names: np.ndarray) -> np.ndarray:
+        """For each (defining file, name) asked, its share of its referrers' rank by how much they use it."""
+        if not len(self.sources):
+            return np.zeros(len(files))
+        out = np.bincount(self.sources, weights=self.weights, minlength=self.files)
+        flow = file_rank[self.sources] * self.weights / out[self.sources]
+        width = int(max(self.names.max(), names.max())) + 2
+        keys, inverse = np.unique(self.targets * width + self.names, return_inverse=True)
+        totals = np.bincount(inverse, weights=flow)
+        wanted = files * width + names
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return np.where((keys[at] == wanted) & (names >= 0), totals[at], 0.0)
 
 
 def render_entries(entries: list[MapEntry]) -> str:
@@ -172,22 +224,3 @@ def _personalization(
                 weights[path] += _QUERY_WEIGHT
     total = sum(weights.values()) or 1.0
     return {path: w / total for path, w in weights.items()}
-
-
-def _pagerank(
-    files: list[str], edges: dict[tuple[str, str], dict[str, float]], personalization: dict[str, float]
-) -> dict[str, float]:
-    outgoing: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for (source, target), names in edges.items():
-        outgoing[source].append((target, sum(names.values())))
-    totals = {source: sum(w for _, w in targets) for source, targets in outgoing.items()}
-    rank = dict(personalization)
-    for _ in range(_ITERATIONS):
-        dangling = sum(rank[f] for f in files if f not in outgoing)
-        new = {f: (1 - _DAMPING + _DAMPING * dangling) * personalization[f] for f in files}
-        for source, targets in outgoing.items():
-            share = _DAMPING * rank[source] / totals[source]
-            for target, weight in targets:
-                new[target] += share * weight
-        rank = new
-    return rank
