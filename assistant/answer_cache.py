@@ -73,9 +73,8 @@ class AnswerCache:
         return embedder.embed([embedding_text(question)])[0], embedder.name
 
     def _files(self, context: Context) -> list[FileRef]:
-        states = self.session.store().file_states()
-        paths = sorted({s.path for s in context.sources})
-        return [(p, states[p].hash) for p in paths if p in states]
+        hashes = self.session.store().file_hashes(s.path for s in context.sources)
+        return sorted(hashes.items())
 
 
 def _prompt(request: GenerationRequest) -> str:

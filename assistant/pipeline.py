@@ -448,8 +448,9 @@ class Pipeline:
         if budget <= 0:
             return prompt
         store = self.session.store()
-        key = (tier, hash(tuple(sorted((p, f.hash) for p, f in store.file_states().items()))))
+        key = (tier, store.generation())
         if key not in self._maps:
+            self._maps = {k: text for k, text in self._maps.items() if k[0] != tier}  # this tier's old maps go
             self._maps[key] = render_map(store, budget, backend.count_tokens)
         repo_map = self._maps[key]
         return f"{prompt}\n\nRepository map (the most referenced definitions, path then line│ signature):\n{repo_map}"

@@ -290,10 +290,29 @@ class IndexStore(Database):
         with self.transaction() as tx:
             tx.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def file_hashes(self, paths: Iterable[str]) -> dict[str, str]:
+        """The content hash of each of these files the index holds."""
+        wanted = sorted(set(paths))
+        found: dict[str, str] = {}
+        for at in range(0, len(wanted), 500):  # within SQLite's limit on parameters
+            chunk = wanted[at : at + 500]
+            rows = self.conn.execute(
+                f"SELECT path, hash FROM files WHERE path IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((r[0], r[1]) for r in rows)
+        return found
+
+    def generation(self) -> int:
+        """A number that changes whenever a file's rows are stored or removed (what depends on the whole
+        index, such as a repo map, is kept until it moves)."""
+        return int(self.get_meta("generation") or 0)
+
     def put_files(self, files: Sequence[tuple[str, FileState, FileRows]]) -> None:
         """Store several files' rows in one transaction (a build writes in batches: far fewer commits,
         and FTS5 merges its terms once per batch)."""
+        if not files:
+            return
         with self.transaction() as tx:
+            _next_generation(tx)
             next_id = tx.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM symbols").fetchone()[0]
             symbols: list[tuple[object, ...]] = []
             words: list[tuple[object, ...]] = []
@@ -333,8 +352,8 @@ class IndexStore(Database):
     def remove_files(self, paths: Iterable[str]) -> None:
         """Forget files (deleted or now ignored) and everything derived from them."""
         with self.transaction() as tx:
-            for path in paths:
-                self._delete(tx, path)
+            if any([self._delete(tx, path) for path in paths]):
+                _next_generation(tx)
 
     def set_skipped(self, skipped: dict[str, str]) -> None:
         """Replace the list of files the last scan skipped, with the reason for each."""
@@ -453,13 +472,20 @@ class IndexStore(Database):
         return [(_symbol(r), -float(r["rank"])) for r in rows]
 
     @staticmethod
-    def _delete(tx: sqlite3.Connection, path: str) -> None:
+    def _delete(tx: sqlite3.Connection, path: str) -> bool:
+        """Delete one file's rows (and its skipped entry); True when the index held the file."""
         tx.execute("DELETE FROM skipped WHERE path = ?", (path,))
         row = tx.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
         if row is None:  # a file new to the index (most of a first build): nothing to delete
-            return
+            return False
         tx.execute("DELETE FROM symbols_fts WHERE rowid IN (SELECT id FROM symbols WHERE file_id = ?)", (row[0],))
         tx.execute("DELETE FROM files WHERE id = ?", (row[0],))
+        return True
+
+
+def _next_generation(tx: sqlite3.Connection) -> None:
+    tx.execute("INSERT INTO meta VALUES ('generation', '1')"
+               " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 
 
 _SYMBOL_SELECT = (

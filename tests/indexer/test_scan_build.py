@@ -154,6 +154,24 @@ def test_files_whose_mtime_changed_but_not_their_content_are_touched_in_batches_
     assert {state.mtime_ns for state in store.file_states().values()} == set(range(1, 301))
 
 
+def test_the_generation_moves_when_rows_change_and_only_then(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    path = write(root, "m.py", "def one(): pass\n")
+    write(root, "n.py", "def two(): pass\n")
+    store = IndexStore(tmp_path / "index.sqlite")
+    build_index(store, root)
+    first = store.generation()
+    assert first > 0 and store.file_hashes(["m.py", "gone.py"]).keys() == {"m.py"}
+    os.utime(path, ns=(1, 1))
+    build_index(store, root)  # a new mtime, the same content: nothing to regenerate
+    assert store.generation() == first
+    path.write_text("def three(): pass\n")
+    assert update_file(store, root, "m.py") and store.generation() > first
+    edited = store.generation()
+    path.unlink()
+    assert update_file(store, root, "m.py") and store.generation() > edited
+
+
 def test_update_file_tracks_edits_skips_and_deletes(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     path = write(root, "m.py", "def one(): pass\n")
