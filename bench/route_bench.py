@@ -124,8 +124,8 @@ def pipeline_overhead(session: Session, rows: list[dict[str, Any]]) -> list[floa
     pre-flight, routing, context, cache lookups, budget checks, verifiers, ledger writes. Per question a
     model answered (index answers are all overhead and would flatter the number)."""
     model_ms: dict[str, float] = {}
-    for record in session.ledger.records():
-        if not record.cached and record.outcome != "cache_hit":
+    for record in session.ledger.records():  # the index's own records time the index: overhead, not model
+        if record.tier != "index" and not record.cached and record.outcome != "cache_hit":
             model_ms[record.query_id] = model_ms.get(record.query_id, 0.0) + record.latency_ms
     return [row["ms"] - model_ms[row["query_id"]] for row in rows if row.get("query_id") in model_ms]
 
