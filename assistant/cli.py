@@ -70,8 +70,8 @@ def _intact(path: Path) -> bool:
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             return db.execute("PRAGMA quick_check(1)").fetchone()[0] == "ok"
-    except sqlite3.DatabaseError:
-        return False
+    except sqlite3.DatabaseError as exc:  # locked or unopenable is not damage
+        return not is_corruption(exc)
 
 
 def _defaults_for(group: click.Group, values: dict[str, object]) -> dict[str, object]:

@@ -305,9 +305,6 @@ def _source(key: str, env_names: list[str], given: set[str], user: dict[str, Any
     if leaf in user:
         return f"user file{kept}"
     return f"default{kept}"
-    if leaf in user:
-        return "user file"
-    return "default"
 
 
 def _show(value: Any) -> str:

@@ -17,6 +17,8 @@ from indexer.store import IndexStore
 
 _FILE_NAME = re.compile(r"\.(?:py|pyi|js|jsx|mjs|ts|tsx|go|rs|java|c|h|cc|cpp|hpp|cs|rb|md|toml|json|ya?ml|txt|cfg"
                         r"|ini|sh)$")
+_MEMBER_LIKE_SUFFIXES = frozenset({"json", "ts", "h", "c", "cc", "md", "txt", "sh", "cfg", "ini", "cs", "rb"})
+"""File extensions that are also common member names (`response.json`, `event.ts`, `self.h`)."""
 
 
 def known_to(store: IndexStore) -> Callable[[str], bool]:
@@ -31,7 +33,9 @@ def known_to(store: IndexStore) -> Callable[[str], bool]:
         if _FILE_NAME.search(name):
             paths = store.paths() if paths is None else paths
             if any(p == name or p.endswith(f"/{name}") for p in paths):
-                return True  # else maybe a member: `response.json`, `self.h`
+                return True
+            if name.rsplit(".", 1)[-1] not in _MEMBER_LIKE_SUFFIXES:
+                return False  # `helpers.py`: a file the repository does not have
         if "." not in name:
             return False
         head, last = name.split(".", 1)[0], name.rsplit(".", 1)[-1]
@@ -40,6 +44,6 @@ def known_to(store: IndexStore) -> Callable[[str], bool]:
         if own is None:
             paths = store.paths() if paths is None else paths
             own = {part.rsplit(".", 1)[0] for p in paths for part in p.split("/")}  # src/mypkg/x.py: all three
-        return head not in own and not store.definitions(head)
+        return head not in own and not any(s.name == head for s in store.definitions(head))
 
     return known

@@ -47,12 +47,16 @@ def rank_definitions(store: IndexStore, query: str | None = None, focus: Iterabl
     to the definitions its referrers use. The graph is held as numpy arrays of (referring file, defining
     file, name) edges: a large repository's half a million edges rank in well under a second.
     """
-    conn = store.conn
-    definitions = conn.execute(
-        "SELECT f.path, f.language, s.name, s.qualified_name, s.line, s.signature, s.kind FROM symbols s"
-        " JOIN files f ON f.id = s.file_id"
-    ).fetchall()
-    files = sorted(store.paths())
+    with store.snapshot() as conn:  # a watcher writing meanwhile must not split the graph from its files
+        definitions = conn.execute(
+            "SELECT f.path, f.language, s.name, s.qualified_name, s.line, s.signature, s.kind FROM symbols s"
+            " JOIN files f ON f.id = s.file_id"
+        ).fetchall()
+        files = sorted(store.paths())
+        rows = conn.execute(
+            "SELECT f.path, f.language, r.name, COUNT(*) AS n FROM refs r JOIN files f ON f.id = r.file_id"
+            " GROUP BY r.file_id, r.name"
+        ).fetchall()
     file_index = {path: i for i, path in enumerate(files)}
     defined_in: dict[tuple[str, str], set[str]] = defaultdict(set)
     for row in definitions:
@@ -65,10 +69,6 @@ def rank_definitions(store: IndexStore, query: str | None = None, focus: Iterabl
     names: list[int] = []
     weights: list[float] = []
     fanned: list[np.ndarray] = []
-    rows = conn.execute(
-        "SELECT f.path, f.language, r.name, COUNT(*) AS n FROM refs r JOIN files f ON f.id = r.file_id"
-        " GROUP BY r.file_id, r.name"
-    )
     for row in rows:
         found = targets_of.get((_FAMILY.get(row["language"], row["language"]), row["name"]))
         if found is None:

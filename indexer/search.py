@@ -39,15 +39,27 @@ def exact_hits(store: IndexStore, query: str) -> list[Hit]:
     (`parse_header`, `HttpClient`, `os.path`), backticked, capitalized past the first word ("explain the
     Account class"), or the whole query when it is one word. Plain words of a sentence ("how to read a
     file") are left to BM25: a function named `read` is not what it asks for."""
-    words = _CODE_SHAPED.findall(query)
-    if len(words) > 1:
-        quoted = set(re.findall(r"`([^`]+)`", query))
-        words = [w for i, w in enumerate(words) if w in quoted or "_" in w or "." in w.strip(".")
-                 or re.search(r"[a-z][A-Z]|\d", w) or (i > 0 and w[0].isupper())]
+    found = list(_CODE_SHAPED.finditer(query))
+    if len(found) == 1:
+        return _exact(store, found[0].group().strip("."), case_exact=False)
+    quoted = set(re.findall(r"`([^`]+)`", query))
     hits: list[Hit] = []
-    for word in dict.fromkeys(w.strip(".") for w in words):
-        hits += [Hit(s.path, s.line, s.qualified_name, 1.0) for s in store.definitions(word)]
-    return hits
+    for match in found:
+        word = match.group()
+        if word in quoted or "_" in word or "." in word.strip(".") or re.search(r"[a-z][A-Z]|\d", word):
+            hits += _exact(store, word.strip("."), case_exact=False)
+        elif word[0].isupper() and not _SENTENCE_START.search(query[: match.start()]):
+            hits += _exact(store, word, case_exact=True)  # `Account`, not the verb `update`
+    return list(dict.fromkeys(hits))
+
+
+_SENTENCE_START = re.compile(r"(?:^|[.?!:\n])\W*$")
+"""What comes before a word that starts a sentence (and is capitalized anyway)."""
+
+
+def _exact(store: IndexStore, word: str, case_exact: bool) -> list[Hit]:
+    return [Hit(s.path, s.line, s.qualified_name, 1.0) for s in store.definitions(word)
+            if not case_exact or word in (s.name, s.qualified_name)]
 
 
 def bm25_hits(store: IndexStore, query: str, k: int = _CANDIDATES) -> list[Hit]:

@@ -74,6 +74,20 @@ class Database:
             raise
         conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same state of the file, whatever another
+        thread or process writes meanwhile."""
+        conn = self.conn
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
     def schema_version(self) -> int:
         """The number of migrations applied to the file."""
         row = self.conn.execute("SELECT COALESCE(MAX(version), 0) FROM migrations").fetchone()

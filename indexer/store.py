@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+import secrets
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -484,8 +485,10 @@ class IndexStore(Database):
 
 
 def _next_generation(tx: sqlite3.Connection) -> None:
-    tx.execute("INSERT INTO meta VALUES ('generation', '1')"
-               " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+    """Move the generation on; a new index starts it at a random number, so an index rebuilt from
+    scratch never repeats the numbers of the one it replaced."""
+    tx.execute("INSERT INTO meta VALUES ('generation', ?) ON CONFLICT(key) DO UPDATE SET"
+               " value = CAST(value AS INTEGER) + 1", (str(secrets.randbits(48)),))
 
 
 _SYMBOL_SELECT = (

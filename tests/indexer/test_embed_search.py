@@ -146,6 +146,8 @@ def test_exact_hits_come_from_identifiers_not_the_plain_words_of_a_sentence(
     assert [h.symbol for h in exact_hits(store, "how does `read` work")] == ["read"]
     assert [h.symbol for h in exact_hits(store, "explain the Shape class")] == ["Shape"]
     assert exact_hits(store, "Shape the output of read") == []  # a sentence's first word is capitalized anyway
+    assert [h.symbol for h in exact_hits(store, "It fails. Read the Shape docs")] == ["Shape"]
+    assert exact_hits(store, "explain the Read step") == []  # capitalized only: the name must match exactly
 
 
 def test_rrf_rewards_agreement() -> None:

@@ -170,6 +170,11 @@ def test_the_generation_moves_when_rows_change_and_only_then(tmp_path: Path) -> 
     edited = store.generation()
     path.unlink()
     assert update_file(store, root, "m.py") and store.generation() > edited
+    last = store.generation()
+    rebuilt = store.discard("a test", lambda notice: None)
+    build_index(rebuilt, root)
+    assert rebuilt.generation() not in range(first, last + 1)  # a new index counts from a new number
+    rebuilt.close()
 
 
 def test_update_file_tracks_edits_skips_and_deletes(tmp_path: Path) -> None:
