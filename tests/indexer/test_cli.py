@@ -127,6 +127,15 @@ def test_index_embeds_with_an_embedding_model_and_search_fuses_its_hits(
     assert len(hits) == 10  # dense hits fill the list past BM25's few
 
 
+def test_the_configured_size_limit_decides_what_is_too_large(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "python" / "big.py").write_text("def big():\n    return 1\n" * 20)  # 520 bytes
+    monkeypatch.setenv("TIERCODE_MAX_FILE_BYTES", "400")
+    code, out = run("index", "--repo", str(repo), "--no-embed", "--list-skipped")
+    assert code == 0 and "skipped python/big.py: too large" in out
+    monkeypatch.setenv("TIERCODE_MAX_FILE_BYTES", "4000")
+    assert "skipped python/big.py" not in run("index", "--repo", str(repo), "--no-embed", "--list-skipped")[1]
+
+
 def test_search_json_hits(repo: Path) -> None:
     hits = run_json("search", "deposit money", "--repo", str(repo), "-k", "3", "--json")
     assert isinstance(hits, list)
