@@ -170,32 +170,28 @@ def test_downgrade_answers_with_the_cheaper_tier_that_fits(
     assert [r.tier for r in _records(session)] == ["groq"]
 
 
-def test_downgrade_with_no_cheaper_tier_that_fits_and_no_answer_is_a_budget_stop(
-    sample_repo: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("tiers", "limit", "action", "says"),
+    [
+        ('["groq"]', "0.000001", "pause", "per-query budget"),
+        ('["groq", "sonnet"]', "0.0000001", "downgrade",
+         "no tier cheaper than groq fits the budget and no tier has answered"),
+    ],
+    ids=["pause-not-confirmed", "downgrade-with-nothing-cheaper"],
+)
+def test_ask_exits_3_when_a_budget_stops_the_first_call(
+    sample_repo: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch,
+    tiers: str, limit: str, action: str, says: str,
 ) -> None:
-    monkeypatch.setenv("TIERCODE_TIERS", '["groq", "sonnet"]')
-    monkeypatch.setenv("TIERCODE_BUDGET__PER_QUERY", "0.0000001")
-    monkeypatch.setenv("TIERCODE_BUDGET__ACTION", "downgrade")
+    monkeypatch.setenv("TIERCODE_TIERS", tiers)
+    monkeypatch.setenv("TIERCODE_BUDGET__PER_QUERY", limit)
+    monkeypatch.setenv("TIERCODE_BUDGET__ACTION", action)
 
     result = CliRunner().invoke(cli, ["ask", "--repo", str(sample_repo), QUESTION])
 
     assert result.exit_code == 3
-    assert "no tier cheaper than groq fits the budget and no tier has answered" in result.stderr
+    assert says in result.stderr
     assert cloud_emulators.groq.bodies() == [] and cloud_emulators.anthropic.bodies() == []
-
-
-def test_ask_exits_3_when_a_paused_budget_is_not_confirmed(
-    sample_repo: Path, cloud_emulators: CloudEmulators, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TIERCODE_TIERS", '["groq"]')
-    monkeypatch.setenv("TIERCODE_BUDGET__PER_QUERY", "0.000001")
-    monkeypatch.setenv("TIERCODE_BUDGET__ACTION", "pause")
-
-    result = CliRunner().invoke(cli, ["ask", "--repo", str(sample_repo), QUESTION])
-
-    assert result.exit_code == 3
-    assert "per-query budget" in result.stderr
-    assert cloud_emulators.groq.bodies() == []
 
 
 def test_a_cloud_call_above_confirm_above_usd_is_not_made_without_consent(
