@@ -52,16 +52,22 @@ def _build(store: IndexStore, root: Path, settings: Settings) -> tuple[IndexStor
                         TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal)
     task = progress.add_task("indexing", total=None, rate=0.0, skipped=0)
     started = time.perf_counter()
+    building: list[BuildReport] = []
+    """The build's report, filled as it goes (files the workers find binary or unreadable join the skipped)."""
+
+    def on_scanned(report: BuildReport) -> None:
+        building[:] = [report]
+        progress.update(task, skipped=len(report.skipped))
 
     def on_progress(done: int, total: int) -> None:
         rate = done / max(time.perf_counter() - started, 1e-6)
-        progress.update(task, completed=done, total=total, rate=rate)
+        skipped = len(building[0].skipped) if building else 0
+        progress.update(task, completed=done, total=total, rate=rate, skipped=skipped)
 
     with progress:
         return build_or_rebuild(
             store, root, lambda notice: click.echo(f"tiercode: {notice}", err=True),
-            options=ScanOptions(settings.max_file_bytes), on_progress=on_progress,
-            on_scanned=lambda report: progress.update(task, skipped=len(report.skipped)),
+            options=ScanOptions(settings.max_file_bytes), on_progress=on_progress, on_scanned=on_scanned,
         )
 
 

@@ -136,6 +136,18 @@ def test_the_configured_size_limit_decides_what_is_too_large(repo: Path, monkeyp
     assert "skipped python/big.py" not in run("index", "--repo", str(repo), "--no-embed", "--list-skipped")[1]
 
 
+def test_index_shows_a_progress_bar_with_files_rate_and_skipped_on_a_terminal(repo: Path) -> None:
+    (repo / "python" / "blob.py").write_bytes(b"\x00\x01 not text")  # found binary by a worker, not the scan
+    env = {**os.environ, "TTY_COMPATIBLE": "1", "COLUMNS": "160"}  # rich draws as on a terminal
+    done = subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", "index", "--no-embed",
+                           "--repo", str(repo)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    bar = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", done.stderr)
+    skipped = re.search(r"(\d+) skipped\)", done.stdout)
+    assert skipped and int(skipped[1]) >= 1, done.stdout
+    assert re.search(rf"indexing .*11/11 files \d+ files/s {skipped[1]} skipped", bar), bar  # the worker's too
+
+
 def test_search_json_hits(repo: Path) -> None:
     hits = run_json("search", "deposit money", "--repo", str(repo), "-k", "3", "--json")
     assert isinstance(hits, list)
