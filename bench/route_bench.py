@@ -154,15 +154,16 @@ def router_accuracy(session: Session, workload: list[dict[str, Any]]) -> dict[st
     correct: Counter[str] = Counter()
     confusion: Counter[str] = Counter()
     classifier_ms = []
+    fast_ms = []
     for row in workload:
         if preflight(row["question"], store, session.repo) is not None:
             stage, kind = "index", "lookup"
         else:
             started = time.perf_counter()
             route = classify(row["question"], classifier)
+            elapsed = (time.perf_counter() - started) * 1000
             stage, kind = route.stage, route.kind
-            if stage == "classifier":
-                classifier_ms.append((time.perf_counter() - started) * 1000)
+            (classifier_ms if stage == "classifier" else fast_ms).append(elapsed)
         stages[stage] += 1
         correct[stage] += kind == row["kind"]
         if kind != row["kind"]:
@@ -173,6 +174,8 @@ def router_accuracy(session: Session, workload: list[dict[str, Any]]) -> dict[st
         "fast_stages_on_held_out_half": held_out_accuracy(workload),
         "top_confusions": dict(confusion.most_common(8)),
         "classifier_p50_ms": round(statistics.median(classifier_ms), 1) if classifier_ms else None,
+        "fast_stage_ms": {"questions": len(fast_ms), "p50": round(percentile(fast_ms, 50), 3),
+                          "p95": round(percentile(fast_ms, 95), 3)} if fast_ms else None,
     }
 
 
@@ -309,7 +312,8 @@ def print_table(r: dict[str, Any]) -> None:
         + ", ".join(f"{k} {v['questions']} at {v['accuracy']:.0%}" for k, v in r["router"]["by_stage"].items()),
         f"fast stages on the held-out half: {r['router']['fast_stages_on_held_out_half']}",
         f"routing overhead p50 {r['routing_overhead_ms']['p50']} ms, p95 {r['routing_overhead_ms']['p95']} ms "
-        f"(target p50 <= 30 ms); classifier model p50 {r['router']['classifier_p50_ms']} ms",
+        f"(target p50 <= 30 ms); classifier model p50 {r['router']['classifier_p50_ms']} ms; fast stages "
+        f"(rules, lexical) p50 {r['router']['fast_stage_ms']['p50']} ms, p95 {r['router']['fast_stage_ms']['p95']} ms",
         f"everything but model time, per model-answered question: p50 {r['pipeline_overhead_ms']['p50']} ms, "
         f"p95 {r['pipeline_overhead_ms']['p95']} ms ({r['pipeline_overhead_ms']['questions']} questions)",
     ]
