@@ -109,6 +109,22 @@ async def test_offline_toggle_and_budget_show_in_the_footer(sample_repo: Path) -
         assert "tier local" in str(footer.render())
 
 
+async def test_context_alone_shows_what_the_last_question_sent(sample_repo: Path, installed_model: Path) -> None:
+    app = make_app(sample_repo, max_output_tokens=16)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, app.index_ready.is_set, "the index")
+        await submit(pilot, "/context")
+        notices = [str(n.render()) for n in app.query(".notice").results()]  # type: ignore[attr-defined]
+        assert any("usage: /context QUESTION" in n for n in notices)
+        await submit(pilot, "explain what make_report returns")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        await submit(pilot, "/context")
+        await wait_for(pilot, lambda: bool(outputs(app)), "the /context output")
+        shown = outputs(app)[-1]
+        assert shown.startswith("**Sent with** “explain what make_report returns”")
+        assert "def make_report" in shown  # the definition the prompt carried
+
+
 async def test_the_offline_toggle_closes_and_opens_the_network(sample_repo: Path) -> None:
     app = make_app(sample_repo, offline=False)
     try:
