@@ -360,8 +360,8 @@ class Pipeline:
         return run.answer(cached=run.final_cached)
 
     def _escalations_spent(self, run: _Run) -> bool:
-        """True when the cascade may not move the question on again (`max_escalations`). Steps past
-        failed tiers count too, but only once a tier has answered: until then it looks for any answer."""
+        """True when the cascade may not move the question on again (`max_escalations`); steps past failed
+        tiers count too. Callers stop on it only once a tier has answered: until then any answer is sought."""
         return len(run.escalations) >= self.session.settings.max_escalations
 
     def _keep_earlier_answer(self, run: _Run, why: str, not_called: str | None = None) -> bool:

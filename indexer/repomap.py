@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import defaultdict
@@ -123,10 +124,15 @@ class _Graph:
         keep = flat != source
         return cls(files, source[keep], flat[keep], name[keep], weight[keep])
 
+    @functools.cached_property
+    def out_weight(self) -> np.ndarray:
+        """Each file's total weight of outgoing edges (what PageRank and the definitions' shares divide by)."""
+        return np.bincount(self.sources, weights=self.weights, minlength=self.files)
+
     def pagerank(self, personalization: np.ndarray) -> np.ndarray:
         """Personalized PageRank of the files (power iteration; dangling files give to everyone as the
         personalization says)."""
-        out = np.bincount(self.sources, weights=self.weights, minlength=self.files)
+        out = self.out_weight
         dangling = out == 0
         share = self.weights / np.where(dangling, 1.0, out)[self.sources]
         rank = personalization.copy()
@@ -139,8 +145,7 @@ class _Graph:
         """For each (defining file, name) asked, its share of its referrers' rank by how much they use it."""
         if not len(self.sources):
             return np.zeros(len(files))
-        out = np.bincount(self.sources, weights=self.weights, minlength=self.files)
-        flow = file_rank[self.sources] * self.weights / out[self.sources]
+        flow = file_rank[self.sources] * self.weights / self.out_weight[self.sources]
         width = int(max(self.names.max(), names.max())) + 2
         keys, inverse = np.unique(self.targets * width + self.names, return_inverse=True)
         totals = np.bincount(inverse, weights=flow)
