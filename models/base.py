@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
@@ -145,9 +145,36 @@ class Cancelled(Exception):
         self.result = result
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, so callers decide by capability instead of by tier name.
+
+    The defaults are a priced cloud tier's: it bills every call, gives no token log-probabilities, is
+    worth retrying on transient failures, has no window the caller must fit and caches stable prefixes.
+    """
+
+    free: bool = False
+    """Calls cost nothing (no price lookup, nothing for a budget to stop)."""
+    logprobs: bool = False
+    """Answers carry token log-probabilities (`GenerationResult.token_logprobs`) when the request asks."""
+    retries: bool = True
+    """Transient failures are worth retrying (models/retry.py)."""
+    context_window: int | None = None
+    """Tokens a prompt and its answer must fit together; None when it does not limit what is sent."""
+    prompt_caching: bool = True
+    """The provider reuses a stable prefix (the repo map in the system prompt is worth sending)."""
+
+
+LOCAL_CAPABILITIES = Capabilities(free=True, logprobs=True, retries=False, prompt_caching=False)
+"""The in-process llama.cpp tier's (its window comes from the loaded model)."""
+
+
 @runtime_checkable
 class Backend(Protocol):
-    """A model tier: streams text deltas to `on_text` and returns one result."""
+    """A model tier: streams text deltas to `on_text` and returns one result.
+
+    A backend may also declare `capabilities` (a `Capabilities`); read them with `capabilities_of`.
+    """
 
     provider: str
     model: str
@@ -164,3 +191,19 @@ class Backend(Protocol):
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes for this model (exact where the tokenizer is local)."""
         ...
+
+
+def capabilities_of(backend: Backend) -> Capabilities:
+    """A backend's `capabilities` attribute, or, for a backend without one, what its tier does today.
+
+    A backend that declares no `capabilities` is judged by its provider: `local` (the in-process
+    llama.cpp tier) is free, gives log-probabilities, is not retried and has its `context_window`;
+    any other is a priced cloud tier.
+    """
+    declared = getattr(backend, "capabilities", None)
+    if isinstance(declared, Capabilities):
+        return declared
+    if backend.provider == "local":
+        window = getattr(backend, "context_window", None)
+        return replace(LOCAL_CAPABILITIES, context_window=window if isinstance(window, int) else None)
+    return Capabilities()

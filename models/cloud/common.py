@@ -18,6 +18,7 @@ from typing import Any
 
 from models.base import (
     Cancelled,
+    Capabilities,
     GenerationRequest,
     GenerationResult,
     ModelError,
@@ -94,6 +95,13 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def error_message(body: object) -> str | None:
+    """The `message` of an OpenAI-shaped error body (`{"error": {"message": ...}}` or the inner object)."""
+    error = body.get("error", body) if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else None
 
 
 def status_error(
@@ -218,17 +226,20 @@ def is_set(cancel: threading.Event | None) -> bool:
 class CloudTier:
     """What every cloud tier shares: its model and key, token estimates, and the start of a stream.
 
-    Subclasses set `provider`, `label` and `key_env`, and create `_client`, their SDK client.
+    Subclasses set `provider`, `label` and `key_env` (empty: the tier needs no key), and create
+    `_client`, their SDK client.
     """
 
     provider: str = ""
     label: str = ""
     key_env: tuple[str, ...] = ()
+    capabilities: Capabilities = Capabilities()
+    """A priced cloud tier's: billed, retried, no token log-probabilities, prefix caching."""
     _client: Any
 
     def __init__(self, model: str, api_key: str | None) -> None:
         self.model = model
-        self._key = require_key(self.label, self.provider, api_key, self.key_env)
+        self._key = require_key(self.label, self.provider, api_key, self.key_env) if self.key_env else api_key or ""
 
     def count_tokens(self, text: str) -> int:
         """Estimated tokens (4 characters each); the billed count comes from the API's usage."""

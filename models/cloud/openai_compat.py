@@ -1,0 +1,245 @@
+"""The `openai-compatible` provider: any server that speaks OpenAI's chat completions, through the
+official `openai` SDK, streamed (llama.cpp's server, vLLM, Ollama, LM Studio, LiteLLM, OpenRouter).
+
+Usage is asked for with `stream_options.include_usage` and comes in the last chunk; `prompt_tokens`
+include the cached ones (`prompt_tokens_details.cached_tokens`, where the server reports them), which
+are subtracted. Token log-probabilities are asked for only when the request wants them and the tier
+gives them, and come back in the local tier's shape: each generated token's log-probability, and per
+token the chosen (text, log-probability) first, then the likeliest others. The SDK never reads
+`OPENAI_API_KEY` or `OPENAI_BASE_URL` here, and sends no header from `OPENAI_ORG_ID`,
+`OPENAI_PROJECT_ID` or `OPENAI_CUSTOM_HEADERS`: the key and the endpoint are always the tier's own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import openai
+
+from models.base import Capabilities, GenerationRequest, GenerationResult, ModelError, TextCallback, Usage
+from models.cloud.common import (
+    DEFAULT_TIMEOUT,
+    CloudTier,
+    StreamState,
+    connection_error,
+    error_message,
+    is_set,
+    parse_retry_after,
+    require_key,
+    status_error,
+)
+
+if TYPE_CHECKING:
+    from models.tier_registry import BuildContext, TierSpec
+
+PROVIDER = "openai-compatible"
+TOP_LOGPROBS = 20
+"""Alternatives asked for per token: the most OpenAI's API allows, and what the local tier keeps."""
+_NO_KEY = "no-key"
+"""Sent as the bearer token to a server that needs none (the SDK insists on one)."""
+
+TopLogprobs = tuple[tuple[str, float], ...]
+
+
+def endpoint_of(base_url: str) -> str:
+    """`base_url` as errors name it: scheme, host, port and path, never credentials or a query."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _without_openai_headers() -> dict[str, Any]:
+    """Headers the SDK would add from OPENAI_ORG_ID, OPENAI_PROJECT_ID and OPENAI_CUSTOM_HEADERS, omitted:
+    they are the user's settings for OpenAI, not for this endpoint."""
+    custom = os.environ.get("OPENAI_CUSTOM_HEADERS", "").split("\n")
+    names = {"OpenAI-Organization", "OpenAI-Project"}
+    names |= {line.split(":", 1)[0].strip() for line in custom if ":" in line}
+    return {name: openai.Omit() for name in names if name.lower() != "authorization"}
+
+
+class OpenAICompatTier(CloudTier):
+    """A model behind an OpenAI-compatible chat completions endpoint, as a `Backend`."""
+
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        name: str = PROVIDER,
+        timeout: float = DEFAULT_TIMEOUT,
+        capabilities: Capabilities | None = None,
+    ) -> None:
+        """`api_key`: sent as the bearer token when given; `name`: the tier's name, for errors."""
+        super().__init__(model, api_key)
+        self.endpoint = endpoint_of(base_url)
+        """Where the tier's calls go (what the ledger names)."""
+        self.label = f"{name} at {self.endpoint}"
+        self.capabilities = capabilities or Capabilities(prompt_caching=False)
+        self._schema_type = "json_schema"
+        """How a JSON schema is sent: OpenAI's `json_schema`, or `json_object` for servers that know only that."""
+        self._client = openai.OpenAI(
+            api_key=self._key or _NO_KEY, base_url=base_url, timeout=timeout, max_retries=0,
+            default_headers=_without_openai_headers(),
+        )
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GenerationResult:
+        """Stream one chat completion; see `Backend.generate`."""
+        state = self._begin(request, on_text, cancel)
+        tokens = _Logprobs()
+        with self._errors(state):
+            stream = self._open(request)
+            with stream:
+                for chunk in stream:
+                    _on_chunk(chunk, state, tokens)
+                    if is_set(cancel):
+                        raise state.cancelled()
+        if state.finish_reason is None:
+            raise state.dropped("stream ended without a finish reason")
+        return self._result(state, tokens)
+
+    def list_models(self) -> list[str]:
+        """The model ids the server lists (`GET /models`); ModelError when it cannot be asked."""
+        with self._errors(None):
+            return [model.id for model in self._client.models.list()]
+
+    def _open(self, request: GenerationRequest) -> Any:
+        """The response stream; a server that refuses OpenAI's `json_schema` format is asked again with
+        `json_object` and the schema (llama-cpp-python's server answers `json_schema` with a 500)."""
+        try:
+            return self._client.chat.completions.create(**self._arguments(request))
+        except openai.APIStatusError as exc:
+            if request.json_schema is None or self._schema_type != "json_schema" or "response_format" not in str(exc):
+                raise
+        self._schema_type = "json_object"
+        return self._client.chat.completions.create(**self._arguments(request))
+
+    def _result(self, state: StreamState, tokens: _Logprobs) -> GenerationResult:
+        """The whole result. A server that reports no usage (llama-cpp-python's never does in a stream)
+        has its output counted from the log-probabilities when it gave them; a free tier gets no note."""
+        result = replace(state.result(), token_logprobs=tuple(tokens.chosen), top_logprobs=tuple(tokens.top))
+        if state.usage is not None:
+            return result
+        if tokens.chosen:
+            result = replace(result, usage=replace(result.usage, output_tokens=len(tokens.chosen)))
+        return replace(result, notes=()) if self.capabilities.free else result
+
+    def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
+        """The chat completions arguments for `request`."""
+        arguments: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.logprobs and self.capabilities.logprobs:
+            arguments.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
+        schema = request.json_schema
+        if schema is not None and self._schema_type == "json_object":
+            arguments["response_format"] = {"type": "json_object", "schema": schema}
+        elif schema is not None:
+            arguments["response_format"] = {
+                "type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True},
+            }
+        return arguments
+
+    @contextmanager
+    def _errors(self, state: StreamState | None) -> Iterator[None]:
+        """Turn the SDK's and the transport's exceptions into one-line ModelErrors naming the endpoint."""
+        try:
+            yield
+        except openai.APIStatusError as exc:
+            raise status_error(
+                self.label, PROVIDER, exc.status_code, retry_after=parse_retry_after(exc.response.headers),
+                detail=error_message(exc.body) or exc.message, secret=self._key, partial=_started(state),
+            ) from exc
+        except (openai.APIConnectionError, httpx.TransportError) as exc:  # before the stream began nothing was billed
+            started = _started(state)
+            if started is not None:
+                raise started.dropped(type(exc).__name__) from exc
+            raise connection_error(self.label, PROVIDER, exc) from exc
+        except openai.APIError as exc:  # an error event inside the stream
+            raise ModelError(
+                f"{self.label} failed mid-stream ({error_message(exc.body) or 'error event'})"[:300], provider=PROVIDER,
+                transient=True, partial_usage=state.partial_usage() if state else None,
+                partial_text=state.text if state else "",
+            ) from exc
+
+
+def from_spec(spec: TierSpec, context: BuildContext) -> OpenAICompatTier:
+    """The backend of an openai-compatible tier spec (models/tier_registry.py's builder).
+
+    With `api_key_env` declared, the key must be set (ModelUnavailable names the variable); without it,
+    no key is sent.
+    """
+    if spec.base_url is None:
+        raise ValueError(f"tier {spec.name}: an openai-compatible tier needs a base_url")
+    key = context.api_keys.get(spec.name)
+    if spec.api_key_env:
+        key = require_key(f"{spec.name} at {endpoint_of(spec.base_url)}", PROVIDER, key, spec.api_key_env)
+    return OpenAICompatTier(
+        spec.model, spec.base_url, key, name=spec.name, timeout=context.timeout or DEFAULT_TIMEOUT,
+        capabilities=spec.capabilities,
+    )
+
+
+@dataclass
+class _Logprobs:
+    """The log-probabilities a stream has delivered so far, in the local tier's shape."""
+
+    chosen: list[float] = field(default_factory=list)
+    top: list[TopLogprobs] = field(default_factory=list)
+
+    def add(self, entries: Any) -> None:
+        """Keep each token's log-probability and its alternatives, the chosen one first."""
+        for entry in entries or ():
+            self.chosen.append(entry.logprob)
+            others = ((t.token, t.logprob) for t in entry.top_logprobs or () if t.token != entry.token)
+            self.top.append(((entry.token, entry.logprob), *others))
+
+
+def _on_chunk(chunk: Any, state: StreamState, tokens: _Logprobs) -> None:
+    if chunk.usage is not None:
+        state.usage = _normalize(chunk.usage)
+    for choice in chunk.choices[:1]:
+        if choice.logprobs is not None:
+            tokens.add(choice.logprobs.content)
+        if choice.delta is not None and choice.delta.content:
+            state.emit(choice.delta.content)
+        if choice.finish_reason:
+            state.finish_reason = choice.finish_reason
+
+
+def _normalize(usage: Any) -> Usage:
+    """`prompt_tokens` include the cached ones, where the server reports any."""
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens or 0) if details is not None else 0
+    return Usage(
+        input_tokens=max(0, usage.prompt_tokens - cached),
+        output_tokens=usage.completion_tokens,
+        cache_read_tokens=cached,
+    )
+
+
+def _started(state: StreamState | None) -> StreamState | None:
+    """The stream's state once it has delivered something (an error before that billed nothing)."""
+    return state if state is not None and (state.text or state.usage is not None) else None
