@@ -22,7 +22,7 @@ from indexer.store import FileRows, FileState, IndexStore
 ProgressCallback = Callable[[int, int], None]
 """Called with (files done, files to do) as a build goes."""
 
-PARSER_VERSION = "8"
+PARSER_VERSION = "9"
 """Bumped when parsing changes what it extracts; an index parsed by another version is parsed again."""
 
 _PARALLEL_THRESHOLD = 64
@@ -211,7 +211,7 @@ def _parse_one(language: str, data: bytes) -> FileRows | None:
     """Parse one file into the rows the store keeps; None when the parser itself fails (nothing may crash
     a build)."""
     try:
-        return FileRows.of(parse_source(language, data))
+        return FileRows.of(parse_source(language, data), data)
     except Exception:  # a grammar or query bug must cost one file, not the build
         return None
 

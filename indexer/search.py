@@ -6,6 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from indexer.clues import read_question
 from indexer.embed import Embedder, VectorIndex, chunk_rows
 from indexer.store import IndexStore, Symbol
 
@@ -35,26 +36,18 @@ class Hit:
 
 
 def exact_hits(store: IndexStore, query: str) -> list[Hit]:
-    """Definitions whose name or qualified name is an identifier of the query: a word shaped like code
-    (`parse_header`, `HttpClient`, `os.path`), backticked, capitalized past the first word ("explain the
-    Account class"), or the whole query when it is one word. Plain words of a sentence ("how to read a
-    file") are left to BM25: a function named `read` is not what it asks for."""
-    found = list(_CODE_SHAPED.finditer(query))
+    """Definitions whose name or qualified name is an identifier of the query: a name shaped like code
+    (`parse_header`, `HttpClient`, `os.path`, `fit(`), backticked, a capitalized word of three letters or
+    more past a sentence's start, spelled exactly as defined ("explain the Account class"), or the whole
+    query when it is one word. Plain words of a sentence ("how to read a file") are left to BM25, and so
+    are short capitalized words of prose ("I", "A"): a function `read` or a class `A` is not what it asks for."""
+    found = _CODE_SHAPED.findall(query)
     if len(found) == 1:
-        return _exact(store, found[0].group().strip("."), case_exact=False)
-    quoted = set(re.findall(r"`([^`]+)`", query))
-    hits: list[Hit] = []
-    for match in found:
-        word = match.group()
-        if word in quoted or "_" in word or "." in word.strip(".") or re.search(r"[a-z][A-Z]|\d", word):
-            hits += _exact(store, word.strip("."), case_exact=False)
-        elif word[0].isupper() and not _SENTENCE_START.search(query[: match.start()]):
-            hits += _exact(store, word, case_exact=True)  # `Account`, not the verb `update`
+        return _exact(store, found[0].strip("."), case_exact=False)
+    clues = read_question(query)
+    hits = [hit for name in clues.names for hit in _exact(store, name, case_exact=False)]
+    hits += [hit for word in clues.capitalized for hit in _exact(store, word, case_exact=True)]
     return list(dict.fromkeys(hits))
-
-
-_SENTENCE_START = re.compile(r"(?:^|[.?!:\n])\W*$")
-"""What comes before a word that starts a sentence (and is capitalized anyway)."""
 
 
 def _exact(store: IndexStore, word: str, case_exact: bool) -> list[Hit]:

@@ -107,6 +107,13 @@ CREATE VIRTUAL TABLE symbols_fts USING fts5(
 finds the function that calls `os.path.exists`; Porter stemming, so "reading files" meets `read_file`.
 The parser version moves with it: every file is parsed again, which fills the new table."""
 
+_SCHEMA_V6 = """
+CREATE VIRTUAL TABLE files_fts USING fts5(path, words, tokenize = 'porter unicode61');
+"""
+"""Whole files for BM25: the words of a file's path and of its text (names, comments, strings, error
+messages), so a bug report in prose finds the file it is about (per-definition rows miss module text,
+and a file's evidence is spread over its definitions). The row's id is the file's id."""
+
 _LOOKUP_INDEXES = {
     "symbols_name": "symbols(name COLLATE NOCASE)",
     "symbols_qualified": "symbols(qualified_name)",
@@ -153,10 +160,12 @@ class FileRows:
     """(name, line, kind) of each reference."""
     imports: tuple[tuple[str, int], ...]
     """(module, line) of each import."""
+    text: str = ""
+    """The file's words for whole-file BM25 (`file_words`)."""
 
     @classmethod
-    def of(cls, parsed: ParsedFile) -> FileRows:
-        """The rows of a parsed file."""
+    def of(cls, parsed: ParsedFile, data: bytes = b"") -> FileRows:
+        """The rows of a parsed file whose content is `data`."""
         return cls(
             language=parsed.language,
             has_errors=parsed.has_errors,
@@ -165,7 +174,19 @@ class FileRows:
             bodies=_body_words(parsed),
             refs=tuple(tuple(r) for r in parsed.references),  # type: ignore[misc]
             imports=tuple(tuple(i) for i in parsed.imports),  # type: ignore[misc]
+            text=file_words(data),
         )
+
+
+_MAX_FILE_BYTES_FOR_TEXT = 512 * 1024
+"""A file's first bytes kept for whole-file BM25: a huge file's rest adds length, not meaning."""
+_TEXT_WORD = re.compile(rb"[^\W_]+")
+
+
+def file_words(data: bytes) -> str:
+    """A file's words as the full-text table tokenizes them (letters and digits; `_` and punctuation
+    separate), without the punctuation and spacing that would only take room."""
+    return b" ".join(_TEXT_WORD.findall(data[:_MAX_FILE_BYTES_FOR_TEXT])).decode("utf-8", "replace")
 
 
 def _body_words(parsed: ParsedFile) -> tuple[str, ...]:
@@ -221,7 +242,7 @@ class Usage:
 class IndexStore(Database):
     """The per-repository index database."""
 
-    migrations = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
+    migrations = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6)
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -319,6 +340,7 @@ class IndexStore(Database):
             words: list[tuple[object, ...]] = []
             refs: list[tuple[object, ...]] = []
             imports: list[tuple[object, ...]] = []
+            texts: list[tuple[object, ...]] = []
             for path, state, rows in files:
                 self._delete(tx, path)
                 file_id = tx.execute(
@@ -326,6 +348,7 @@ class IndexStore(Database):
                     (path, state.size, state.mtime_ns, state.hash, rows.language, int(rows.has_errors)),
                 ).lastrowid
                 path_words = " ".join(split_identifier(path))
+                texts.append((file_id, path_words, rows.text))
                 for symbol, name_words, body in zip(rows.symbols, rows.words, rows.bodies, strict=True):
                     symbols.append((next_id, file_id, *symbol))
                     words.append((next_id, name_words, symbol[1], symbol[5], symbol[6], path_words, body))
@@ -341,6 +364,7 @@ class IndexStore(Database):
                 words)
             tx.executemany("INSERT INTO refs (file_id, name, line, kind) VALUES (?,?,?,?)", refs)
             tx.executemany("INSERT INTO imports (file_id, module, line) VALUES (?,?,?)", imports)
+            tx.executemany("INSERT INTO files_fts (rowid, path, words) VALUES (?,?,?)", texts)
 
     def touch_files(self, files: Sequence[tuple[str, FileState]]) -> None:
         """Record new sizes and mtimes for files whose content hash did not change."""
@@ -440,6 +464,10 @@ class IndexStore(Database):
         """Every indexed file's repo-relative path."""
         return [r[0] for r in self.conn.execute("SELECT path FROM files ORDER BY path")]
 
+    def file_languages(self) -> dict[str, str]:
+        """Every indexed file's language, by repo-relative path."""
+        return {r[0]: r[1] for r in self.conn.execute("SELECT path, language FROM files")}
+
     def usages(self, name: str, limit: int | None = None) -> list[Usage]:
         """References to `name` (its last dotted part), each with its enclosing definition; `limit` caps them."""
         short = name.rsplit(".", 1)[-1]
@@ -456,21 +484,35 @@ class IndexStore(Database):
         )
         return [Usage(r["name"], r["path"], r["line"], r["kind"], r["enclosing"] or "") for r in rows]
 
-    def search_text(self, text: str, limit: int = 20) -> list[tuple[Symbol, float]]:
+    def search_text(self, text: str, limit: int = 20, paths: Sequence[str] = ()) -> list[tuple[Symbol, float]]:
         """BM25 search over symbol names, signatures, docstrings, paths and the names their bodies use;
-        best first."""
+        best first; only in `paths` when given."""
         words = {w for token in re.findall(r"\w+", text) for w in [token.lower(), *split_identifier(token)]}
         words = {w for w in words if len(w) > 1 and w not in STOPWORDS}
         if not words:
             return []
         match = " OR ".join(f'"{w}"' for w in sorted(words))
+        within = f" AND f.path IN ({','.join('?' * len(paths))})" if paths else ""
         rows = self.conn.execute(
             "SELECT s.name, s.qualified_name, s.kind, f.path, s.line, s.end_line, s.signature, s.doc,"
             " bm25(symbols_fts) AS rank FROM symbols_fts JOIN symbols s ON s.id = symbols_fts.rowid"
-            " JOIN files f ON f.id = s.file_id WHERE symbols_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, limit),
+            f" JOIN files f ON f.id = s.file_id WHERE symbols_fts MATCH ?{within} ORDER BY rank LIMIT ?",
+            (match, *paths, limit),
         )
         return [(_symbol(r), -float(r["rank"])) for r in rows]
+
+    def search_files(self, words: Iterable[str], limit: int = 100, path_weight: float = 1.0) -> list[tuple[str, float]]:
+        """BM25 over whole files (their path's words and their text) for any of `words`; best first.
+        `path_weight` scales a match in the path against one in the text."""
+        terms = sorted({w.lower() for w in words if w.isalnum() and w.isascii()})
+        if not terms:
+            return []
+        rows = self.conn.execute(
+            "SELECT f.path, bm25(files_fts, ?, 1.0) AS rank FROM files_fts JOIN files f ON f.id = files_fts.rowid"
+            " WHERE files_fts MATCH ? ORDER BY rank LIMIT ?",
+            (path_weight, " OR ".join(f'"{t}"' for t in terms), limit),
+        )
+        return [(r[0], -float(r[1])) for r in rows]
 
     @staticmethod
     def _delete(tx: sqlite3.Connection, path: str) -> bool:
@@ -480,6 +522,7 @@ class IndexStore(Database):
         if row is None:  # a file new to the index (most of a first build): nothing to delete
             return False
         tx.execute("DELETE FROM symbols_fts WHERE rowid IN (SELECT id FROM symbols WHERE file_id = ?)", (row[0],))
+        tx.execute("DELETE FROM files_fts WHERE rowid = ?", (row[0],))
         tx.execute("DELETE FROM files WHERE id = ?", (row[0],))
         return True
 

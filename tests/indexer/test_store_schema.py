@@ -58,8 +58,9 @@ def test_an_index_from_schema_version_1_is_migrated_on_open_and_lookups_work(
     index = tmp_path / "index" / "index.sqlite"
     _built(sample_repo, index)
     conn = sqlite3.connect(index, isolation_level=None)
-    try:  # undo migrations 5 to 2, as a file written by the first release would be
+    try:  # undo migrations 6 to 2, as a file written by the first release would be
         conn.execute("DELETE FROM migrations WHERE version > 1")
+        conn.execute("DROP TABLE files_fts")
         conn.execute("DROP TABLE symbols_fts")
         conn.execute("CREATE VIRTUAL TABLE symbols_fts USING fts5(words, qualified_name, signature, doc, path)")
         conn.execute("CREATE INDEX refs_file ON refs(file_id)")
@@ -75,7 +76,7 @@ def test_an_index_from_schema_version_1_is_migrated_on_open_and_lookups_work(
 
     store = IndexStore(index)
     try:
-        assert store.schema_version() == len(IndexStore.migrations) == 5
+        assert store.schema_version() == len(IndexStore.migrations) == 6
         assert _indexes(store.conn) == (V1_INDEXES - {"refs_file", "symbols_file"}) | LATER_INDEXES
         assert {"meta", "vector_files", "chunks"} <= _tables(store.conn)
         (found,) = store.definitions("make_report")
@@ -87,6 +88,7 @@ def test_an_index_from_schema_version_1_is_migrated_on_open_and_lookups_work(
         assert store.get_meta("parser_version") == PARSER_VERSION
         assert store.definitions("Circle.area")[0].path == "pkg/shapes.py"
         assert "make_report" in {h.symbol for h in bm25_hits(store, "make report")}  # full text filled again
+        assert store.search_files(["report"])[0][0] == "pkg/report.py"  # and the whole-file table
     finally:
         store.close()
 

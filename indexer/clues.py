@@ -1,0 +1,107 @@
+"""Read a question the way a developer reads a bug report: traceback frames, file paths, code-shaped names
+and the plain words that are left."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of a pasted traceback: the file as the traceback spells it, its line and function."""
+
+    path: str
+    line: int
+    function: str
+
+
+@dataclass(frozen=True)
+class Clues:
+    """What a question says about where to look, strongest evidence first."""
+
+    frames: tuple[Frame, ...]
+    """Traceback frames in the order printed (the innermost call last)."""
+    files: tuple[str, ...]
+    """File paths or names the text mentions outside tracebacks (`sympy/core/basic.py`, `latex.py`)."""
+    names: tuple[str, ...]
+    """Names shaped like code: dotted (`Request.register_hook`), snake_case, CamelCase, called (`fit(`),
+    backticked. A plain word of prose ("I", "Add", "file") is not one."""
+    capitalized: tuple[str, ...]
+    """Capitalized words of three letters or more past a sentence's start ("the Matrix class"): names only
+    when a definition has exactly that spelling."""
+    words: tuple[str, ...]
+    """Every word of the text, lower-cased, for full-text search."""
+
+
+_PYTHON_FRAME = re.compile(r'File "([^"\n]+)", line (\d+)(?:, in ([\w<>.]+))?')
+_PYTEST_FRAME = re.compile(r"^([\w./\\-]+\.\w+):(\d+):(?: in ([\w<>.]+))?", re.MULTILINE)
+_FILE = re.compile(r"(?<![\w/.\\-])((?:[\w.-]+[/\\])*[\w-]+\.(?:py|pyx|pyi|js|ts|tsx|go|rs|java|c|h|cc|cpp|hpp))\b")
+_BACKTICKED = re.compile(r"`+([^`\n]+)`+")
+_NAME = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(\)?)?")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+_INNER_CAPITAL = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2,}[a-z]")
+
+
+def read_question(text: str) -> Clues:
+    """The clues in a question or bug report."""
+    frames = [Frame(m.group(1), int(m.group(2)), m.group(3) or "") for m in _PYTHON_FRAME.finditer(text)]
+    frames += [Frame(m.group(1), int(m.group(2)), m.group(3) or "") for m in _PYTEST_FRAME.finditer(text)]
+    framed = {f.path for f in frames}
+    files = [m.group(1) for m in _FILE.finditer(text) if m.group(1) not in framed]
+    names = code_names(text)
+    return Clues(tuple(frames), tuple(dict.fromkeys(files)), tuple(names),
+                 tuple(w for w in capitalized_words(text) if w not in names),
+                 tuple(w.lower() for w in _WORD.findall(text)))
+
+
+def code_names(text: str) -> list[str]:
+    """The names in `text` that look like code, in order of first mention, each once.
+
+    Backticked code counts when it is a name of two characters or more; otherwise a name must have a
+    dot between names (`np.linalg`, `Poly.degree`), an underscore inside it (`read_csv`), a capital
+    inside it (`LabelEncoder`, `getX`), a digit, or be called (`fit(`). A word of prose, capitalized or
+    not, is not a name: "I", "A", "Python", "Add" stay words.
+    """
+    found: dict[str, None] = {}
+    for quoted in _BACKTICKED.findall(text):
+        for match in _NAME.finditer(quoted):
+            name = match.group().rstrip("()").strip(".")
+            if len(name.strip("_")) >= 2:
+                found[name] = None
+    for match in _NAME.finditer(_BACKTICKED.sub(" ", text)):
+        word = match.group()
+        name = word.rstrip("()").strip(".")
+        if len(name.strip("_")) >= 2 and _looks_like_code(name, called=word.endswith("(")):
+            found[name] = None
+    return list(found)
+
+
+def capitalized_words(text: str) -> list[str]:
+    """Words of three letters or more, capitalized but not all capitals, that do not start a sentence
+    ("explain the Account class": `Account`), each once."""
+    found: dict[str, None] = {}
+    for match in _NAME.finditer(text):
+        word = match.group()
+        if len(word) >= 3 and word.isalpha() and word[0].isupper() and not word.isupper() \
+                and not _SENTENCE_START.search(text[: match.start()]):
+            found[word] = None
+    return list(found)
+
+
+_SENTENCE_START = re.compile(r"(?:^|[.?!:\n])\W*$")
+"""What comes before a word that starts a sentence (and is capitalized anyway)."""
+
+
+def _looks_like_code(name: str, called: bool) -> bool:
+    if "." in name:
+        parts = name.split(".")
+        return all(parts) and max(map(len, parts)) > 1 and not _is_abbreviation(name)
+    inner = name.strip("_")
+    return called or "_" in inner or bool(_INNER_CAPITAL.search(name)) or (
+        any(c.isdigit() for c in name) and any(c.isalpha() for c in name) and len(name) >= 3)
+
+
+def _is_abbreviation(name: str) -> bool:
+    """`e.g`, `i.e`, `etc.`: prose, not code."""
+    return name.lower() in {"e.g", "i.e", "vs", "etc", "et.al"}

@@ -1,0 +1,274 @@
+"""Which files a question is about: the clues of a bug report (traceback frames, file paths, code-shaped
+names) and whole-file BM25, fused by weighted reciprocal rank, then weighed by where a file lives."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from indexer.clues import Clues, read_question
+from indexer.store import STOPWORDS, IndexStore, Symbol
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each channel counts in the fusion, and how far a path prior moves a file."""
+
+    text: float = 1.0
+    """Whole-file BM25 over the question's words."""
+    definitions: float = 0.5
+    """Per-definition BM25, each file credited with its best definitions."""
+    names: float = 1.5
+    """Files defining the code-shaped names the question uses, rarer names first."""
+    frames: float = 2.0
+    """Files of the traceback's frames, the innermost first."""
+    files: float = 2.0
+    """Files the question names."""
+    rrf_k: float = 5.0
+    demoted: float = 0.35
+    """A test, doc, example, benchmark, vendored or generated file's score is multiplied by this."""
+    other_language: float = 0.5
+    """A file in a language that is not one of the repository's main ones (nor named by the question)."""
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass(frozen=True)
+class FileRank:
+    """A file and how strongly the question points at it."""
+
+    path: str
+    score: float
+    reasons: tuple[str, ...] = field(default=())
+    """The channels that found it (text, definitions, names, frames, files)."""
+
+
+def rank_files(store: IndexStore, question: str, k: int = 20, weights: Weights = DEFAULT_WEIGHTS,
+               clues: Clues | None = None) -> list[FileRank]:
+    """The files `question` is most likely about, best first."""
+    clues = clues or read_question(question)
+    languages = store.file_languages()
+    return fuse_files(file_channels(store, question, clues, languages), languages, clues, weights)[:k]
+
+
+def file_channels(store: IndexStore, question: str, clues: Clues, languages: dict[str, str]) -> dict[str, list[str]]:
+    """Each channel's files for the question, best first: traceback frames, named files, files defining
+    the names it uses, whole-file BM25 and per-definition BM25."""
+    finder = PathFinder(languages)
+    return {
+        "frames": frame_files(clues, finder),
+        "files": named_files(clues, finder),
+        "names": name_files(store, clues, finder),
+        "text": [p for p, _ in store.search_files(_search_words(clues.words), limit=200)],
+        "definitions": definition_files(store, question),
+    }
+
+
+def fuse_files(channels: dict[str, list[str]], languages: dict[str, str], clues: Clues,
+               weights: Weights = DEFAULT_WEIGHTS) -> list[FileRank]:
+    """Weighted reciprocal rank fusion of the channels, then each file weighed by where it lives (files
+    the question names by path are taken as they are)."""
+    scores: dict[str, float] = {}
+    reasons: dict[str, list[str]] = {}
+    for channel, ranked in channels.items():
+        weight = getattr(weights, channel)
+        for rank, path in enumerate(ranked, start=1):
+            scores[path] = scores.get(path, 0.0) + weight / (weights.rrf_k + rank)
+            reasons.setdefault(path, []).append(channel)
+    named = set(channels["frames"]) | set(channels["files"])
+    main = main_languages(languages)
+    wanted = {w for w in clues.words if w in _ABOUT_DEMOTED}
+    for path in scores:
+        if path not in named:
+            scores[path] *= path_prior(path, languages.get(path, ""), main, wanted, weights)
+    ordered = sorted((p for p in scores if scores[p] > 0), key=lambda p: (-scores[p], p))
+    return [FileRank(p, round(scores[p], 6), tuple(reasons[p])) for p in ordered]
+
+
+def _search_words(words: Iterable[str]) -> list[str]:
+    return [w for w in dict.fromkeys(words) if len(w) > 1 and w not in STOPWORDS]
+
+
+class PathFinder:
+    """Finds the indexed file a path from a traceback or a sentence stands for, by its longest suffix."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self._by_name: dict[str, list[str]] = {}
+        for path in paths:
+            self._by_name.setdefault(path.rsplit("/", 1)[-1], []).append(path)
+
+    def find(self, spelled: str) -> list[str]:
+        """The indexed paths that share the most trailing folders with `spelled`, best matches only."""
+        parts = [p for p in re.split(r"[/\\]+", spelled.strip()) if p not in ("", ".")]
+        if not parts:
+            return []
+        candidates = self._by_name.get(parts[-1], [])
+        best: list[str] = []
+        best_len = 0
+        for path in candidates:
+            shared = _shared_suffix(path.split("/"), parts)
+            if shared > best_len:
+                best, best_len = [path], shared
+            elif shared == best_len:
+                best.append(path)
+        return best
+
+
+def _shared_suffix(a: list[str], b: list[str]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n
+
+
+def frame_files(clues: Clues, finder: PathFinder) -> list[str]:
+    """Files of the traceback's frames, the innermost first (where the error surfaced), each once."""
+    found: dict[str, None] = {}
+    for frame in reversed(clues.frames):
+        matches = finder.find(frame.path)
+        if len(matches) == 1:
+            found[matches[0]] = None
+    return list(found)
+
+
+def named_files(clues: Clues, finder: PathFinder) -> list[str]:
+    """Files the question names by path or by a file name only one indexed file has."""
+    found: dict[str, None] = {}
+    for spelled in clues.files:
+        matches = finder.find(spelled)
+        if len(matches) == 1:
+            found[matches[0]] = None
+    return list(found)
+
+
+def name_files(store: IndexStore, clues: Clues, finder: PathFinder) -> list[str]:
+    """Files that define the question's code-shaped names; a name defined in fewer files counts more."""
+    scores: Counter[str] = Counter()
+    for name, symbols in named_definitions(store, clues, finder):
+        files = {s.path for s in symbols}
+        for path in files:
+            scores[path] += 1.0 / len(files)
+    return [path for path, _ in sorted(scores.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def named_definitions(store: IndexStore, clues: Clues, finder: PathFinder) -> list[tuple[str, list[Symbol]]]:
+    """Each name the question uses with the definitions it stands for: code-shaped names as `resolve_name`
+    reads them, capitalized words only where a definition has exactly that name."""
+    found = [(name, resolve_name(store, name, finder)) for name in clues.names]
+    for word in clues.capitalized:
+        symbols = [s for s in store.definitions(word) if s.name == word]
+        found.append((word, symbols if len({s.path for s in symbols}) <= _MAX_NAME_FILES else []))
+    return [(name, symbols) for name, symbols in found if symbols]
+
+
+_MAX_NAME_FILES = 25
+"""A plain name defined in more files than this (`__init__`, `get`) says nothing about where to look."""
+
+
+def resolve_name(store: IndexStore, name: str, finder: PathFinder) -> list[Symbol]:
+    """The definitions a code-shaped name stands for: a qualified name (`Poly.degree`), a module path
+    (`sympy.printing.latex`, standing for its file's definitions' first), a module path and a member
+    (`sklearn.preprocessing.LabelEncoder`), or a plain name."""
+    found = store.definitions(name)
+    if found or "." not in name:
+        return found if name.count(".") or len({s.path for s in found}) <= _MAX_NAME_FILES else []
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        module = "/".join(parts[:cut])
+        files = finder.find(module + ".py") or finder.find(module + "/__init__.py")
+        if len(files) == 1 and len(module.split("/")) > 1:
+            rest = ".".join(parts[cut:])
+            members = [s for s in store.outline(files[0]) if s.qualified_name == rest] if rest else []
+            return members or store.outline(files[0])[:1]
+    return resolve_name(store, parts[-1], finder) if len(parts[-1]) > 2 else []
+
+
+def definition_files(store: IndexStore, question: str, limit: int = 100) -> list[str]:
+    """Files ordered by their definitions' BM25 ranks (each file at its best definition)."""
+    return list(dict.fromkeys(s.path for s, _ in store.search_text(question, limit=limit)))
+
+
+def main_languages(languages: dict[str, str]) -> set[str]:
+    """The languages of at least a fifth of the indexed files (and the most common one)."""
+    counts = Counter(languages.values())
+    if not counts:
+        return set()
+    total = sum(counts.values())
+    return {lang for lang, n in counts.items() if n * 5 >= total} | {counts.most_common(1)[0][0]}
+
+
+_DEMOTED_FOLDERS = frozenset({
+    "test", "tests", "testing", "doc", "docs", "documentation", "example", "examples", "sample", "samples",
+    "bench", "benchmark", "benchmarks", "asv_bench", "tutorial", "tutorials", "gallery", "vendor", "vendored",
+    "_vendor", "extern", "externals", "third_party", "thirdparty", "node_modules", "build", "dist", "site-packages",
+})
+_DEMOTED_FILE = re.compile(r"(^test_.*|.*_tests?\.\w+|^conftest\.py|.*\.min\.\w+|.*[._-]bundle\.js|.*_pb2\.py"
+                           r"|^parsetab\.py|^lextab\.py|^setup\.py|^version\.py|^_version\.py)$")
+_ABOUT_DEMOTED = frozenset({"test", "tests", "testing", "doc", "docs", "documentation", "example", "examples",
+                            "benchmark", "benchmarks", "tutorial", "conftest", "fixture", "fixtures"})
+"""Words that say a question is about tests, docs or examples: then those files are not demoted."""
+
+
+def path_prior(path: str, language: str, main: set[str], wanted: set[str], weights: Weights) -> float:
+    """How much a file's place counts: tests, docs, examples, benchmarks, vendored, minified and generated
+    files go down unless the question is about them; so do files in a language the repository is not
+    mostly written in."""
+    factor = 1.0
+    folders = path.lower().split("/")
+    name = folders.pop()
+    if (not wanted and (_DEMOTED_FILE.match(name) or _DEMOTED_FOLDERS.intersection(folders))) or (
+            ".min." in name or "vendor" in path.lower()):
+        factor *= weights.demoted
+    if main and language not in main:
+        factor *= weights.other_language
+    return factor
+
+
+@dataclass(frozen=True)
+class Localization:
+    """The files a question is about and the definitions in them, each best first."""
+
+    files: tuple[FileRank, ...]
+    definitions: tuple[Symbol, ...]
+
+
+def localize(store: IndexStore, question: str, k: int = 20, weights: Weights = DEFAULT_WEIGHTS) -> Localization:
+    """The files and definitions `question` is most likely about."""
+    clues = read_question(question)
+    files = rank_files(store, question, k, weights, clues)
+    return Localization(tuple(files), tuple(rank_definitions(store, question, clues, files, k)))
+
+
+def rank_definitions(store: IndexStore, question: str, clues: Clues, files: list[FileRank], k: int = 20,
+                     file_weight: float = 1.0, top_files: int = 5) -> list[Symbol]:
+    """Definitions ranked by the question's evidence for them (the traceback's functions, the names it
+    uses, BM25 within the best files and over the whole index) and by how strongly their file ranks."""
+    if not files:
+        return []
+    finder = PathFinder(f.path for f in files)
+    file_score = {f.path: f.score / files[0].score for f in files}
+    channels: list[list[Symbol]] = [
+        _frame_definitions(store, clues, finder),
+        [s for _, symbols in named_definitions(store, clues, finder) for s in symbols if s.path in file_score],
+        [s for s, _ in store.search_text(question, limit=50, paths=[f.path for f in files[:top_files]])],
+        [s for s, _ in store.search_text(question, limit=50)],
+    ]
+    scores: dict[Symbol, float] = {}
+    for ranked in channels:
+        for rank, symbol in enumerate(dict.fromkeys(ranked), start=1):
+            scores[symbol] = scores.get(symbol, 0.0) + 1.0 / (5 + rank)
+    for symbol in scores:
+        scores[symbol] += file_weight * file_score.get(symbol.path, 0.0) / 5
+    return sorted(scores, key=lambda s: (-scores[s], s.path, s.line))[:k]
+
+
+def _frame_definitions(store: IndexStore, clues: Clues, finder: PathFinder) -> list[Symbol]:
+    """The definitions the traceback's frames name, innermost first."""
+    found: list[Symbol] = []
+    for frame in reversed(clues.frames):
+        for path in finder.find(frame.path)[:1]:
+            found += [s for s in store.outline(path) if s.name == frame.function]
+    return found
