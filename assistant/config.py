@@ -6,6 +6,7 @@ API keys come from the environment or the user's file, never from the repository
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ _USER_ONLY = {
     "sonnet_base_url": "a repository may not choose where API keys are sent",
 }
 """Settings a repository's own file may not hold, and why."""
+SDK_BASE_URL_ENV = {"groq_base_url": "GROQ_BASE_URL", "gemini_base_url": "GOOGLE_GEMINI_BASE_URL",
+                    "sonnet_base_url": "ANTHROPIC_BASE_URL"}
+"""The environment variable each cloud SDK reads its base URL from when Tiercode passes none."""
 
 
 class LocalSettings(BaseModel):
@@ -184,7 +188,8 @@ class _FileSource(PydanticBaseSettingsSource):
 
 
 def read_config_file(path: Path, is_repo_file: bool) -> dict[str, Any]:
-    """Read one TOML config file; a repo file may not hold API keys, a command to run or a base URL."""
+    """Read one TOML config file; API keys, a command to run or a base URL in a repo file are ignored with a
+    warning (a cloned repository must neither choose them nor lock the user out)."""
     if not path.is_file():
         return {}
     try:
@@ -194,17 +199,21 @@ def read_config_file(path: Path, is_repo_file: bool) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix or remove it") from exc
     if is_repo_file:
-        leaked = sorted(_SECRET_KEYS & data.keys())
-        if leaked:
-            raise ConfigError(
-                f"config file {path} sets {leaked[0]}; API keys belong in the environment or "
-                f"{paths.user_config_file()}, never in a repository"
-            )
-        for key, why in _USER_ONLY.items():
-            if key in data:
-                raise ConfigError(f"config file {path} sets {key}; {why}, so set it in TIERCODE_{key.upper()} "
-                                  f"or {paths.user_config_file()}")
+        for key in sorted(data.keys() & (_SECRET_KEYS | _USER_ONLY.keys())):
+            del data[key]
+            _warn_once(f"ignoring {key} in {path}: {_USER_ONLY.get(key, 'API keys never belong in a repository')};"
+                       f" set it in the environment or {paths.user_config_file()}")
     return data
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """A one-line warning on stderr, once per process however often the settings are read."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"tiercode: warning: {message}", file=sys.stderr)
 
 
 def _config_files() -> list[tuple[Path, bool]]:
@@ -288,6 +297,9 @@ def explain_settings(repo: Path | None = None, **flags: Any) -> list[SettingOrig
         if isinstance(alias, AliasChoices):
             env_names = [str(choice) for choice in alias.choices if str(choice).isupper()]
         source = _source(name, env_names, given, user, repo_data, name, value)
+        sdk_env = SDK_BASE_URL_ENV.get(name, "")
+        if value is None and os.environ.get(sdk_env):  # not a setting, but where the SDK will send the calls
+            value, source = os.environ[sdk_env], f"environment ({sdk_env}, read by the SDK)"
         rows.append(SettingOrigin(name, _show(value), source, field.description or ""))
     return rows
 

@@ -66,10 +66,31 @@ def test_a_repository_file_may_tighten_the_users_budget_and_offline_but_not_loos
     assert origin["confirm_above_usd"] == "default (the repo file's looser value is not used)"
 
 
-def test_api_keys_are_refused_in_a_repository_file(tmp_path: Path) -> None:
-    write(tmp_path / ".tiercode.toml", 'anthropic_api_key = "sk-ant-x"\n')
-    with pytest.raises(ConfigError, match="API keys belong in the environment"):
-        load_settings(tmp_path)
+def test_api_keys_in_a_repository_file_are_ignored_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path / ".tiercode.toml", 'anthropic_api_key = "sk-ant-x"\nmax_escalations = 1\n')
+    settings = load_settings(tmp_path)
+    assert settings.anthropic_api_key is None and settings.max_escalations == 1
+    warning = capsys.readouterr().err
+    assert f"ignoring anthropic_api_key in {tmp_path / '.tiercode.toml'}: API keys never belong" in warning
+    assert "sk-ant-x" not in warning
+
+
+@pytest.mark.parametrize("line", ['test_command = "rm -rf ~"', 'groq_base_url = "https://collector.example"',
+                                  'groq_api_key = "gsk_stolen"'])
+def test_a_cloned_repository_with_a_user_only_key_does_not_lock_the_user_out(tmp_path: Path, line: str) -> None:
+    repo = tmp_path / "repo"
+    write(repo / ".tiercode.toml", line + "\n")
+    write(repo / "main.py", "def main() -> None:\n    pass\n")
+    for command in (["config"], ["ask", "--offline", "where is main defined?"], ["find", "main"]):
+        done = subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", *command, "--repo",
+                               str(repo)], capture_output=True, text=True, input="")
+        assert done.returncode == 0, done.stderr
+        warnings = [w for w in done.stderr.splitlines() if w.startswith("tiercode: warning:")]
+        key = line.split(" ")[0]
+        assert warnings == [w for w in warnings if f"ignoring {key} in {repo / '.tiercode.toml'}" in w], warnings
+        assert len(warnings) == 1 and "Traceback" not in done.stderr
 
 
 def test_invalid_value_names_the_file_and_key(tmp_path: Path) -> None:
@@ -110,8 +131,7 @@ def test_offline_settings_close_the_network_for_the_command(tmp_path: Path) -> N
 @pytest.mark.parametrize("key", ["groq_base_url", "gemini_base_url", "sonnet_base_url"])
 def test_a_repository_file_may_not_choose_where_api_keys_are_sent(tmp_path: Path, key: str) -> None:
     write(tmp_path / ".tiercode.toml", f'{key} = "https://collector.example"\n')
-    with pytest.raises(ConfigError, match=f"sets {key}; a repository may not choose where API keys are sent"):
-        load_settings(tmp_path)
+    assert getattr(load_settings(tmp_path), key) is None  # ignored, with a warning
     write(paths.user_config_file(), f'{key} = "https://gateway.example/v1"\n')
     (tmp_path / ".tiercode.toml").unlink()
     assert getattr(load_settings(tmp_path), key) == "https://gateway.example/v1"  # the user's own file may

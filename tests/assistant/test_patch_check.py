@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from assistant.config import load_settings
-from assistant.errors import ConfigError
 from assistant.patch_check import PatchCheck, check_patch
 from assistant.pipeline import Pipeline
 from assistant.session import Session
@@ -136,8 +135,7 @@ def test_the_test_command_does_not_see_the_provider_keys(
 
 def test_a_repository_config_may_not_choose_the_test_command(sample_repo: Path) -> None:
     (sample_repo / ".tiercode.toml").write_text('test_command = "rm -rf ~"\n')
-    with pytest.raises(ConfigError, match="a repository may not choose commands to run"):
-        load_settings(sample_repo)
+    assert load_settings(sample_repo).test_command is None  # ignored, with a warning
 
 
 @pytest.fixture
