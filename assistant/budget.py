@@ -8,6 +8,7 @@ from typing import Literal
 
 from assistant.config import BudgetSettings
 from assistant.ledger import Ledger
+from assistant.money import usd
 
 Verdict = Literal["ok", "warn", "pause", "fail", "downgrade"]
 
@@ -50,8 +51,8 @@ class BudgetGuard:
         ]
         for name, limit, spent in limits:
             if limit is not None and spent + estimate_usd > limit:
-                message = (f"the {name} budget of ${limit:.2f} would be exceeded "
-                           f"(spent ${spent:.4f}, this call up to ${estimate_usd:.4f})")
+                message = (f"the {name} budget of {usd(limit)} would be exceeded "
+                           f"(spent {usd(spent)}, this call up to {usd(estimate_usd)})")
                 return BudgetCheck(s.action, message)
         return BudgetCheck("ok")
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, Ledger
+from assistant.money import usd
 from models import pricing
 from models.base import Usage
 
@@ -134,13 +135,13 @@ class Stats:
         answered = ", ".join(f"{k} {v}" for k, v in sorted(self.answered_by.items(), key=lambda kv: -kv[1]))
         saved_pct = f" ({t.savings_usd / t.counterfactual_usd:.0%})" if t.counterfactual_usd > 0 else ""
         lines = [
-            f"Since {since}: {t.calls} calls for {t.queries} queries, ${t.cost_usd:.4f} spent",
+            f"Since {since}: {t.calls} calls for {t.queries} queries, {usd(t.cost_usd)} spent",
             f"Tokens: {t.input_tokens:,} in, {t.output_tokens:,} out, {t.cache_read_tokens:,} cache read, "
             f"{t.cache_write_tokens:,} cache write",
             f"Answered by: {answered or 'nothing yet'}",
             f"Local or index: {self.local_share:.1%}   cache hit rate: {self.cache_hit_rate:.1%}   "
             f"escalation rate: {self.escalation_rate:.1%}",
-            f"All-Sonnet counterfactual: ${t.counterfactual_usd:.4f}; saved ${t.savings_usd:.4f}{saved_pct}",
+            f"All-Sonnet counterfactual: {usd(t.counterfactual_usd)}; saved {usd(t.savings_usd)}{saved_pct}",
         ]
         if self.by and self.groups:
             width = max(len(self.by), *(len(name) for name in self.groups))

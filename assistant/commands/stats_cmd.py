@@ -20,6 +20,7 @@ from assistant.commands.common import repo_option
 from assistant.config import BudgetSettings, load_settings
 from assistant.errors import ConfigError
 from assistant.ledger import open_ledger
+from assistant.money import usd
 from assistant.stats import GROUPINGS, compute_stats, parse_since
 
 BUDGET_KEYS = ("per_query", "session", "daily", "monthly", "action")
@@ -102,8 +103,8 @@ def budget_show(repo: Path = Path("."), as_json: bool = False) -> None:
         return
     for key in ("per_query", "session", "daily", "monthly"):
         limit = getattr(settings, key)
-        shown = "no limit" if limit is None else f"${limit:.2f}"
-        extra = f"   (spent ${spent[key]:.4f})" if key in spent else ""
+        shown = "no limit" if limit is None else usd(limit)
+        extra = f"   (spent {usd(spent[key])})" if key in spent else ""
         click.echo(f"{key.replace('_', '-'):<10} {shown}{extra}")
     click.echo(f"{'action':<10} {settings.action}")
     click.echo(f"# set with: tiercode budget set --daily USD ... (writes {paths.user_config_file()})")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from assistant import offline
 from assistant.context import build_context
 from assistant.edits import EditError
+from assistant.money import usd
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
 from assistant.tui.widgets import COMMANDS
@@ -95,16 +96,17 @@ class CommandHandler:
             self.app.say(f"budget {key} set to {value or 'none'} for this session")
         ledger, now = self.app.session.ledger, dt.datetime.now()
         month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
-        limit = {None: "none"}
+        def limit(value: float | None) -> str:
+            return "none" if value is None else usd(value)
+
         self.app.show(
             "| limit | value | spent |\n|---|---|---|\n"
-            f"| per query | {limit.get(budget.per_query, f'${budget.per_query}')} | |\n"
-            f"| session | {limit.get(budget.session, f'${budget.session}')} | "
-            f"${ledger.spent(0.0, self.app.session.session_id):.4f} |\n"
-            f"| daily | {limit.get(budget.daily, f'${budget.daily}')} | ${self.app.budget.spent_today():.4f} |\n"
-            f"| monthly | {limit.get(budget.monthly, f'${budget.monthly}')} | ${ledger.spent(month):.4f} |\n\n"
+            f"| per query | {limit(budget.per_query)} | |\n"
+            f"| session | {limit(budget.session)} | {usd(ledger.spent(0.0, self.app.session.session_id))} |\n"
+            f"| daily | {limit(budget.daily)} | {usd(self.app.budget.spent_today())} |\n"
+            f"| monthly | {limit(budget.monthly)} | {usd(ledger.spent(month))} |\n\n"
             f"When a limit would be crossed: **{budget.action}**. "
-            f"Cloud calls above ${self.app.session.settings.confirm_above_usd:.2f} ask first."
+            f"Cloud calls above {usd(self.app.session.settings.confirm_above_usd)} ask first."
         )
         self.app.refresh_footer()
 

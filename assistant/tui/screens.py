@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Label, Static
 
+from assistant.money import usd
 from assistant.tui.usage import UsageReport, cost_chart, tier_bars
 
 
@@ -66,9 +67,9 @@ class StatsScreen(Screen[None]):
             yield Static(cost_chart(r.days), id="stats-chart")
             yield Label("Answers by tier", classes="stats-title")
             yield Static(tier_bars(r.tiers) if r.tiers else "no answers yet", id="stats-tiers")
-            savings = "n/a (no price list)" if r.savings_usd is None else f"${r.savings_usd:.4f}"
+            savings = "n/a (no price list)" if r.savings_usd is None else usd(r.savings_usd)
             yield Static(
-                f"answers {r.answers} · spent ${r.total_cost_usd:.4f} · cache hit rate {r.cache_hit_rate:.0%}"
+                f"answers {r.answers} · spent {usd(r.total_cost_usd)} · cache hit rate {r.cache_hit_rate:.0%}"
                 f" ({r.cache_hits}) · saved by index, local and cache: {savings}",
                 id="stats-summary",
             )

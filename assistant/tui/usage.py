@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from assistant.ledger import CallRecord
+from assistant.money import usd
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 _ANSWERED = ("ok", "cache_hit")
@@ -90,7 +91,7 @@ def cost_chart(days: Sequence[tuple[dt.date, float]], height: int = 8) -> Text:
     """A column chart of cost per day: one two-cell column per day, dates under the first and last."""
     peak = max((cost for _, cost in days), default=0.0)
     text = Text()
-    text.append(f"${peak:.4f}\n" if peak else "no spending in this period\n", style="dim")
+    text.append(f"{usd(peak)}\n" if peak else "no spending in this period\n", style="dim")
     for row in range(height, 0, -1):
         for _, cost in days:
             eighths = round(cost / peak * height * 8) if peak else 0
@@ -114,5 +115,5 @@ def tier_bars(tiers: Sequence[TierShare], width: int = 30) -> Text:
         text.append(f"{share.tier:<8}", style="bold")
         text.append("█" * round(part * width), style="cyan")
         text.append(" " * (width - round(part * width)))
-        text.append(f" {part:>4.0%}  {share.answers:>4} answers  ${share.cost_usd:.4f}\n")
+        text.append(f" {part:>4.0%}  {share.answers:>4} answers  {usd(share.cost_usd)}\n")
     return text

@@ -108,7 +108,7 @@ def test_earlier_spend_plus_the_estimate_over_a_limit_stops_the_call_before_it_i
     assert (earlier.cost_usd, earlier.outcome) == (pytest.approx(NEAR_LIMIT), "ok")
     assert (stop.tier, stop.outcome, stop.cost_usd) == ("groq", "budget_stop", 0.0)
     assert stop.session_id == session.session_id
-    assert f"the {limit} budget of $0.50 would be exceeded (spent $0.5000, this call up to $" in stop.error
+    assert f"the {limit} budget of $0.50 would be exceeded (spent $0.50, this call up to $" in stop.error
 
 
 @pytest.mark.parametrize("limit", ["session", "daily", "monthly"])

@@ -32,7 +32,7 @@ async def test_an_index_question_is_answered_with_a_badge(sample_repo: Path) -> 
         turn = last_turn(app)
         assert "pkg/shapes.py:14" in turn.markdown.source
         badge = str(turn.badge.render())
-        assert badge.startswith(" index ") and "$0.0000" in badge
+        assert badge.startswith(" index ") and "$0.00 " in badge
 
 
 async def test_a_free_question_streams_from_the_local_model(sample_repo: Path, installed_model: Path) -> None:
@@ -104,7 +104,7 @@ async def test_offline_toggle_and_budget_show_in_the_footer(sample_repo: Path) -
         assert "online" in str(footer.render())
         await submit(pilot, "/budget daily 2")
         text = str(footer.render())
-        assert "$0.0000/$2.00" in text and "░" in text
+        assert "$0.00/$2.00" in text and "░" in text
         await submit(pilot, "/tier local")
         assert "tier local" in str(footer.render())
 

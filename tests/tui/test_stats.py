@@ -55,7 +55,7 @@ def test_usage_report_counts_each_question_once_by_its_final_tier(tmp_path: Path
 def test_cost_chart_draws_the_peak_day_full_and_any_spending_visible() -> None:
     days = [(TODAY - dt.timedelta(days=2), 0.0), (TODAY - dt.timedelta(days=1), 0.0001), (TODAY, 0.04)]
     rows = cost_chart(days, height=4).plain.splitlines()
-    assert rows[0] == "$0.0400"
+    assert rows[0] == "$0.04"
     bars = rows[1:5]
     assert [row[4:6] for row in bars] == ["██"] * 4  # the peak fills every row
     assert bars[-1][2:4].strip() and not bars[0][2:4].strip()  # a small day shows a sliver at the bottom
@@ -72,7 +72,7 @@ async def test_stats_command_opens_the_screen_from_the_ledger(sample_repo: Path)
         await submit(pilot, "/stats")
         await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen), "the stats screen")
         summary = str(app.screen.query_one("#stats-summary", Static).render())
-        assert "answers 2" in summary and "$0.0030" in summary and "cache hit rate 0%" in summary
+        assert "answers 2" in summary and "$0.003 " in summary and "cache hit rate 0%" in summary
         tiers = str(app.screen.query_one("#stats-tiers", Static).render())
         assert "groq" in tiers and "index" in tiers and "50%" in tiers
         await pilot.press("escape")
