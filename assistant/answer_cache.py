@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.cache import CacheHit, FileRef, ResponseCache, embedding_text
+from indexer.sqlitedb import is_corruption
 
 if TYPE_CHECKING:
     from assistant.context import Context
     from assistant.session import Session
     from models.base import GenerationRequest, GenerationResult
+
+T = TypeVar("T")
 
 
 class AnswerCache:
@@ -25,10 +30,21 @@ class AnswerCache:
 
     def exact(self, tier: str, model: str, request: GenerationRequest, context: Context) -> CacheHit | None:
         """The cached answer of `model` to exactly this prompt and context, if still valid."""
-        return self.cache.lookup(
+        return self._guarded(lambda: self.cache.lookup(
             model=model, prompt=_prompt(request), context_hash=context.content_hash, params=_params(request),
             files=self._files(context), root=self.session.repo,
-        )
+        ))
+
+    def _guarded(self, work: Callable[[], T]) -> T | None:
+        """`work`'s result; None when it finds the cache file damaged, which is then set aside for a new one
+        (it is only a cache: the question goes on without it)."""
+        try:
+            return work()
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            self.cache = self.session.replace_cache(str(exc))
+            return None
 
     def remember(
         self, tier: str, request: GenerationRequest, context: Context, question: str, kind: str,
@@ -44,27 +60,27 @@ class AnswerCache:
         if not rejected and standalone:  # a follow-up's answer depends on turns a later asker lacks
             embedding, embedder = self._embed(question)
         files = self._files(context)
-        self.cache.store(
+        self._guarded(lambda: self.cache.store(
             model=result.model, tier=tier, prompt=_prompt(request), context_hash=context.content_hash,
             answer=result.text, params=_params(request), files=files, question=question, kind=kind,
             usage=result.usage, cost_usd=cost_usd, meta=meta,
-        )
+        ))
         if embedding is not None:  # the semantic entry is keyed on the starting tier's context
-            self.cache.store(
+            self._guarded(lambda: self.cache.store(
                 model=result.model, tier=tier, prompt=f"semantic:{question}", context_hash=first_context.content_hash,
                 answer=result.text, files=self._files(first_context) + files, question=question, kind=kind,
                 usage=result.usage, cost_usd=cost_usd, meta=meta, embedding=embedding, embedder=embedder,
-            )
+            ))
 
     def semantic(self, question: str, kind: str, context: Context) -> CacheHit | None:
         """An earlier answer to a question that means the same, over the same context."""
         embedding, embedder = self._embed(question)
         if embedding is None:
             return None
-        return self.cache.semantic_lookup(
+        return self._guarded(lambda: self.cache.semantic_lookup(
             question=question, embedding=embedding, embedder=embedder, context_hash=context.content_hash,
             kind=kind, files=self._files(context), root=self.session.repo,
-        )
+        ))
 
     def _embed(self, question: str) -> tuple[Any, str]:
         embedder = self.session.semantic_embedder()

@@ -17,7 +17,7 @@ import json
 import os
 import time
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,7 +26,7 @@ import numpy as np
 
 from assistant.agreement import questions_agree
 from indexer.build import content_hash
-from indexer.sqlitedb import Database
+from indexer.sqlitedb import Database, DatabaseCorrupt
 
 if TYPE_CHECKING:
     import sqlite3
@@ -145,7 +145,6 @@ class ResponseCache(Database):
         semantic_threshold: float = SEMANTIC_THRESHOLD,
         semantic_edits: bool = False,
     ) -> None:
-        super().__init__(path)
         self.ttl_s = ttl_s
         """Default lifetime of a new entry in seconds; None: until a file in its context changes."""
         self.semantic_threshold = semantic_threshold
@@ -155,7 +154,8 @@ class ResponseCache(Database):
         self._index: faiss.IndexIDMap2 | None = None
         self._index_embedder: str | None = None
         self._synced_id = 0
-        self._unsaved = 0
+        self._unsaved = 0  # set before the file opens: a failed open still closes cleanly
+        super().__init__(path)
 
     # -- exact ------------------------------------------------------------------------------
 
@@ -428,6 +428,28 @@ def _hit(row: sqlite3.Row, match: Literal["exact", "semantic"], similarity: floa
     )
 
 
-def open_cache(data_dir: Path, **options: Any) -> ResponseCache:
-    """The user's response cache under the data dir (`cache.sqlite`, `cache.faiss`)."""
-    return ResponseCache(data_dir / "cache.sqlite", **options)
+def open_cache(data_dir: Path, notify: Callable[[str], None] | None = None, **options: Any) -> ResponseCache:
+    """The user's response cache under the data dir (`cache.sqlite`, `cache.faiss`). With `notify`, one that
+    cannot be opened (damaged, or from a newer Tiercode) is set aside, `notify` is told where, and a new one
+    starts; without, DatabaseCorrupt is raised."""
+    path = data_dir / "cache.sqlite"
+    try:
+        return ResponseCache(path, **options)
+    except DatabaseCorrupt as exc:
+        if notify is None:
+            raise
+        notify(set_aside(path, exc.reason))
+        return ResponseCache(path, **options)
+
+
+def set_aside(path: Path, reason: str) -> str:
+    """Move a damaged cache file (with its WAL, shared memory and FAISS mirror) to `<name>.damaged`, replacing
+    an earlier one; returns the one-line notice that says so."""
+    aside = path.with_name(f"{path.name}.damaged")
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path.with_suffix(".faiss"))  # only an accelerator, rebuilt from SQLite
+    os.replace(path, aside)
+    return f"the response cache at {path} could not be used ({reason}); set it aside as {aside.name} and started anew"

@@ -6,6 +6,7 @@ import contextlib
 import json
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ from assistant import offline as offline_guard
 from assistant.commands.common import repo_option, settings_for
 from assistant.errors import BudgetStop, TiercodeError, UsageError
 from assistant.output import ConsoleReporter, print_metadata
-from indexer.sqlitedb import is_corruption
+from indexer.sqlitedb import DatabaseCorrupt, is_corruption
 from models.base import Cancelled, ModelUnavailable
 from models.manager import PullError
 
 _EXIT_INTERRUPTED = 130
+_STARTED = time.perf_counter()
+"""When the command line was loaded: the start of `ask -v`'s start-up stage."""
 
 
 class TiercodeGroup(click.Group):
@@ -47,6 +50,8 @@ class TiercodeGroup(click.Group):
             _fail(str(exc), 2)
         except KeyboardInterrupt:
             _fail("interrupted", _EXIT_INTERRUPTED)
+        except DatabaseCorrupt as exc:  # a store that cannot even be opened
+            _fail(_damaged(exc.path, exc.reason), 1)
         except sqlite3.DatabaseError as exc:  # damage the index build did not reach, or the ledger's
             if not is_corruption(exc):
                 raise
@@ -54,15 +59,25 @@ class TiercodeGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+_STORES = {
+    "ledger.sqlite": ("the ledger", "move it aside to keep its records; Tiercode then starts a new one"),
+    "cache.sqlite": ("the response cache", "move it aside (it is only a cache); Tiercode then starts a new one"),
+}
+"""What each of Tiercode's databases in the data folder is, and what to do when it is damaged."""
+
+
+def _damaged(path: Path, reason: str) -> str:
+    """The one-line advice for a damaged database file."""
+    what, fix = _STORES.get(path.name, ("the index", "`tiercode index --rebuild` builds it anew"))
+    return f"{what} at {path} is damaged ({reason}); {fix}"
+
+
 def _damage_advice(exc: sqlite3.DatabaseError) -> str:
     """Which of Tiercode's databases is damaged, and what to do about it (checked only after an error)."""
     data = paths.data_dir()
-    for path, what, fix in (
-        (data / "ledger.sqlite", "the ledger", "move it aside to keep its records; Tiercode then starts a new one"),
-        (data / "cache.sqlite", "the response cache", "delete it (it is only a cache)"),
-    ):
-        if path.exists() and not _intact(path):
-            return f"{what} at {path} is damaged ({exc}); {fix}"
+    for name in _STORES:
+        if (data / name).exists() and not _intact(data / name):
+            return _damaged(data / name, str(exc))
     return f"the index is damaged ({exc}); `tiercode index --rebuild` builds it anew"
 
 
@@ -121,18 +136,24 @@ def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
 @click.option("--diff", "diff_only", is_flag=True,
               help="Send only what changed (git diff against --base): the hunks and their enclosing functions.")
 @click.option("--base", "diff_base", default="HEAD", show_default=True, metavar="REV", help="What --diff compares to.")
+@click.option("--verbose", "-v", is_flag=True, help="Also print where the time went, stage by stage, on stderr.")
+@click.option("--no-stdin", "-n", is_flag=True,
+              help="Do not read stdin (like ssh -n): for scripts and loops whose stdin is not for Tiercode.")
 def ask(
     question: tuple[str, ...], repo: Path, offline: bool | None, tier: str | None, max_cost: float | None,
-    yes: bool, as_json: bool, no_cache: bool, dry_run: bool, diff_only: bool, diff_base: str,
+    yes: bool, as_json: bool, no_cache: bool, dry_run: bool, diff_only: bool, diff_base: str, verbose: bool,
+    no_stdin: bool,
 ) -> None:
-    """Answer QUESTION about the repository. Piped stdin is added as context; a piped diff
-    (`git diff | tiercode ask "review this"`) is sent diff-only, like --diff."""
+    """Answer QUESTION about the repository. Stdin, when it is not a terminal, is read and added as context
+    (not with --no-stdin); a piped diff (`git diff | tiercode ask "review this"`) is sent diff-only, like
+    --diff. A question the index answers is answered by it unless it refers to the piped text ("this",
+    "the diff", "above")."""
     from assistant.diff_context import diff_context, git_diff, looks_like_diff
     from assistant.pipeline import Pipeline
     from assistant.session import Session
 
     text = " ".join(question)
-    extra = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    extra = "" if no_stdin or sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     settings = settings_for(repo, offline=offline)
     if max_cost is not None:
         settings.budget.per_query = max_cost
@@ -152,6 +173,7 @@ def ask(
             plan = pipeline.plan(text, extra)
             click.echo(json.dumps(plan.to_json(), indent=2) if as_json else reporter.format_plan(plan))
             return
+        session.timings.add("start-up", time.perf_counter() - _STARTED)
         try:
             answer = pipeline.ask(text, extra=extra, tier=tier, assume_yes=yes, use_cache=not no_cache)
         except Cancelled:
@@ -161,6 +183,8 @@ def ask(
         else:
             reporter.finish()
             print_metadata(answer)
+        if verbose:
+            click.echo(f"tiercode: timing: {session.timings.line(time.perf_counter() - _STARTED)}", err=True)
         if answer.budget_stop:
             raise BudgetStop(answer.budget_stop)
     finally:

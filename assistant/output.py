@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from assistant.answer import Answer
+from assistant.money import usd
 
 if TYPE_CHECKING:
     from assistant.pipeline import Plan
@@ -65,13 +66,18 @@ class ConsoleReporter:
             self._stop_progress()
 
     def confirm(self, question: str) -> bool:
-        """Yes with --yes; otherwise ask on the terminal, and no when there is none."""
+        """Yes with --yes; otherwise ask on the terminal, the controlling one (/dev/tty) when stdin is a pipe,
+        as git and ssh do; no, with a notice naming --yes, when there is no terminal at all."""
         if self.assume_yes:
             return True
-        if not sys.stdin.isatty():
-            return False
         self._stop_progress()
-        return click.confirm(question, default=False, err=True)
+        if sys.stdin is not None and sys.stdin.isatty():
+            return click.confirm(question, default=False, err=True)
+        reply = _ask_on_controlling_terminal(f"{question} [y/N]: ")
+        if reply is None:
+            self.status(f"declined without a terminal to ask on: {question} (pass --yes to accept)")
+            return False
+        return reply.strip().lower() in ("y", "yes")
 
     def finish(self) -> None:
         """End the streamed answer with a newline."""
@@ -85,11 +91,11 @@ class ConsoleReporter:
         if plan.preflight:
             return "route: answered from the index (tier index, $0, no model call)"
         lines = [f"route: kind={route.kind} difficulty={route.difficulty} decided by {route.stage}"
-                 f" (p={route.probability:.2f}), starting at {route.start_tier}"]
+                 f" (p={route.probability:.2f}), starting at {plan.start_tier}"]
         for t in plan.tiers:
             if t.available:
                 lines.append(f"  {t.tier:<7} {t.model:<36} context {t.context_tokens:>6} tokens"
-                             f"  up to ${t.estimated_cost_usd:.4f}")
+                             f"  up to {usd(t.estimated_cost_usd)}")
             else:
                 lines.append(f"  {t.tier:<7} unavailable: {t.note}")
         return "\n".join(lines)
@@ -100,19 +106,38 @@ class ConsoleReporter:
             self._progress = None
 
 
+def _ask_on_controlling_terminal(prompt: str) -> str | None:
+    """The line typed on /dev/tty after `prompt`; None when the process has no controlling terminal."""
+    try:
+        with open("/dev/tty", "w", encoding="utf-8") as out, open("/dev/tty", encoding="utf-8") as reply:
+            out.write(prompt)
+            out.flush()
+            return reply.readline()
+    except OSError:
+        return None
+
+
 def metadata_line(answer: Answer) -> str:
     """Tier, model, tokens, cost and time in one line."""
     parts = [f"tier {answer.tier}"]
     if answer.tier != "index":
         parts.append(answer.model)
-        parts.append(f"{answer.usage.total_input_tokens}→{answer.usage.output_tokens} tokens")
-    parts.append(f"${answer.cost_usd:.4f}")
+        parts.append(token_counts(answer))
+    parts.append(usd(answer.cost_usd))
     if answer.cached:
         parts.append("cached")
     for e in answer.escalations:
         parts.append(f"{e.from_tier}→{e.to_tier} ({e.reason})")
     parts.append(f"{answer.duration_ms / 1000:.2f}s")
     return " · ".join(parts)
+
+
+def token_counts(answer: Answer) -> str:
+    """`1000→200 tokens`, with cache-read input apart: `1000 + 2000 cached→200 tokens`."""
+    usage = answer.usage
+    cached = usage.cache_read_tokens
+    given = f"{usage.total_input_tokens - cached} + {cached} cached" if cached else f"{usage.total_input_tokens}"
+    return f"{given}→{usage.output_tokens} tokens"
 
 
 def print_metadata(answer: Answer) -> None:

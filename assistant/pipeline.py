@@ -16,8 +16,9 @@ from assistant.conversation import HISTORY_BUDGETS, Conversation, History, Turn
 from assistant.errors import BudgetStop, NoTierAnswered, UsageError
 from assistant.known_names import known_to
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
+from assistant.money import usd
 from assistant.patch_check import check_patch
-from assistant.preflight import IndexAnswer, answer_lookup, preflight
+from assistant.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
 from assistant.router import Route, classify
 from assistant.session import Reporter, Session
 from indexer.parse import parse_source
@@ -69,11 +70,18 @@ class Plan:
     preflight: bool
     tiers: tuple[TierPlan, ...] = field(default=())
 
+    @property
+    def start_tier(self) -> str:
+        """The tier the cascade would call first: always one of the configured tiers (or the index)."""
+        if self.preflight:
+            return "index"
+        return next((t.tier for t in self.tiers if t.available), "none")
+
     def to_json(self) -> dict[str, object]:
         """The dry-run's JSON form."""
         return {
             "kind": self.route.kind, "difficulty": self.route.difficulty, "stage": self.route.stage,
-            "probability": self.route.probability, "start_tier": "index" if self.preflight else self.route.start_tier,
+            "probability": self.route.probability, "start_tier": self.start_tier,
             "tiers": [t.__dict__ for t in self.tiers],
         }
 
@@ -166,13 +174,17 @@ class Pipeline:
             raise UsageError("the question is empty; ask something, e.g. tiercode ask \"where is main defined?\"")
         started = time.perf_counter()
         query_id = new_id()
-        store = self.session.store()
-        answerable = tier is None and not extra
-        found = preflight(question, store, self.session.repo) if answerable else None
+        timings = self.session.timings
+        answerable = tier is None and not (extra and refers_to_attached(question))
+        with timings.stage("index"):
+            store = self.session.store()
+            found = preflight(question, store, self.session.repo) if answerable else None
         if found is not None:
             return self._from_index(query_id, question, found, PREFLIGHT_ROUTE, started, conversation)
-        run = _Run(query_id, self._route(question, query_id), started)
-        found = answer_lookup(question, store) if answerable and run.route.kind == "lookup" else None
+        with timings.stage("route"):
+            run = _Run(query_id, self._route(question, query_id), started)
+        with timings.stage("index"):
+            found = answer_lookup(question, store) if answerable and run.route.kind == "lookup" else None
         if found is not None:
             return self._from_index(query_id, question, found, run.route, started, conversation)
         answer = self._cascade(run, question, extra, tier, cancel, assume_yes, use_cache, conversation)
@@ -196,10 +208,11 @@ class Pipeline:
     def plan(self, question: str, extra: str = "") -> Plan:
         """The route and per-tier estimates, calling no model."""
         store = self.session.store()
-        if not extra and preflight(question, store, self.session.repo) is not None:
+        answerable = not (extra and refers_to_attached(question))
+        if answerable and preflight(question, store, self.session.repo) is not None:
             return Plan(PREFLIGHT_ROUTE, True)
         route = classify(question)
-        if not extra and route.kind == "lookup" and answer_lookup(question, store) is not None:
+        if answerable and route.kind == "lookup" and answer_lookup(question, store) is not None:
             return Plan(route, True)
         plans = []
         for name in self._tier_order(route.start_tier, None):
@@ -209,9 +222,8 @@ class Pipeline:
                 plans.append(TierPlan(name, "", 0, 0.0, False, str(exc)))
                 continue
             context = self._context(question, extra, name, backend, History())
-            input_tokens = context.tokens + backend.count_tokens(question) + 200
-            cost = estimate_cost(backend.model, name, input_tokens, self.session.settings.max_output_tokens)
-            plans.append(TierPlan(name, backend.model, context.tokens, round(cost, 6), True))
+            cost = _estimate(name, backend, self._request(name, question, context, backend, History()))
+            plans.append(TierPlan(name, backend.model, context.tokens, cost, True))
         return Plan(route, False, tuple(plans))
 
     # -- stages ---------------------------------------------------------------------------
@@ -283,18 +295,21 @@ class Pipeline:
             history = History()
             if conversation is not None:
                 history = conversation.recall(_history_budget(name, backend), backend.count_tokens)
-            context = self._context(question, extra, name, backend, history)
+            with self.session.timings.stage("context"):
+                context = self._context(question, extra, name, backend, history)
             if first_context is None:
                 first_context = context
                 if cache is not None and not extra and not history.messages:
-                    hit = cache.semantic(question, route.kind, context)
+                    with self.session.timings.stage("cache"):
+                        hit = cache.semantic(question, route.kind, context)
                     if hit is not None:
                         return self._from_cache(run, hit, name, context)
             run.escalate_to(name, reporter)
             if context.trimmed:
                 run.notes.append(f"{context.trimmed} context piece(s) left out to fit the {name} tier's budget")
             request = self._request(name, question, context, backend, history)
-            hit = cache.exact(name, backend.model, request, context) if cache is not None else None
+            with self.session.timings.stage("cache"):
+                hit = cache.exact(name, backend.model, request, context) if cache is not None else None
             if hit is not None:
                 rejected = str((hit.meta or {}).get("rejected", ""))
                 if not rejected or not queue or self._escalations_spent(run):
@@ -304,7 +319,7 @@ class Pipeline:
                 run.pending = (name, f"{rejected} (cached verdict)")
                 run.rejected_hit = (hit, name, context)
                 continue
-            estimate = estimate_cost(backend.model, name, _prompt_tokens(backend, request), request.max_tokens)
+            estimate = _estimate(name, backend, request)
             try:
                 allowed = self._allowed(name, backend, estimate, run, assume_yes)
             except BudgetStop as stop:
@@ -326,7 +341,8 @@ class Pipeline:
                 run.notes.append(f"downgraded from {name} to {cheaper} to stay within budget")
                 continue
             try:
-                result, attempt = self._generate(name, backend, request, estimate, run, cancel)
+                with self.session.timings.stage(f"{name} call"):
+                    result, attempt = self._generate(name, backend, request, estimate, run, cancel)
             except Cancelled as stop:
                 self._record_result(query_id, name, backend, stop.result, route, outcome="cancelled",
                                     cost=_cost(name, backend.model, stop.result.usage))
@@ -339,7 +355,8 @@ class Pipeline:
                     break
                 continue
             cost = _cost(name, backend.model, result.usage)
-            verdict = self._judge(name, result, run, cancel)
+            with self.session.timings.stage("judge"):
+                verdict = self._judge(name, result, run, cancel)
             is_last = not queue or self._escalations_spent(run)
             reason = "" if verdict.confident or is_last else verdict.reason
             if is_last and not verdict.confident:
@@ -347,8 +364,9 @@ class Pipeline:
             self._record_result(query_id, name, backend, result, route, cost=cost, escalation_reason=reason,
                                 attempt=attempt, confidence=verdict.score)
             if cache is not None and result.finish_reason != "cancelled":
-                cache.remember(name, request, context, question, route.kind, result, cost,
-                               "" if verdict.confident else verdict.reason, first_context)
+                with self.session.timings.stage("cache"):
+                    cache.remember(name, request, context, question, route.kind, result, cost,
+                                   "" if verdict.confident else verdict.reason, first_context)
             run.add(name, backend.model, result.text, result.usage, cost, context, result.notes, verdict.score)
             run.rejected_hit = None  # a fresh answer from a later tier supersedes a skipped cached one
             if not reason:
@@ -496,10 +514,10 @@ class Pipeline:
             reporter.status(f"{tier} skipped: {check.message}")
             return False
         asked = estimate > self.session.settings.confirm_above_usd and not assume_yes
-        if asked and not reporter.confirm(f"Ask {tier} ({backend.model}) for up to ${estimate:.4f}?"):
+        if asked and not reporter.confirm(f"Ask {tier} ({backend.model}) for up to {usd(estimate)}?"):
             self._record(query_id, tier, backend.provider, backend.model, "budget_stop", route=route,
                          error="declined by the user")
-            raise BudgetStop(f"{tier} call declined (estimated ${estimate:.4f}); pass --yes to allow it")
+            raise BudgetStop(f"{tier} call declined (estimated {usd(estimate)}); pass --yes to allow it")
         return True
 
     def _judge(self, tier: str, result: GenerationResult, run: _Run, cancel: threading.Event | None) -> Verdict:
@@ -539,15 +557,16 @@ class Pipeline:
         confidence: float | None = None,
     ) -> None:
         usage = usage or Usage()
-        self.session.ledger.record(CallRecord(
-            session_id=self.session.session_id, query_id=query_id, tier=tier, provider=provider, model=model,
-            outcome=outcome, kind=route.kind if route else "", route_stage=route.stage if route else "",
-            route_probability=route.probability if route else None, input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens, cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens, cost_usd=cost,
-            latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error, cached=cached,
-            attempt=attempt, confidence=confidence,
-        ))
+        with self.session.timings.stage("ledger"):
+            self.session.ledger.record(CallRecord(
+                session_id=self.session.session_id, query_id=query_id, tier=tier, provider=provider, model=model,
+                outcome=outcome, kind=route.kind if route else "", route_stage=route.stage if route else "",
+                route_probability=route.probability if route else None, input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens, cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens, cost_usd=cost,
+                latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error,
+                cached=cached, attempt=attempt, confidence=confidence,
+            ))
 
 
 def _history_budget(tier: str, backend: Backend) -> int:
@@ -569,6 +588,11 @@ def _cost(tier: str, model: str, usage: Usage) -> float:
     from models import pricing
 
     return pricing.cost_usd(model, usage)
+
+
+def _estimate(tier: str, backend: Backend, request: GenerationRequest) -> float:
+    """The most `request` can cost on a tier: what the budget checks, the consent prompt and the dry run show."""
+    return estimate_cost(backend.model, tier, _prompt_tokens(backend, request), request.max_tokens)
 
 
 def _prompt_tokens(backend: Backend, request: GenerationRequest) -> int:

@@ -6,7 +6,7 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from assistant.answer import Source
 from indexer.grep import grep, smart_case
@@ -29,7 +29,10 @@ _DEFINITION = [
     re.compile(rf"^\s*(?:in\s+)?(?:which|what)\s+(?:module|file|package)\s+(?:defines|has|contains|declares|"
                rf"implements)\s+{_KIND}{_NAME}{_END}", re.I),
     re.compile(rf"^\s*show\s+{_CODE_LIKE}{_NAME}{_END}", re.I),
+    re.compile(rf"^\s*(?:def|definition)\s+(?:for|of)\s+{_KIND}{_NAME}(?:,?\s+please)?{_END}", re.I),
+    re.compile(rf"^\s*(?P<broad>){_KIND}{_NAME}(?:\s+(?:def|definition))?{_END}", re.I),
 ]
+"""The last one is a bare name ("total_area", "`Circle.area`?", "def parse", "Shape.area def?")."""
 _CALLERS = [
     re.compile(rf"^\s*(?:who|what)\s+(?:calls|uses|references)\s+{_KIND}{_NAME}{_SCOPE}{_END}", re.I),
     re.compile(
@@ -37,8 +40,21 @@ _CALLERS = [
         rf"{_KIND}{_NAME}{_END}",
         re.I,
     ),
-    re.compile(rf"^\s*where\s+(?:is|are)\s+{_KIND}{_NAME}\s+(?:called|used|referenced){_END}", re.I),
+    re.compile(rf"^\s*where\s+(?:is|are)\s+{_KIND}{_NAME}\s+(?:called|used|referenced|instantiated){_END}", re.I),
+    re.compile(rf"^\s*(?:who|what)(?:'s|s|\s+is)\s+(?:using|calling|referencing)\s+{_KIND}{_NAME}{_END}", re.I),
+    re.compile(rf"^\s*(?:what|which)\s+(?:files|modules|functions)\s+(?:use|call|reference)\s+{_KIND}{_NAME}{_END}",
+               re.I),
 ]
+_IMPORTERS = [
+    re.compile(rf"^\s*(?:(?:what|which)\s+)?(?:files|modules|who|what)\s+(?:that\s+)?(?:imports?|importing)\s+"
+               rf"{_KIND}{_NAME}{_END}", re.I),
+]
+_BOTH_WAYS = [
+    re.compile(rf"^\s*(?:who|what)\s+calls\s+{_KIND}{_NAME}\s+and\s+what\s+does\s+it\s+call{_END}", re.I),
+    re.compile(rf"^\s*what\s+does\s+{_KIND}{_NAME}\s+call\s+and\s+(?:who|what)\s+calls\s+it{_END}", re.I),
+    re.compile(rf"^\s*(?:show\s+|list\s+)?(?:the\s+)?callers\s+and\s+callees\s+of\s+{_KIND}{_NAME}{_END}", re.I),
+]
+"""Callers and callees of one definition in one answer."""
 _OUTLINE = [
     re.compile(
         r"^\s*(?:what(?:'s|\s+is)\s+in|outline\s+(?:of\s+)?|list\s+(?:the\s+)?(?:symbols|definitions)\s+in|"
@@ -77,6 +93,10 @@ _ASKS_WHERE_CODE_IS = re.compile(
 """Words that ask where code is or who uses it: without one, a question labelled `lookup` ("where does X
 print to?", "which item does X remove?") asks about behaviour, which a definition's place does not answer."""
 _MAX_LISTED = 50
+_ATTACHED = re.compile(r"(?<![`\w.])(?:this|these|above|below|attached|piped|stdin|following|here|snippet|"
+                       r"(?:the|my)\s+(?:diff|patch|changes?|log|output|error|traceback))"
+                       r"(?![\w`])", re.I)
+"""Words by which a question points at text given with it ("review this", "the diff", "above")."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,8 @@ def preflight(question: str, store: IndexStore, root: Path | None = None) -> Ind
     """Answer `question` from the index alone, or None when it needs a model. With the repository's
     `root`, grep-like questions are answered too (from the files the index covers)."""
     handlers: list[tuple[list[re.Pattern[str]], Callable[[re.Match[str], IndexStore], IndexAnswer | None]]] = [
+        (_BOTH_WAYS, _both_ways),
+        (_IMPORTERS, _importers),
         (_DEFINITION, _definition),
         (_CALLERS, _callers),
         (_OUTLINE, _outline),
@@ -105,6 +127,11 @@ def preflight(question: str, store: IndexStore, root: Path | None = None) -> Ind
             if match:
                 return handler(match, store)
     return None
+
+
+def refers_to_attached(question: str) -> bool:
+    """Whether `question` is about text given with it (piped stdin): then the index's answer is not the answer."""
+    return _ATTACHED.search(question) is not None
 
 
 def answer_lookup(question: str, store: IndexStore, max_names: int = 3, per_name: int = 10) -> IndexAnswer | None:
@@ -147,7 +174,7 @@ def _definition(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
     name = match["name"].replace("::", ".")
     symbols = _definitions(name, store)
     if not symbols:
-        if match.groupdict().get("broad") and not re.match(_CODE_LIKE, match["name"]):
+        if match.groupdict().get("broad") is not None and not re.match(_CODE_LIKE, match["name"]):
             return None  # "find tests", "where is the bug?": a plain word, not a symbol; a model can help
         return _not_found(name, store)
     lines = [f"{name} is defined in {len(symbols)} place{'s' if len(symbols) > 1 else ''}:"
@@ -180,6 +207,68 @@ def _callers(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
         lines.append(f"  … and {len(usages) - _MAX_LISTED} more")
     sources = tuple(Source(u.path, u.line, u.enclosing) for u in usages[:_MAX_LISTED])
     return IndexAnswer("\n".join(lines), sources)
+
+
+def _both_ways(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
+    """Who calls a definition (its references) and what it calls (the defined names its lines use)."""
+    callers = _callers(match, store)
+    name = match["name"].replace("::", ".")
+    symbols = _definitions(name, store)
+    if callers is None or not symbols:
+        return callers
+    lines, sources = [callers.text], list(callers.sources)
+    for s in symbols[:_MAX_LISTED]:
+        used = [n for n in store.names_used_in(s.path, s.line + 1, s.end_line) if n != s.name]
+        called = [d for n in used for d in store.definitions(n)[:1]]
+        lines.append(f"{s.qualified_name} ({_where(s)}) uses {len(called)} definition{'s' * (len(called) != 1)}"
+                     f" of the index{':' if called else '.'}")
+        lines += [f"  {d.qualified_name} at {_where(d)}" for d in called]
+        sources += [_source(d) for d in called]
+    return IndexAnswer("\n".join(lines), tuple(dict.fromkeys(sources)))
+
+
+def _importers(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
+    """The files that import a module, or the module that defines a name (and use the name)."""
+    name = match["name"].replace("::", ".")
+    module_path = _module_path(name, store)
+    if module_path is not None:
+        modules, users = {_module_of(module_path)}, set(store.paths())
+    else:
+        symbols = _definitions(name, store)
+        if not symbols:
+            return _not_found(name, store)
+        modules = {_module_of(s.path) for s in symbols}
+        users = {u.path for u in store.usages(name)}
+    found = [(path, module, line) for path in sorted(users) for module, line in store.imports_of(path)
+             if any(_same_module(module, m) for m in modules)]
+    if not found:
+        return IndexAnswer(f"No indexed file imports {name}.", ())
+    lines = [f"{name} is imported by {len({p for p, _, _ in found})} file{'s' * (len(found) != 1)}:"]
+    lines += [f"  {path}:{line}  (from {module})" for path, module, line in found[:_MAX_LISTED]]
+    return IndexAnswer("\n".join(lines), tuple(Source(p, line, "") for p, _, line in found[:_MAX_LISTED]))
+
+
+def _module_path(name: str, store: IndexStore) -> str | None:
+    """The indexed file a dotted module name (`pkg.shapes`) or a path names, or None."""
+    if "." not in name and "/" not in name:
+        return None
+    folder = name.replace(".", "/") if "/" not in name else name
+    for candidate in (name, f"{folder}.py", f"{folder}/__init__.py"):
+        found = _match_path(candidate, store)
+        if found is not None:
+            return found
+    return None
+
+
+def _module_of(path: str) -> str:
+    """`pkg/shapes.py` as the module name `pkg.shapes` (a package's `__init__` is the package)."""
+    return PurePosixPath(path).with_suffix("").as_posix().removesuffix("/__init__").replace("/", ".")
+
+
+def _same_module(imported: str, module: str) -> bool:
+    """Whether an import names `module`: exactly, by a trailing part (`shapes`, `.shapes`), or as its path."""
+    imported = imported.lstrip(".").replace("/", ".").removesuffix(".js").removesuffix(".ts")
+    return bool(imported) and (module == imported or module.endswith("." + imported))
 
 
 def _outline(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Protocol
 
 from assistant import paths
-from assistant.cache import ResponseCache, open_cache
+from assistant.cache import ResponseCache, open_cache, set_aside
 from assistant.config import Settings
 from assistant.errors import UsageError
 from assistant.ledger import Ledger, new_id, open_ledger
 from assistant.tiers import TierSet
+from assistant.timing import Timings
 from indexer.build import BuildReport, build_or_rebuild
 from indexer.embed import VECTORS_FILE, VectorIndex
 from indexer.scan import ScanOptions
@@ -72,6 +73,8 @@ class Session:
         self.settings = settings
         self.reporter: Reporter = reporter or QuietReporter()
         self.session_id = new_id()
+        self.timings = Timings()
+        """Where this session's time went, stage by stage (`ask -v`)."""
         self.ledger: Ledger = open_ledger(paths.data_dir())
         self.tiers = TierSet(settings)
         self._store: IndexStore | None = None
@@ -125,9 +128,17 @@ class Session:
         if self._cache is None:
             s = self.settings
             ttl = None if s.cache_ttl_hours is None else s.cache_ttl_hours * 3600
-            self._cache = open_cache(paths.data_dir(), ttl_s=ttl, semantic_threshold=s.semantic_threshold,
-                                     semantic_edits=s.semantic_cache_edits)
+            self._cache = open_cache(paths.data_dir(), self.reporter.status, ttl_s=ttl,
+                                     semantic_threshold=s.semantic_threshold, semantic_edits=s.semantic_cache_edits)
         return self._cache
+
+    def replace_cache(self, reason: str) -> ResponseCache:
+        """Set aside a response cache found damaged while in use (with a notice) and open a new one."""
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+        self.reporter.status(set_aside(paths.data_dir() / "cache.sqlite", reason))
+        return self.cache()
 
     def code_embedder(self) -> LlamaEmbedder | None:
         """The model made for embeddings (or the one `local.embedder` names), loaded once; None when

@@ -19,6 +19,8 @@ class DatabaseCorrupt(Exception):
 
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
+        self.path = path
+        """The damaged file."""
         self.reason = reason
         """What is wrong with it, e.g. "file is not a database" or a schema newer than this Tiercode."""
 

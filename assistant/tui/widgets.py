@@ -15,6 +15,8 @@ from textual.widgets.markdown import MarkdownStream
 
 from assistant.answer import Answer
 from assistant.edits import FileChange
+from assistant.money import usd
+from assistant.output import token_counts
 
 COMMANDS: dict[str, str] = {
     "/help": "this list",
@@ -41,8 +43,8 @@ def badge_text(answer: Answer) -> Text:
     parts: list[str] = []
     if answer.tier != "index":
         parts.append(answer.model)
-        parts.append(f"{answer.usage.total_input_tokens}→{answer.usage.output_tokens} tokens")
-    parts.append(f"${answer.cost_usd:.4f}")
+        parts.append(token_counts(answer))
+    parts.append(usd(answer.cost_usd))
     parts.append("cache hit" if answer.cached else "no cache")
     text.append(" " + " · ".join(parts))
     for step in answer.escalations:
@@ -133,7 +135,7 @@ class FooterState:
 def footer_text(state: FooterState, bar_width: int = 10) -> Text:
     """The footer line: session cost, today's cost against the daily budget, offline, tier, index."""
     text = Text()
-    text.append(f" session ${state.session_cost:.4f} ", style="bold")
+    text.append(f" session {usd(state.session_cost)} ", style="bold")
     text.append("│ today ")
     if state.daily_budget:
         used = min(1.0, state.today_cost / state.daily_budget)
@@ -141,9 +143,9 @@ def footer_text(state: FooterState, bar_width: int = 10) -> Text:
         style = "red" if used >= 1 else "yellow" if used >= 0.8 else "green"
         text.append("█" * filled, style=style)
         text.append("░" * (bar_width - filled), style="dim")
-        text.append(f" ${state.today_cost:.4f}/${state.daily_budget:.2f} ")
+        text.append(f" {usd(state.today_cost)}/{usd(state.daily_budget)} ")
     else:
-        text.append(f"${state.today_cost:.4f} (no daily budget) ")
+        text.append(f"{usd(state.today_cost)} (no daily budget) ")
     text.append("│ ")
     text.append("offline" if state.offline else "online", style="bold red" if state.offline else "green")
     text.append(f" │ tier {state.tier} │ {state.index}")

@@ -1,0 +1,37 @@
+"""`ask --dry-run` names only the configured tiers and shows the estimate the consent prompt will show."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.assistant.test_ask_cli import tiercode
+from tests.emulators import fixtures
+
+QUESTION = "design a plugin architecture for the shapes package so third parties can add new shapes"
+
+
+@pytest.mark.usefixtures("loopback_only")
+def test_the_dry_run_names_configured_tiers_and_the_consent_prompts_estimate(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    env = dict(os.environ, TIERCODE_TIERS='["local", "sonnet"]', TIERCODE_CONFIRM_ABOVE_USD="0.0001")
+    plan = tiercode("ask", "--dry-run", QUESTION, "--repo", str(sample_repo), env=env)
+    planned = json.loads(tiercode("ask", "--dry-run", "--json", QUESTION, "--repo", str(sample_repo), env=env).stdout)
+    assert plan.returncode == 0, plan.stderr
+    assert "groq" not in plan.stdout and "gemini" not in plan.stdout
+    assert {t["tier"] for t in planned["tiers"]} <= {"local", "sonnet"}
+    assert planned["start_tier"] == "sonnet"  # a complex design question; never an unconfigured tier
+    assert "starting at sonnet" in plan.stdout
+    dry_run_estimate = re.search(r"sonnet .* up to (\$[\d.]+)", plan.stdout)
+    assert dry_run_estimate is not None, plan.stdout
+
+    asked = tiercode("ask", QUESTION, "--repo", str(sample_repo), env=env)  # no terminal: the prompt declines
+
+    assert asked.returncode == 3
+    assert f"sonnet call declined (estimated {dry_run_estimate[1]}); pass --yes" in asked.stderr
+    assert cloud_emulators.anthropic.bodies() == []
