@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.answer import Source
 from indexer.embed import Embedder, VectorIndex
-from indexer.search import hybrid_search
+from indexer.search import exact_hits, hybrid_search
 from indexer.store import STOPWORDS, IndexStore, Symbol
 
 TokenCounter = Callable[[str], int]
 
-_IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)")
 _MAX_DEFINITION_LINES = 60
 
 
@@ -46,21 +44,13 @@ class Context:
     """Titles of blocks left out because an earlier turn in the conversation sent them unchanged."""
 
 
-def named_symbols(question: str, store: IndexStore, limit: int = 8) -> list[Symbol]:
-    """Definitions of the identifiers the question names (backticked or code-shaped words first)."""
-    found: list[Symbol] = []
-    seen: set[str] = set()
-    for match in _IDENTIFIER.finditer(question):
-        word = (match.group(1) or match.group(2)).strip("()")
-        if word.lower() in STOPWORDS or word in seen or len(word) < 3:
-            continue
-        seen.add(word)
-        for symbol in store.definitions(word)[:3]:
-            if symbol not in found:
-                found.append(symbol)
-        if len(found) >= limit:
-            break
-    return found[:limit]
+def named_symbols(question: str, store: IndexStore, ranked: Sequence[Symbol] = (), limit: int = 8) -> list[Symbol]:
+    """Definitions of the names the question uses (`exact_hits`: code-shaped, backticked or exactly
+    spelled capitalized words), those `ranked` puts first leading."""
+    order = {symbol: i for i, symbol in enumerate(ranked)}
+    found = [store.symbol_named_in(h.path, h.symbol, h.line) for h in exact_hits(store, question)]
+    symbols = list(dict.fromkeys(s for s in found if s is not None))
+    return sorted(symbols, key=lambda s: order.get(s, len(order)))[:limit]
 
 
 def build_context(
@@ -77,23 +67,39 @@ def build_context(
     """Collect pieces by priority and keep those that fit `budget_tokens`, leaving out the blocks in
     `already_sent` (hashes from `block_hash`).
 
-    By priority: the provided input; the definitions the question names; related definitions from
-    BM25, fused with dense search when `vectors` and `embedder` are given; the
-    lines that call the named symbols and the definitions they call; the named symbols' files' imports.
+    By priority: the provided input; the definitions `hybrid_search` ranks first for the question (the
+    same ranking `tiercode search` shows: traceback frames, the names it uses, BM25, dense hits when
+    `vectors` and `embedder` are given), whole, beside the ones it names that rank among them; the
+    signatures of the next ones; the lines that call the named symbols and the definitions they call;
+    the named symbols' files' imports.
     """
     pieces: list[Piece] = []
     if extra.strip():
         pieces.append(Piece(0, "Provided input", extra.strip(), None))
-    named = named_symbols(question, store)
-    for symbol in named:
-        code = definition_text(repo, symbol)
-        pieces.append(Piece(1, f"{symbol.path}:{symbol.line} {symbol.kind} {symbol.qualified_name}", code,
+    ranked = _ranked_symbols(question, store, vectors, embedder)
+    named = named_symbols(question, store, ranked)
+    whole = [s for s in named if s in ranked or not ranked] + [s for s in ranked[:_WHOLE_DEFINITIONS] if s not in named]
+    for symbol in whole:
+        pieces.append(Piece(1 if symbol in named else 2, f"{symbol.path}:{symbol.line} {symbol.kind}"
+                            f" {symbol.qualified_name}", definition_text(repo, symbol),
                             Source(symbol.path, symbol.line, symbol.qualified_name)))
-    pieces += _related_pieces(question, store, named, vectors, embedder)
+    for symbol in dict.fromkeys(s for s in [*ranked, *named] if s not in whole):
+        pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", _summary(symbol),
+                            Source(symbol.path, symbol.line, symbol.qualified_name)))
     pieces += _caller_pieces(named, store, repo)
     pieces += _callee_pieces(named, store)
     pieces += _import_pieces(named, store)
     return fit(pieces, budget_tokens, count_tokens, already_sent)
+
+
+_WHOLE_DEFINITIONS = 4
+"""The best-ranked definitions sent whole (as many as fit); the next ones go as signatures."""
+
+
+def _ranked_symbols(question: str, store: IndexStore, vectors: VectorIndex | None,
+                    embedder: Embedder | None, limit: int = 16) -> list[Symbol]:
+    hits = hybrid_search(store, question, k=limit, vectors=vectors, embedder=embedder)
+    return [s for h in hits if (s := store.symbol_named_in(h.path, h.symbol, h.line)) is not None]
 
 
 def block_hash(block: str) -> str:
@@ -160,23 +166,6 @@ def _summary(symbol: Symbol) -> str:
     """A definition in two lines at most: its signature and the first line of its docstring."""
     doc = f"\n    {symbol.doc.splitlines()[0]}" if symbol.doc else ""
     return f"{symbol.signature}{doc}"
-
-
-def _related_pieces(
-    question: str, store: IndexStore, named: list[Symbol], vectors: VectorIndex | None, embedder: Embedder | None,
-    limit: int = 10,
-) -> list[Piece]:
-    """Definitions BM25 and dense search find for the question, beyond the ones it names (priority 2)."""
-    named_keys = {(s.path, s.line) for s in named}
-    pieces: list[Piece] = []
-    for hit in hybrid_search(store, question, k=limit + len(named), vectors=vectors, embedder=embedder,
-                              exact=False):
-        symbol = store.symbol_named_in(hit.path, hit.symbol, hit.line)
-        if symbol is None or (symbol.path, symbol.line) in named_keys:
-            continue  # a vector from before the file changed, or a definition already sent whole
-        pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", _summary(symbol),
-                            Source(symbol.path, symbol.line, symbol.qualified_name)))
-    return pieces[:limit]
 
 
 def _callee_pieces(named: list[Symbol], store: IndexStore, per_symbol: int = 5, scan: int = 30) -> list[Piece]:

@@ -50,6 +50,8 @@ def read_question(text: str) -> Clues:
     framed = {f.path for f in frames}
     files = [m.group(1) for m in _FILE.finditer(text) if m.group(1) not in framed]
     names = code_names(text)
+    if not names and (whole := _NAME.fullmatch(text.strip().strip("`?"))):
+        names = [whole.group().rstrip("()").strip(".")]  # a question that is one name asks for it
     return Clues(tuple(frames), tuple(dict.fromkeys(files)), tuple(names),
                  tuple(w for w in capitalized_words(text) if w not in names),
                  tuple(w.lower() for w in _WORD.findall(text)))

@@ -289,10 +289,10 @@ def test_the_context_carries_dense_hits_once_the_repository_is_embedded(
 
     (Path(open_session().repo) / "pkg" / "ledger.py").write_text(
         'def settle(entries):\n    """Close the period."""\n'
-        "    # reconcile every invoice against the bank statement before the auditors arrive\n"
-        "    return [e for e in entries if not e.matched]\n"
-    )
-    question = "how do we reconcile invoices with the bank statement before an audit?"
+        "    # συμφωνία κάθε τιμολογίου με το αντίγραφο της τράπεζας πριν από τον έλεγχο\n"
+        "    return [e for e in entries if not e.matched]\n", encoding="utf-8"
+    )  # words in a script the full-text tables do not index: only an embedding sees them
+    question = "συμφωνία τιμολογίων με το αντίγραφο της τράπεζας πριν από τον έλεγχο;"
     cloud_emulators.groq.script(Reply(GOOD), Reply(GOOD))
     before = Pipeline(open_session()).ask(question, use_cache=False)
     session = open_session(local={"embedder": str(quickstart_gguf)})  # named: the quick-start model embeds
@@ -304,7 +304,8 @@ def test_the_context_carries_dense_hits_once_the_repository_is_embedded(
 
     assert ("pkg/ledger.py", 1) not in {(s.path, s.line) for s in before.sources}
     assert ("pkg/ledger.py", 1) in {(s.path, s.line) for s in after.sources}
-    assert "### pkg/ledger.py:1\ndef settle(entries)" in cloud_emulators.groq.bodies()[-1]["messages"][-1]["content"]
+    sent = cloud_emulators.groq.bodies()[-1]["messages"][-1]["content"]
+    assert "### pkg/ledger.py:1 function settle\ndef settle(entries):" in sent
 
 
 def test_the_classifier_models_call_is_a_ledger_record_that_never_counts_as_the_answer(

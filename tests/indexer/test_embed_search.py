@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from indexer.build import build_index, update_file
+from indexer.clues import read_question
 from indexer.embed import Embedder, VectorIndex, chunks_of, sync_vectors
-from indexer.search import Hit, bm25_hits, dense_hits, exact_hits, fuse, fuzzy_definitions, hybrid_search
+from indexer.localize import fuse_files
+from indexer.search import Hit, bm25_hits, dense_hits, exact_hits, fuzzy_definitions, hybrid_search
 from indexer.store import IndexStore
 from models.embedder import LlamaEmbedder
 
@@ -150,10 +152,11 @@ def test_exact_hits_come_from_identifiers_not_the_plain_words_of_a_sentence(
     assert exact_hits(store, "explain the Read step") == []  # capitalized only: the name must match exactly
 
 
-def test_rrf_rewards_agreement() -> None:
-    a, b, c = Hit("a.py", 1, "a", 0), Hit("b.py", 1, "b", 0), Hit("c.py", 1, "c", 0)
-    fused = fuse([([a, b, c], 1.0), ([b, c], 1.0)], k=3)
-    assert [h.symbol for h in fused] == ["b", "c", "a"]
+def test_rank_fusion_rewards_agreement() -> None:
+    channels = {"text": ["a.py", "b.py", "c.py"], "definitions": ["b.py", "c.py"]}
+    fused = fuse_files(channels, {"a.py": "python", "b.py": "python", "c.py": "python"}, read_question("x y"))
+    assert [f.path for f in fused] == ["b.py", "c.py", "a.py"]
+    assert fused[0].reasons == ("text", "definitions")
 
 
 def test_fuzzy_definitions(indexed: tuple[IndexStore, Path]) -> None:

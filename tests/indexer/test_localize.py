@@ -94,7 +94,7 @@ KeyError: 'km'
     files = rank_files(store, question)
     assert files[0].path == "geo/units.py" and "frames" in files[0].reasons
     found = localize(store, question)
-    assert found.definitions[0].qualified_name == "to_metres"
+    assert found.definitions[0][0].qualified_name == "to_metres"
 
 
 def test_a_minified_vendored_file_never_outranks_a_source_file_for_a_question_in_prose(store: IndexStore) -> None:
@@ -113,7 +113,7 @@ def test_a_dotted_module_path_and_member_find_their_file(store: IndexStore) -> N
     files = rank_files(store, "Calling geo.shapes.Circle.scale with zero gives a confusing message")
     assert files[0].path == "geo/shapes.py" and "names" in files[0].reasons
     found = localize(store, "Calling geo.shapes.Circle.scale with zero gives a confusing message")
-    assert "Circle.scale" in [d.qualified_name for d in found.definitions[:3]]
+    assert "Circle.scale" in [d.qualified_name for d, _ in found.definitions[:3]]
 
 
 def test_read_question_finds_frames_of_python_and_pytest_tracebacks_and_named_files() -> None:
