@@ -9,18 +9,28 @@ import os
 import sys
 import tomllib
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from assistant import paths
 from assistant.errors import ConfigError
+from models.tier_registry import (
+    DEFAULT_ORDER,
+    FREE_BUDGETS,
+    PROVIDER_KINDS,
+    TierConfigError,
+    TierSpec,
+    builtin_specs,
+    check_order,
+    parse_base_url,
+    parse_tier_tables,
+)
 
 REPO_CONFIG_NAME = ".tiercode.toml"
-TierName = Literal["local", "groq", "gemini", "sonnet"]
 BudgetAction = Literal["warn", "pause", "fail", "downgrade"]
 _SECRET_KEYS = frozenset({"anthropic_api_key", "gemini_api_key", "groq_api_key"})
 _USER_ONLY = {
@@ -28,6 +38,8 @@ _USER_ONLY = {
     "groq_base_url": "a repository may not choose where API keys are sent",
     "gemini_base_url": "a repository may not choose where API keys are sent",
     "sonnet_base_url": "a repository may not choose where API keys are sent",
+    "tier": "a repository may not declare tiers or where they send your code",
+    "local.server": "a repository may not choose where your code is sent",
 }
 """Settings a repository's own file may not hold, and why."""
 SDK_BASE_URL_ENV = {"groq_base_url": "GROQ_BASE_URL", "gemini_base_url": "GOOGLE_GEMINI_BASE_URL",
@@ -54,10 +66,22 @@ class LocalSettings(BaseModel):
     """CPU threads (default: physical cores)."""
     min_confidence: float = Field(0.35, ge=0, le=1)
     """Geometric-mean token probability below which a local answer escalates to the next tier."""
+    server: str | None = None
+    """An OpenAI-compatible server (llama-server, Ollama, LM Studio, vLLM) that serves the coder and the
+    classifier instead of loading a GGUF in-process, e.g. http://127.0.0.1:8080/v1 (user file only)."""
+
+    @field_validator("server")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else parse_base_url("local.server", value)
+        except TierConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class ContextSettings(BaseModel):
-    """Tokens of index context each tier's prompt may carry (the answer's room comes on top)."""
+    """Tokens of index context each built-in tier's prompt may carry (the answer's room comes on top); a
+    `[tier.NAME]` table sets its own with `context_tokens`."""
 
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
@@ -101,8 +125,10 @@ class Settings(BaseSettings):
 
     offline: bool = False
     """No network at all: the index and local models answer everything."""
-    tiers: list[TierName] = ["local", "groq", "gemini", "sonnet"]
-    """The cascade, cheapest first."""
+    tiers: list[str] = list(DEFAULT_ORDER)
+    """The cascade, cheapest first: built-in tiers (local, groq, gemini, sonnet) and declared ones."""
+    tier: dict[str, dict[str, Any]] = {}
+    """Tiers declared with `[tier.NAME]` tables (user file only): provider, model, base_url, prices..."""
     max_escalations: int = Field(3, ge=0)
     """Most escalations one question may take."""
     confirm_above_usd: float = Field(0.05, ge=0)
@@ -157,6 +183,39 @@ class Settings(BaseSettings):
     budget: BudgetSettings = BudgetSettings()
     """Money limits."""
 
+    def tier_specs(self) -> dict[str, TierSpec]:
+        """Every declared tier: the built-ins with the `*_model`, `*_base_url`, `[context]` and `[local]`
+        settings applied, then the `[tier.NAME]` tables. Raises TierConfigError (one line)."""
+        specs = {name: self._builtin(spec) for name, spec in builtin_specs().items()}
+        return parse_tier_tables(self.tier, specs)
+
+    def _builtin(self, spec: TierSpec) -> TierSpec:
+        """A built-in tier's spec with the shorthand settings that name it."""
+        budgets = replace(spec.budgets, context_tokens=getattr(self.context, spec.name, spec.budgets.context_tokens))
+        if PROVIDER_KINDS[spec.provider].always_free:  # the in-process local tier
+            if self.local.server is not None:
+                return TierSpec(spec.name, "openai-compatible", self.local.coder, budgets, base_url=self.local.server,
+                                free=True, context_window=self.local.context_tokens, logprobs=True)
+            return replace(spec, model=self.local.coder, budgets=budgets, context_window=self.local.context_tokens)
+        return replace(spec, model=getattr(self, f"{spec.name}_model", None) or spec.model, budgets=budgets,
+                       base_url=getattr(self, f"{spec.name}_base_url", None) or spec.base_url)
+
+    def classifier_spec(self) -> TierSpec | None:
+        """The classifier as a served model (with `local.server`); None: a GGUF loaded in-process."""
+        if self.local.server is None:
+            return None
+        return TierSpec("classifier", "openai-compatible", self.local.classifier, FREE_BUDGETS,
+                        base_url=self.local.server, free=True, context_window=self.local.context_tokens, logprobs=True)
+
+    def api_keys(self) -> dict[str, str]:
+        """The keys these settings hold, by tier name, for the tiers that take their provider's usual key."""
+        keys = {}
+        for name, spec in self.tier_specs().items():
+            key = getattr(self, f"{spec.provider}_api_key", None)
+            if isinstance(key, SecretStr) and spec.api_key_env == PROVIDER_KINDS[spec.provider].key_env:
+                keys[name] = key.get_secret_value()
+        return keys
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -199,10 +258,13 @@ def read_config_file(path: Path, is_repo_file: bool) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix or remove it") from exc
     if is_repo_file:
-        for key in sorted(data.keys() & (_SECRET_KEYS | _USER_ONLY.keys())):
-            del data[key]
-            _warn_once(f"ignoring {key} in {path}: {_USER_ONLY.get(key, 'API keys never belong in a repository')};"
-                       f" set it in the environment or {paths.user_config_file()}")
+        for key in sorted(_SECRET_KEYS | _USER_ONLY.keys()):
+            table, _, leaf = key.rpartition(".")
+            holder = data.get(table) if table else data
+            if isinstance(holder, dict) and leaf in holder:
+                del holder[leaf]
+                _warn_once(f"ignoring {key} in {path}: {_USER_ONLY.get(key, 'API keys never belong in a repository')}"
+                           f"; set it in the environment or {paths.user_config_file()}")
     return data
 
 
@@ -255,14 +317,23 @@ def _keep_stricter(settings: Settings, users: Settings) -> None:
 def _settings(repo: Path | None, overrides: dict[str, Any]) -> Settings:
     token = _active_repo.set(repo)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        check_order(settings.tiers, settings.tier_specs())
+        return settings
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(p) for p in error["loc"])
-        where = ", ".join(str(p) for p, _ in _config_files() if p.is_file()) or "environment or flags"
-        raise ConfigError(f"invalid setting '{key}' ({where}): {error['msg']}") from exc
+        msg = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting '{key}' ({_where()}): {msg}") from exc
+    except TierConfigError as exc:
+        raise ConfigError(f"invalid tier configuration ({_where()}): {exc}") from exc
     finally:
         _active_repo.reset(token)
+
+
+def _where() -> str:
+    """The config files that were read, for an error message."""
+    return ", ".join(str(p) for p, _ in _config_files() if p.is_file()) or "environment or flags"
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,6 @@ from dataclasses import dataclass, field
 
 from models.base import Message
 
-HISTORY_BUDGETS: dict[str, int] = {"local": 512, "groq": 3000, "gemini": 6000, "sonnet": 6000}
-"""Tokens of earlier turns each tier gets; the local model's window is small, so it gets the last one or so."""
-
 
 @dataclass(frozen=True)
 class Turn:

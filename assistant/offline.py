@@ -10,7 +10,6 @@ of its reach; Tiercode's native code (llama.cpp, FAISS, tree-sitter) opens none.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -18,11 +17,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from assistant.errors import TiercodeError
+from models.local_servers import is_loopback_host
 
 _LOCAL_FAMILIES = frozenset(
     f for f in (getattr(socket, "AF_UNIX", None), getattr(socket, "AF_NETLINK", None)) if f is not None
 )
 _INET_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
+__all__ = ["OfflineViolation", "active", "install", "is_allowed", "is_loopback_host", "offline_guard", "uninstall"]
 
 
 class OfflineViolation(TiercodeError):
@@ -34,25 +35,6 @@ class OfflineViolation(TiercodeError):
             "(drop --offline or set offline = false to use cloud tiers)"
         )
         self.target = target
-
-
-def is_loopback_host(host: object) -> bool:
-    """True for a loopback IP literal (127.0.0.0/8, ::1, IPv4-mapped loopback) or `localhost`."""
-    if isinstance(host, bytes):
-        host = host.decode("ascii", "replace")
-    if not isinstance(host, str):
-        return False
-    name = host.strip().rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    name = name.strip("[]").split("%", 1)[0]  # an IPv6 zone id is not part of the address
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 def is_allowed(family: int, address: object) -> bool:

@@ -12,14 +12,14 @@ from assistant.budget import BudgetGuard
 from assistant.cache import CacheHit
 from assistant.confidence import Verdict, judge
 from assistant.context import Context, build_context
-from assistant.conversation import HISTORY_BUDGETS, Conversation, History, Turn
+from assistant.conversation import Conversation, History, Turn
 from assistant.errors import BudgetStop, NoTierAnswered, UsageError
 from assistant.known_names import known_to
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
 from assistant.money import usd
 from assistant.patch_check import check_patch
 from assistant.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
-from assistant.router import Route, classify
+from assistant.router import Route, classify, start_index
 from assistant.session import Reporter, Session
 from indexer.parse import parse_source
 from indexer.repomap import render_map
@@ -32,8 +32,10 @@ from models.base import (
     ModelError,
     ModelUnavailable,
     Usage,
+    capabilities_of,
 )
 from models.retry import call_with_retry
+from models.tier_registry import TierSpec
 
 _SYSTEM_PROMPT = (
     "You are Tiercode, a coding assistant working in the repository '{repo}'. Answer the developer's "
@@ -43,8 +45,6 @@ _SYSTEM_PROMPT = (
 )
 PREFLIGHT_ROUTE = Route("lookup", "simple", "index", "index", 1.0)
 """The route of a question the index answered by itself."""
-MAP_BUDGETS: dict[str, int] = {"groq": 1024, "gemini": 2048, "sonnet": 2048}
-"""Tokens of repo map in each cloud tier's stable prefix (the local tier's window is too small for one)."""
 _FENCE_LANGUAGES = {"python": "python", "py": "python", "js": "javascript", "javascript": "javascript",
                     "ts": "typescript", "typescript": "typescript", "go": "go", "rust": "rust", "rs": "rust",
                     "java": "java", "c": "c", "cpp": "cpp", "c++": "cpp"}
@@ -84,16 +84,6 @@ class Plan:
             "probability": self.route.probability, "start_tier": self.start_tier,
             "tiers": [t.__dict__ for t in self.tiers],
         }
-
-
-def estimate_cost(model: str, tier: str, input_tokens: int, max_tokens: int) -> float:
-    """Upper bound on a call's cost: the input tokens at the dearest input rate (a cache write), output
-    bounded by max_tokens."""
-    if tier == "local":
-        return 0.0
-    from models import pricing
-
-    return pricing.max_cost_usd(model, input_tokens, max_tokens)
 
 
 @dataclass
@@ -222,7 +212,7 @@ class Pipeline:
                 plans.append(TierPlan(name, "", 0, 0.0, False, str(exc)))
                 continue
             context = self._context(question, extra, name, backend, History())
-            cost = _estimate(name, backend, self._request(name, question, context, backend, History()))
+            cost = _estimate(self._spec(name), backend, self._request(name, question, context, backend, History()))
             plans.append(TierPlan(name, backend.model, context.tokens, cost, True))
         return Plan(route, False, tuple(plans))
 
@@ -242,18 +232,21 @@ class Pipeline:
                 self._record_result(query_id, CLASSIFIER_TIER, classifier, result, route)
         return route
 
+    def _spec(self, tier: str) -> TierSpec:
+        return self.session.tiers.spec(tier)
+
     def _tier_order(self, start: str, forced: str | None) -> list[str]:
         order = self.session.tiers.order()
         if forced is not None:
             if forced not in order:
                 raise UsageError(f"tier '{forced}' is not available here (cascade: {', '.join(order) or 'none'})")
             return [forced]
-        return order[order.index(start):] if start in order else order
+        return order[start_index(order, start):]
 
     def _context(self, question: str, extra: str, tier: str, backend: Backend, history: History) -> Context:
-        budget = self.session.settings.context.for_tier(tier)
-        window = getattr(backend, "context_window", None)
-        if window is not None:  # the local model: leave room for the answer, the history and the prompt's frame
+        budget = self._spec(tier).budgets.context_tokens
+        window = capabilities_of(backend).context_window
+        if window is not None:  # a small window: leave room for the answer, the history and the prompt's frame
             room = window - self.session.settings.max_output_tokens // 2 - 400 - history.tokens
             budget = max(0, min(budget, room))
         store = self.session.store()
@@ -294,7 +287,7 @@ class Pipeline:
                 continue
             history = History()
             if conversation is not None:
-                history = conversation.recall(_history_budget(name, backend), backend.count_tokens)
+                history = conversation.recall(_history_budget(self._spec(name), backend), backend.count_tokens)
             with self.session.timings.stage("context"):
                 context = self._context(question, extra, name, backend, history)
             if first_context is None:
@@ -319,7 +312,7 @@ class Pipeline:
                 run.pending = (name, f"{rejected} (cached verdict)")
                 run.rejected_hit = (hit, name, context)
                 continue
-            estimate = _estimate(name, backend, request)
+            estimate = _estimate(self._spec(name), backend, request)
             try:
                 allowed = self._allowed(name, backend, estimate, run, assume_yes)
             except BudgetStop as stop:
@@ -345,7 +338,7 @@ class Pipeline:
                     result, attempt = self._generate(name, backend, request, estimate, run, cancel)
             except Cancelled as stop:
                 self._record_result(query_id, name, backend, stop.result, route, outcome="cancelled",
-                                    cost=_cost(name, backend.model, stop.result.usage))
+                                    cost=self._spec(name).cost_usd(stop.result.usage))
                 raise
             except ModelError as exc:
                 run.notes.append(f"{name} failed: {exc}")
@@ -354,9 +347,9 @@ class Pipeline:
                         run, f"the cascade allows {settings.max_escalations} escalation(s)"):
                     break
                 continue
-            cost = _cost(name, backend.model, result.usage)
+            cost = self._spec(name).cost_usd(result.usage)
             with self.session.timings.stage("judge"):
-                verdict = self._judge(name, result, run, cancel)
+                verdict = self._judge(name, backend, result, run, cancel)
             is_last = not queue or self._escalations_spent(run)
             reason = "" if verdict.confident or is_last else verdict.reason
             if is_last and not verdict.confident:
@@ -413,10 +406,10 @@ class Pipeline:
         input_tokens = _prompt_tokens(backend, request)
         for candidate in reversed(cheaper):
             try:
-                other = self.session.tiers.get(candidate)
+                self.session.tiers.get(candidate)  # available?
             except ModelUnavailable:
                 continue
-            cost = estimate_cost(other.model, candidate, input_tokens, request.max_tokens)
+            cost = self._spec(candidate).max_cost_usd(input_tokens, request.max_tokens)
             if self.budget.check(cost, spent).verdict in ("ok", "warn"):
                 return candidate
         return None
@@ -435,7 +428,7 @@ class Pipeline:
         def attempt_once() -> GenerationResult:
             return backend.generate(request, on_text=reporter.text, cancel=cancel)
 
-        if tier == "local":
+        if not capabilities_of(backend).retries:
             return attempt_once(), 1
         attempts = 0
 
@@ -444,7 +437,7 @@ class Pipeline:
             attempts = number
             if not isinstance(outcome, ModelError):
                 return
-            cost = _cost(tier, backend.model, outcome.partial_usage or Usage())
+            cost = self._spec(tier).cost_usd(outcome.partial_usage or Usage())
             run.cost += cost
             self._record(run.query_id, tier, backend.provider, backend.model, "error", route=run.route,
                          usage=outcome.partial_usage, cost=cost, error=str(outcome)[:300], attempt=number)
@@ -460,9 +453,9 @@ class Pipeline:
         return result, attempts
 
     def _system_prompt(self, tier: str, backend: Backend) -> str:
-        """The stable prefix: instructions, and for cloud tiers a repo map (cached by the provider)."""
+        """The stable prefix: instructions, and for tiers with a map budget a repo map (cached by the provider)."""
         prompt = _SYSTEM_PROMPT.format(repo=self.session.repo.name)
-        budget = MAP_BUDGETS.get(tier, 0)
+        budget = self._spec(tier).budgets.map_tokens
         if budget <= 0:
             return prompt
         store = self.session.store()
@@ -483,7 +476,7 @@ class Pipeline:
                 Message("user", _user_content(question, context)),
             ),
             max_tokens=self.session.settings.max_output_tokens,
-            logprobs=tier == "local",
+            logprobs=capabilities_of(backend).logprobs,
         )
 
     def _from_cache(self, run: _Run, hit: CacheHit, tier: str, context: Context) -> Answer:
@@ -520,12 +513,14 @@ class Pipeline:
             raise BudgetStop(f"{tier} call declined (estimated {usd(estimate)}); pass --yes to allow it")
         return True
 
-    def _judge(self, tier: str, result: GenerationResult, run: _Run, cancel: threading.Event | None) -> Verdict:
+    def _judge(
+        self, tier: str, backend: Backend, result: GenerationResult, run: _Run, cancel: threading.Event | None,
+    ) -> Verdict:
         """The answer's verdict: its own signals, then whether the edits it proposes apply (and pass the
         configured test command)."""
         settings = self.session.settings
         store = self.session.store()
-        threshold = settings.local.min_confidence if tier == "local" else 0.0  # cloud tiers give no logprobs
+        threshold = settings.local.min_confidence if capabilities_of(backend).logprobs else 0.0
         verdict = judge(result, threshold, code_parses=_code_parses, symbol_exists=known_to(store),
                         unknown_symbol_limit=settings.unknown_symbol_limit)
         if not verdict.confident or result.finish_reason == "cancelled":
@@ -569,10 +564,10 @@ class Pipeline:
             ))
 
 
-def _history_budget(tier: str, backend: Backend) -> int:
-    """Tokens of earlier turns a tier gets: its budget, and never more than a quarter of a local window."""
-    budget = HISTORY_BUDGETS.get(tier, 3000)
-    window = getattr(backend, "context_window", None)
+def _history_budget(spec: TierSpec, backend: Backend) -> int:
+    """Tokens of earlier turns a tier gets: its budget, and never more than a quarter of a small window."""
+    budget = spec.budgets.history_tokens
+    window = capabilities_of(backend).context_window
     return budget if window is None else min(budget, window // 4)
 
 
@@ -581,18 +576,9 @@ def _user_content(question: str, context: Context) -> str:
     return f"{context.text}\n\nQuestion: {question}" if context.text else question
 
 
-def _cost(tier: str, model: str, usage: Usage) -> float:
-    """What `usage` cost on a tier's model; local calls are free."""
-    if tier == "local":
-        return 0.0
-    from models import pricing
-
-    return pricing.cost_usd(model, usage)
-
-
-def _estimate(tier: str, backend: Backend, request: GenerationRequest) -> float:
+def _estimate(spec: TierSpec, backend: Backend, request: GenerationRequest) -> float:
     """The most `request` can cost on a tier: what the budget checks, the consent prompt and the dry run show."""
-    return estimate_cost(backend.model, tier, _prompt_tokens(backend, request), request.max_tokens)
+    return spec.max_cost_usd(_prompt_tokens(backend, request), request.max_tokens)
 
 
 def _prompt_tokens(backend: Backend, request: GenerationRequest) -> int:

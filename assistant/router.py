@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from assistant.kind_model import kind_model
 from models.base import Backend, GenerationRequest, GenerationResult, Message
+from models.tier_registry import DEFAULT_ORDER
 
 Kind = Literal["lookup", "explain", "generate", "edit", "debug", "review", "design"]
 Difficulty = Literal["simple", "medium", "complex"]
@@ -77,7 +78,9 @@ _START_TIER: dict[tuple[Kind, Difficulty], str] = {
 }
 """Where each kind and difficulty starts: the cheapest tier that usually answers it well. Only complex
 design starts at Sonnet; everything else reaches it by escalation, when the answers below it are weak."""
-_COST_ORDER = ("local", "groq", "gemini", "sonnet")
+_COST_ORDER = DEFAULT_ORDER
+"""The start tiers above are cost levels named by the built-in tiers; `start_index` maps them onto the
+configured cascade."""
 LEXICAL_MIN_PROBABILITY = 0.6
 """The lexical stage decides only at or above this posterior (chosen on the tuning half of the bench)."""
 MODEL_MIN_PROBABILITY = 0.5
@@ -172,6 +175,20 @@ def start_tier(kind: Kind, difficulty: Difficulty, probability: float = 1.0) -> 
     if probability < MODEL_MIN_PROBABILITY:
         start = min(start, _START_TIER[("explain", difficulty)], key=_COST_ORDER.index)
     return start
+
+
+def start_index(order: Sequence[str], start: str) -> int:
+    """Where the cascade `order` starts for a route's start tier: that tier when configured, else the first
+    configured tier at its cost level or above (a declared tier has the level of the built-in tier before
+    it), else the dearest configured one."""
+    if start in order or start not in _COST_ORDER:
+        return order.index(start) if start in order else 0
+    wanted, level = _COST_ORDER.index(start), -1
+    for i, name in enumerate(order):
+        level = _COST_ORDER.index(name) if name in _COST_ORDER else level
+        if level >= wanted:
+            return i
+    return max(0, len(order) - 1)
 
 
 def classify_lexical(question: str) -> Route | None:

@@ -1,18 +1,20 @@
-"""Build the backend for each tier from the settings, lazily, and say why a tier is unavailable."""
+"""The session's tiers: their specs from the settings (models/tier_registry.py), each backend built on
+first use and kept, and why a tier is unavailable."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from assistant import paths
 from assistant.config import Settings
+from models import pricing
 from models.base import Backend, ModelUnavailable
 from models.catalog import LocalRole
 from models.local import LocalBackend, LocalModel, LocalOptions
 from models.manager import ModelManager
-
-CLOUD_TIERS = ("groq", "gemini", "sonnet")
+from models.tier_registry import BuildContext, TierSpec, build_backend
 
 
 @dataclass
@@ -24,50 +26,70 @@ class TierSet:
     _backends: dict[str, Backend] = field(default_factory=dict)
     _models: dict[Path, LocalModel] = field(default_factory=dict)
 
-    def order(self) -> list[str]:
-        """The cascade's tiers, cheapest first; offline keeps only the local tier."""
-        tiers = list(self.settings.tiers)
-        return [t for t in tiers if t == "local"] if self.settings.offline else tiers
+    @cached_property
+    def specs(self) -> dict[str, TierSpec]:
+        """Every declared tier, by name."""
+        return self.settings.tier_specs()
 
-    def local(self, role: LocalRole = "coder") -> LocalBackend:
-        """The local backend for a role (coder or classifier); raises ModelUnavailable."""
+    def spec(self, tier: str) -> TierSpec:
+        """A declared tier's spec; ModelUnavailable for a name no tier has."""
+        try:
+            return self.specs[tier]
+        except KeyError:
+            raise ModelUnavailable(f"{tier}: no such tier (declared: {', '.join(self.specs)})", provider=tier) from None
+
+    def order(self) -> list[str]:
+        """The cascade's tiers, cheapest first; offline keeps only the tiers on this machine."""
+        tiers = list(self.settings.tiers)
+        return [t for t in tiers if self.spec(t).on_this_machine] if self.settings.offline else tiers
+
+    def free_tiers(self) -> frozenset[str]:
+        """The declared tiers that cost nothing."""
+        return frozenset(name for name, spec in self.specs.items() if spec.free)
+
+    def local(self, role: LocalRole = "coder") -> Backend:
+        """The local model for a role: the coder is the `local` tier; the classifier is loaded in-process, or
+        served with `local.server`. Raises ModelUnavailable."""
+        if role == "coder":
+            return self.get("local")
         key = f"local:{role}"
         if key not in self._backends:
-            choice = getattr(self.settings.local, role)
-            name, path = self.manager.resolve(role, choice)
-            model = self._models.get(path)
-            if model is None:
-                options = LocalOptions(self.settings.local.context_tokens, self.settings.local.gpu_layers,
-                                       self.settings.local.threads)
-                model = self._models[path] = LocalModel(path, options)
-            self._backends[key] = LocalBackend(model, name)
-        return self._backends[key]  # type: ignore[return-value]
+            served = self.settings.classifier_spec()
+            if served is not None:
+                self._backends[key] = build_backend(served, self._build_context)
+            else:
+                name, path = self.manager.resolve(role, getattr(self.settings.local, role))
+                model = self._models.get(path)
+                if model is None:
+                    model = self._models[path] = LocalModel(path, self._local_options)
+                self._backends[key] = LocalBackend(model, name)
+        return self._backends[key]
 
     def get(self, tier: str) -> Backend:
         """The backend for a cascade tier; raises ModelUnavailable with the reason."""
-        if tier == "local":
-            return self.local("coder")
-        if self.settings.offline:
-            raise ModelUnavailable(f"{tier}: skipped offline", provider=tier)
+        spec = self.spec(tier)
+        if self.settings.offline and not spec.on_this_machine:
+            raise ModelUnavailable(f"{tier}: skipped offline ({spec.base_url or spec.provider + ' API'} is not on "
+                                   "this machine; offline allows loopback only)", provider=tier)
         if tier not in self._backends:
-            self._backends[tier] = _cloud_backend(tier, self.settings)
+            if not spec.free and spec.rates is None:
+                try:
+                    pricing.price(spec.model)
+                except pricing.UnknownModel as exc:
+                    raise ModelUnavailable(f"{tier}: {exc}", provider=tier) from None
+            self._backends[tier] = build_backend(spec, self._build_context)
         return self._backends[tier]
 
     def loaded_models(self) -> list[LocalModel]:
         """Local models loaded so far."""
         return list(self._models.values())
 
+    @property
+    def _local_options(self) -> LocalOptions:
+        local = self.settings.local
+        return LocalOptions(local.context_tokens, local.gpu_layers, local.threads)
 
-def _cloud_backend(tier: str, settings: Settings) -> Backend:
-    """The cloud backend for `tier`; ModelUnavailable when it has no key or no known price."""
-    from models import cloud, pricing
-
-    model = getattr(settings, f"{tier}_model") or pricing.default_model(tier)
-    try:
-        pricing.price(model)
-    except pricing.UnknownModel as exc:
-        raise ModelUnavailable(f"{tier}: {exc}", provider=tier) from None
-    key = {"groq": settings.groq_api_key, "gemini": settings.gemini_api_key,
-           "sonnet": settings.anthropic_api_key}[tier]
-    return cloud.create(tier, model, key.get_secret_value() if key else None,
-                        base_url=getattr(settings, f"{tier}_base_url"))
+    @cached_property
+    def _build_context(self) -> BuildContext:
+        return BuildContext(api_keys=self.settings.api_keys(), manager=self.manager,
+                            local_options=self._local_options, local_models=self._models)

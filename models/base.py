@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
@@ -194,16 +194,6 @@ class Backend(Protocol):
 
 
 def capabilities_of(backend: Backend) -> Capabilities:
-    """A backend's `capabilities` attribute, or, for a backend without one, what its tier does today.
-
-    A backend that declares no `capabilities` is judged by its provider: `local` (the in-process
-    llama.cpp tier) is free, gives log-probabilities, is not retried and has its `context_window`;
-    any other is a priced cloud tier.
-    """
+    """A backend's `capabilities` attribute; a backend that declares none is a priced cloud tier."""
     declared = getattr(backend, "capabilities", None)
-    if isinstance(declared, Capabilities):
-        return declared
-    if backend.provider == "local":
-        window = getattr(backend, "context_window", None)
-        return replace(LOCAL_CAPABILITIES, context_window=window if isinstance(window, int) else None)
-    return Capabilities()
+    return declared if isinstance(declared, Capabilities) else Capabilities()

@@ -10,14 +10,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models.base import (
+    LOCAL_CAPABILITIES,
     Cancelled,
+    Capabilities,
     GenerationRequest,
     GenerationResult,
     ModelError,
@@ -245,6 +247,11 @@ class LocalBackend:
     def context_window(self) -> int:
         """Tokens the loaded context holds, prompt and answer together."""
         return self._model.options.context_tokens
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Free, log-probabilities, no retries, no prompt cache; the window is the loaded context's."""
+        return replace(LOCAL_CAPABILITIES, context_window=self.context_window)
 
     def count_tokens(self, text: str) -> int:
         """Exact token count with the model's tokenizer."""

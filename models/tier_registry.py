@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from models import pricing
 from models.base import Backend, Capabilities, Usage
+from models.local_servers import is_loopback_url
 from models.pricing import Rates
 
 if TYPE_CHECKING:
@@ -90,6 +91,11 @@ class TierSpec:
             prompt_caching=kind.prompt_caching,
         )
 
+    @property
+    def on_this_machine(self) -> bool:
+        """Whether its calls stay on this machine (in-process, or a loopback endpoint): offline keeps it."""
+        return PROVIDER_KINDS[self.provider].in_process or is_loopback_url(self.base_url)
+
     def cost_usd(self, usage: Usage) -> float:
         """What `usage` costs on this tier, in USD (today's prices)."""
         if self.free:
@@ -137,6 +143,8 @@ class ProviderKind:
     key_env: tuple[str, ...] = ()
     """Where a tier of this kind gets its key unless it declares `api_key_env`."""
     needs_base_url: bool = False
+    in_process: bool = False
+    """Its model runs inside Tiercode (no endpoint; offline mode keeps it)."""
     always_free: bool = False
     logprobs: bool | None = False
     """Whether its tiers give token log-probabilities unless they say; None: when the tier is free."""
@@ -150,8 +158,8 @@ class ProviderKind:
 
 
 PROVIDER_KINDS: dict[str, ProviderKind] = {kind.name: kind for kind in (
-    ProviderKind("llama-cpp", "models.tier_registry:build_local", always_free=True, logprobs=True, retries=False,
-                 prompt_caching=False),
+    ProviderKind("llama-cpp", "models.tier_registry:build_local", in_process=True, always_free=True, logprobs=True,
+                 retries=False, prompt_caching=False),
     ProviderKind("openai-compatible", "models.cloud.openai_compat:from_spec", needs_base_url=True, logprobs=None),
     ProviderKind("anthropic", "models.cloud:from_spec", key_env=("ANTHROPIC_API_KEY",)),
     ProviderKind("gemini", "models.cloud:from_spec", key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY")),
@@ -272,12 +280,17 @@ def _base_url(where: str, table: Mapping[str, Any], kind: ProviderKind, inherite
         if kind.needs_base_url:
             raise TierConfigError(f"{where}.base_url is required for provider {kind.name}")
         return None
+    return parse_base_url(f"{where}.base_url", url)
+
+
+def parse_base_url(key: str, url: object) -> str:
+    """`url` without a trailing slash; TierConfigError unless it is an http(s) URL without credentials."""
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TierConfigError(f"{where}.base_url must be an http:// or https:// URL, not {url!r}")
+        raise TierConfigError(f"{key} must be an http:// or https:// URL, not {url!r}")
     if parts.username or parts.password:
-        raise TierConfigError(f"{where}.base_url may not hold credentials; name the key's variable in api_key_env")
-    return url.rstrip("/")
+        raise TierConfigError(f"{key} may not hold credentials; name the key's variable in api_key_env")
+    return str(url).rstrip("/")
 
 
 def _key_env(where: str, table: Mapping[str, Any], kind: ProviderKind, inherited: TierSpec | None) -> tuple[str, ...]:

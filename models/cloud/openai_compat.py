@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from models.tier_registry import BuildContext, TierSpec
 
 PROVIDER = "openai-compatible"
+AUTO_MODEL = "auto"
+"""A tier's model that means: whatever the server serves (the first model it lists)."""
 TOP_LOGPROBS = 20
 """Alternatives asked for per token: the most OpenAI's API allows, and what the local tier keeps."""
 _NO_KEY = "no-key"
@@ -120,6 +122,18 @@ class OpenAICompatTier(CloudTier):
         with self._errors(None):
             return [model.id for model in self._client.models.list()]
 
+    def first_model(self) -> str:
+        """The first model the server lists; ModelUnavailable when it lists none or cannot be asked."""
+        from models.base import ModelUnavailable
+
+        try:
+            models = self.list_models()
+        except ModelError as exc:
+            raise ModelUnavailable(str(exc), provider=PROVIDER) from None
+        if not models:
+            raise ModelUnavailable(f"{self.label} lists no model; name one with model = ...", provider=PROVIDER)
+        return models[0]
+
     def _open(self, request: GenerationRequest) -> Any:
         """The response stream; a server that refuses OpenAI's `json_schema` format is asked again with
         `json_object` and the schema (llama-cpp-python's server answers `json_schema` with a 500)."""
@@ -189,17 +203,20 @@ def from_spec(spec: TierSpec, context: BuildContext) -> OpenAICompatTier:
     """The backend of an openai-compatible tier spec (models/tier_registry.py's builder).
 
     With `api_key_env` declared, the key must be set (ModelUnavailable names the variable); without it,
-    no key is sent.
+    no key is sent. Model `auto` is the first model the server lists (a local server serving one).
     """
     if spec.base_url is None:
         raise ValueError(f"tier {spec.name}: an openai-compatible tier needs a base_url")
     key = context.api_keys.get(spec.name)
     if spec.api_key_env:
         key = require_key(f"{spec.name} at {endpoint_of(spec.base_url)}", PROVIDER, key, spec.api_key_env)
-    return OpenAICompatTier(
+    tier = OpenAICompatTier(
         spec.model, spec.base_url, key, name=spec.name, timeout=context.timeout or DEFAULT_TIMEOUT,
         capabilities=spec.capabilities,
     )
+    if spec.model == AUTO_MODEL:
+        tier.model = tier.first_model()
+    return tier
 
 
 @dataclass
