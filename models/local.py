@@ -37,6 +37,9 @@ _MAX_PREFIX_STATES = 4
 _TOP_LOGPROBS = 20
 _REPEAT_PENALTY = 1.1
 """llama.cpp's own default; small models loop without it."""
+_PROMPT_CHUNK = 64
+"""Prompt tokens per llama.cpp call: one call cannot be stopped, so a cancel is seen between chunks.
+The size is fixed (chunks end at multiples of it) so an answer never depends on timing or on reuse."""
 
 
 @dataclass(frozen=True)
@@ -195,12 +198,27 @@ class LocalModel:
 
         return jinja
 
-    def prepare_prefix(self, prefix: list[int], reuse: bool) -> bool:
+    def evaluate(self, tokens: list[int], cancel: threading.Event | None = None) -> bool:
+        """Evaluate `tokens` after those the KV cache holds, chunk by chunk; False when `cancel` was
+        set before the last chunk (the cache then holds the chunks evaluated so far)."""
+        llm = self.llm
+        start = position = llm.n_tokens
+        end = start + len(tokens)
+        while position < end:
+            if cancel is not None and cancel.is_set():
+                return False
+            stop = min(end, (position // _PROMPT_CHUNK + 1) * _PROMPT_CHUNK)
+            llm.eval(tokens[position - start : stop - start])
+            position = stop
+        return True
+
+    def prepare_prefix(self, prefix: list[int], reuse: bool, cancel: threading.Event | None = None) -> bool:
         """Leave exactly `prefix` evaluated in the KV cache, so only the rest of a prompt is evaluated.
 
         With `reuse`, a prefix already live or saved earlier is not evaluated again; without it the
-        prefix is evaluated afresh. Either way the prefix and the rest are evaluated in the same two
-        steps, so reuse changes the time taken and never the output. Returns True on a reuse hit.
+        prefix is evaluated afresh. Either way every token is evaluated in the same chunk (`evaluate`), so
+        reuse changes the time taken and never the output. Returns True on a reuse hit; a `cancel` set
+        meanwhile leaves part of the prefix evaluated and nothing saved.
         """
         llm = self.llm
         key = tuple(prefix)
@@ -214,12 +232,10 @@ class LocalModel:
                 self._prefix_states.move_to_end(key)
                 return True
         llm.reset()
-        if key:
-            llm.eval(prefix)
-            if reuse:
-                self._prefix_states[key] = llm.save_state()
-                while len(self._prefix_states) > _MAX_PREFIX_STATES:
-                    self._prefix_states.popitem(last=False)
+        if key and self.evaluate(prefix, cancel) and reuse:  # a cancelled prefix is not kept
+            self._prefix_states[key] = llm.save_state()
+            while len(self._prefix_states) > _MAX_PREFIX_STATES:
+                self._prefix_states.popitem(last=False)
         return False
 
 
@@ -287,7 +303,9 @@ class LocalBackend:
                 prefix_tokens = model.prefix_tokens(messages[: request.stable_prefix])
                 # keep the chat template's generation prompt out of the reusable prefix
                 prefix = tokens[: max(0, _common_prefix(prefix_tokens, tokens) - 1)]
-            model.prepare_prefix(prefix, self.reuse_prefix)
+            model.prepare_prefix(prefix, self.reuse_prefix, cancel)
+            if not model.evaluate(tokens[llm.n_tokens : len(tokens) - 1], cancel):  # generate() does the last
+                raise Cancelled(self._result("", llm.n_tokens, 0, started, "cancelled", notes))
             grammar = _grammar(request.json_schema)
             return self._stream(
                 llm, tokens, stops, max_tokens, request, grammar, on_text, cancel, started, notes
@@ -360,21 +378,28 @@ class LocalBackend:
                 ttft = (time.perf_counter() - started) * 1000
             if on_text and finish != "cancelled":
                 on_text(text[emitted:])
-        result = GenerationResult(
-            text=text,
-            provider=PROVIDER,
-            model=self.model,
-            usage=Usage(input_tokens=len(tokens), output_tokens=generated),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            ttft_ms=ttft,
-            finish_reason=finish,
-            token_logprobs=tuple(logprobs),
-            top_logprobs=tuple(top),
-            notes=tuple(notes),
-        )
+        result = self._result(text, len(tokens), generated, started, finish, notes, ttft, logprobs, top)
         if finish == "cancelled":
             raise Cancelled(result)
         return result
+
+    def _result(
+        self, text: str, prompt_tokens: int, generated: int, started: float, finish: str, notes: list[str],
+        ttft: float | None = None, logprobs: list[float] | None = None,
+        top: list[tuple[tuple[str, float], ...]] | None = None,
+    ) -> GenerationResult:
+        return GenerationResult(
+            text=text,
+            provider=PROVIDER,
+            model=self.model,
+            usage=Usage(input_tokens=prompt_tokens, output_tokens=generated),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            ttft_ms=ttft,
+            finish_reason=finish,
+            token_logprobs=tuple(logprobs or ()),
+            top_logprobs=tuple(top or ()),
+            notes=tuple(notes),
+        )
 
 
 def _is_eog(llm: llama_cpp.Llama, token: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -55,6 +56,18 @@ def badge_text(answer: Answer) -> Text:
     return text
 
 
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>#|~!&])")
+_LINE_START_MARKUP = re.compile(r"^(\s*\d*)([-+=.)])")
+
+
+def verbatim_markdown(text: str) -> str:
+    """Plain text as Markdown that renders it line for line: markup escaped and every line break a
+    hard one (Markdown joins lines otherwise)."""
+    lines = [_LINE_START_MARKUP.sub(r"\1\\\2", _MARKDOWN_PUNCTUATION.sub(r"\\\1", line))
+             for line in text.splitlines()]
+    return "\\\n".join(lines)
+
+
 def diff_text(changes: Sequence[FileChange]) -> Text:
     """Proposed changes as a colored unified diff."""
     text = Text()
@@ -102,7 +115,9 @@ class Turn(Vertical):
             await self._stream.stop()
             self._stream = None
         if answer is not None:
-            if answer.escalations or not self.markdown.source.strip():
+            if answer.tier == "index":  # plain lines (location, signature), not Markdown
+                await self.markdown.update(verbatim_markdown(answer.answer))
+            elif answer.escalations or not self.markdown.source.strip():
                 await self.markdown.update(answer.answer)  # show the final tier's answer alone
             self.badge.update(badge_text(answer))
         else:

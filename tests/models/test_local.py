@@ -101,6 +101,29 @@ def test_cancel_stops_the_stream_and_keeps_the_partial_result(model: LocalModel)
     assert seen
 
 
+class CancelDuringPrompt(threading.Event):
+    """A cancel flag that the user sets right after the generation first looks at it."""
+
+    def is_set(self) -> bool:
+        seen = super().is_set()
+        self.set()
+        return seen
+
+
+def test_cancel_while_the_prompt_is_evaluated_stops_before_its_end(model: LocalModel) -> None:
+    backend = LocalBackend(model, "smollm2", reuse_prefix=False)
+    request = ask("Explain Python generators.", max_tokens=16)
+    seen: list[str] = []
+    with pytest.raises(Cancelled) as stopped:
+        backend.generate(request, seen.append, CancelDuringPrompt())
+    partial = stopped.value.result
+    full = backend.generate(request)  # the model still answers afterwards, from a clean state
+    assert partial.finish_reason == "cancelled" and full.finish_reason in ("stop", "length")
+    assert 0 < partial.usage.input_tokens < full.usage.input_tokens  # stopped inside the prompt
+    assert partial.usage.output_tokens == 0 and not seen
+    assert full.text == backend.generate(request).text
+
+
 def test_missing_and_corrupt_files_are_reported_not_crashed(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailable, match="not found"):
         check_gguf(tmp_path / "nope.gguf")

@@ -35,6 +35,30 @@ async def test_an_index_question_is_answered_with_a_badge(sample_repo: Path) -> 
         assert badge.startswith(" index ") and "$0.00 " in badge
 
 
+def shown_lines(turn: Turn) -> list[str]:
+    """The answer's lines as drawn on screen (spaces collapsed), not its Markdown source."""
+    rows = (block.render_line(y).text for block in turn.markdown.children for y in range(block.size.height))
+    return [" ".join(row.split()) for row in rows if row.strip()]
+
+
+@pytest.mark.parametrize(("question", "lines"), [
+    ("where is Circle defined?",
+     ["Circle is defined at pkg/shapes.py:14:", "pkg/shapes.py:14 class Circle(Shape) — A circle with a radius."]),
+    ("grep for return",
+     ["'return' (any case) occurs 3 times in 2 files:",
+      'pkg/report.py:9 in make_report: return f"{len(circles)} circles, total area {total_area(circles):.2f}"',
+      "pkg/shapes.py:22 in Circle.area: return math.pi * self.radius**2",
+      "pkg/shapes.py:27 in total_area: return sum(shape.area() for shape in shapes)"]),
+])
+async def test_an_index_answer_keeps_its_lines_on_screen(sample_repo: Path, question: str, lines: list[str]) -> None:
+    app = make_app(sample_repo)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, app.index_ready.is_set, "the index")
+        await submit(pilot, question)
+        await wait_for(pilot, lambda: last_turn(app).has_class("done"), "the answer")
+        assert shown_lines(last_turn(app)) == lines
+
+
 async def test_a_free_question_streams_from_the_local_model(sample_repo: Path, installed_model: Path) -> None:
     deltas: list[str] = []
 

@@ -48,6 +48,28 @@ async def test_ctrl_c_cancels_the_answer_records_partial_usage_and_keeps_the_app
         assert "pkg/shapes.py:14" in list(app.query(Turn))[-1].markdown.source
 
 
+async def test_ctrl_c_before_the_prompt_is_evaluated_stops_the_local_model_there(
+    sample_repo: Path, installed_model: Path,
+) -> None:
+    app = make_app(sample_repo)
+    question = "Explain how the shapes module computes areas."
+    async with app.run_test() as pilot:
+        await wait_for(pilot, app.index_ready.is_set, "the index")
+        model = app.session.tiers.get("local")._model  # type: ignore[attr-defined]
+        with model.lock:  # the answer waits for the model, as behind another generation
+            await submit(pilot, question)
+            await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: list(app.query(Turn))[-1].has_class("done"), "the cancelled turn")
+        assert "cancelled" in str(list(app.query(Turn))[-1].badge.render())
+        await submit(pilot, question)  # the same question again, left to finish
+        await wait_for(pilot, lambda: len(app.query(Turn)) == 2 and list(app.query(Turn))[-1].has_class("done"),
+                       "the next answer")
+    stopped, answered = [r for r in app.session.ledger.records() if r.tier == "local"]
+    assert stopped.outcome == "cancelled" and answered.outcome != "cancelled"
+    assert stopped.input_tokens < answered.input_tokens  # the prompt was not evaluated to its end
+    assert stopped.output_tokens == 0 < answered.output_tokens
+
+
 async def test_ctrl_c_with_nothing_running_does_not_quit(sample_repo: Path) -> None:
     app = make_app(sample_repo)
     async with app.run_test() as pilot:
