@@ -112,7 +112,8 @@ class Session:
         unreadable = [p for p, why in report.skipped.items() if why.startswith("unreadable")]
         if unreadable:
             more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
-            self.reporter.status(f"skipped unreadable file {unreadable[0]}{more}; check its permissions")
+            what = "folder" if unreadable[0].endswith("/") else "file"  # the scan names folders with a "/"
+            self.reporter.status(f"skipped unreadable {what} {unreadable[0]}{more}; check its permissions")
         if store.counts()["files"] == 0:
             raise UsageError(
                 f"no source files to index in {self.repo}; run Tiercode in a repository with code"

@@ -17,6 +17,9 @@ from assistant.config import Settings, load_settings
 from assistant.errors import UsageError
 from assistant.output import ConsoleReporter
 
+_SKIPPED_SHOWN = 10
+"""Skipped paths `tiercode index` lists without --list-skipped."""
+
 if TYPE_CHECKING:
     from indexer.build import BuildReport
     from indexer.embed import VectorIndex
@@ -87,12 +90,22 @@ def _vectors(store: IndexStore, embedder: LlamaEmbedder) -> VectorIndex:
     return VectorIndex.for_store(store, embedder.dim)
 
 
+def _list_skipped(skipped: dict[str, str], most: int | None) -> None:
+    """One line per skipped path with its reason, the first `most` of them (all with None)."""
+    paths = sorted(skipped)
+    for path in paths[:most]:
+        click.echo(f"skipped {path}: {skipped[path]}")
+    if most is not None and len(paths) > most:
+        click.echo(f"… and {len(paths) - most} more (--list-skipped lists them all)")
+
+
 @click.command()
 @repo_option
 @click.option("--rebuild", is_flag=True, help="Throw the index away and build it again.")
 @click.option("--watch", is_flag=True, help="Keep the index live as files change (Ctrl-C to stop).")
 @click.option("--no-embed", is_flag=True, help="Index symbols only; skip the embeddings for dense search.")
-@click.option("--list-skipped", is_flag=True, help="List the files the index skipped, with the reason.")
+@click.option("--list-skipped", is_flag=True,
+              help=f"List every path the index skipped with the reason (else the first {_SKIPPED_SHOWN}).")
 def index(repo: Path, rebuild: bool, watch: bool, no_embed: bool, list_skipped: bool) -> None:
     """Build or update the repository's index."""
     from indexer.embed import sync_vectors
@@ -105,9 +118,7 @@ def index(repo: Path, rebuild: bool, watch: bool, no_embed: bool, list_skipped: 
         click.echo(f"indexed {counts['files']} files, {counts['symbols']} symbols "
                    f"({report.parsed} parsed, {report.unchanged} unchanged, {report.removed} removed, "
                    f"{len(report.skipped)} skipped) in {report.seconds:.2f}s")
-        if list_skipped:
-            for path, reason in sorted(store.skipped().items()):
-                click.echo(f"skipped {path}: {reason}")
+        _list_skipped(report.skipped, None if list_skipped else _SKIPPED_SHOWN)
         embedder = None if no_embed else _embedder(settings)
         if embedder is None and not no_embed:
             click.echo("tiercode: no embedding model installed (the quick-start model does not embed code well);"

@@ -141,9 +141,17 @@ def test_corrupt_model_is_reported_and_nothing_stored_is_damaged(sample_repo: Pa
     assert _integrity(ledger) == "ok" and _integrity(index) == "ok"
 
 
-def test_unreadable_file_is_skipped_with_a_notice_and_the_rest_still_answers(sample_repo: Path, tmp_path: Path) -> None:
-    secret = sample_repo / "pkg" / "secret.py"
-    secret.write_text("def hidden():\n    pass\n")
+@pytest.mark.parametrize(("unreadable", "notice"), [
+    ("pkg/secret.py", "skipped unreadable file pkg/secret.py;"),
+    ("pkg/private", "skipped unreadable folder pkg/private/;"),
+])
+def test_an_unreadable_file_or_folder_is_skipped_with_a_notice_and_the_rest_still_answers(
+    sample_repo: Path, tmp_path: Path, unreadable: str, notice: str,
+) -> None:
+    secret = sample_repo / unreadable
+    source = secret if secret.suffix else secret / "hidden.py"
+    source.parent.mkdir(exist_ok=True)
+    source.write_text("def hidden():\n    pass\n")
     secret.chmod(0)
     env = dict(os.environ)
     if os.geteuid() == 0:  # root reads anything: run as an unprivileged user instead
@@ -164,7 +172,7 @@ def test_unreadable_file_is_skipped_with_a_notice_and_the_rest_still_answers(sam
         done = tiercode("ask", "--offline", "where is Circle defined?", "--repo", str(sample_repo))
     assert done.returncode == 0, done.stderr
     assert "pkg/shapes.py:14" in done.stdout
-    assert "skipped unreadable file pkg/secret.py" in done.stderr
+    assert notice in done.stderr
     assert "Traceback" not in done.stderr
 
 

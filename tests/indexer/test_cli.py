@@ -62,6 +62,16 @@ def test_index_lists_skipped_and_find_is_exact_then_fuzzy(repo: Path) -> None:
     assert "python/shapes.py:15  decorated_top" in out
 
 
+def test_index_lists_the_first_ten_skipped_paths_with_their_reasons(repo: Path) -> None:
+    for n in range(11):
+        (repo / f"blob{n:02}.py").write_bytes(b"\0binary")
+    code, out = run("index", "--repo", str(repo), "--no-embed")
+    listed = [line for line in out.splitlines() if line.startswith("skipped ")]
+    assert code == 0 and "12 skipped" in out
+    assert listed == [f"skipped blob{n:02}.py: binary" for n in range(10)]
+    assert "… and 2 more (--list-skipped lists them all)" in out
+
+
 def test_corrupt_index_is_rebuilt_with_a_notice(repo: Path) -> None:
     index = paths.index_dir(repo.resolve()) / "index.sqlite"
     index.parent.mkdir(parents=True)
