@@ -3,13 +3,14 @@ names) and whole-file BM25, fused by weighted reciprocal rank, then weighed by w
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from indexer.clues import Clues, read_question
-from indexer.store import STOPWORDS, IndexStore, Symbol
+from indexer.store import IndexStore, Symbol
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,9 @@ def file_channels(store: IndexStore, question: str, clues: Clues, finder: PathFi
     channels = {
         "frames": frame_files(clues, finder),
         "files": named_files(clues, finder),
-        "names": name_files(named),
-        "text": [p for p, _ in store.search_files(_search_words(clues.words), limit=200)],
-        "definitions": definition_files(store, question),
+        "names": name_files(store, named, clues, question, len(finder)),
+        "text": [p for p, _ in store.search_files(clues.terms, limit=200)],
+        "definitions": list(dict.fromkeys(s.path for s, _ in store.search_symbols(clues.terms, limit=100))),
     }
     if dense:
         channels["dense"] = list(dict.fromkeys(path for path, _, _ in dense))
@@ -108,10 +109,6 @@ def fuse_files(channels: dict[str, list[str]], languages: dict[str, str], clues:
     return [FileRank(p, round(scores[p], 6), tuple(reasons[p])) for p in ordered]
 
 
-def _search_words(words: Iterable[str]) -> list[str]:
-    return [w for w in dict.fromkeys(words) if len(w) > 1 and w not in STOPWORDS]
-
-
 class PathFinder:
     """Finds the indexed file a path from a traceback or a sentence stands for, by its longest suffix."""
 
@@ -119,6 +116,9 @@ class PathFinder:
         self._by_name: dict[str, list[str]] = {}
         for path in paths:
             self._by_name.setdefault(path.rsplit("/", 1)[-1], []).append(path)
+
+    def __len__(self) -> int:
+        return sum(map(len, self._by_name.values()))
 
     def find(self, spelled: str) -> list[str]:
         """The indexed paths that share the most trailing folders with `spelled`, best matches only."""
@@ -164,13 +164,19 @@ def named_files(clues: Clues, finder: PathFinder) -> list[str]:
     return list(found)
 
 
-def name_files(named: list[tuple[str, list[Symbol]]]) -> list[str]:
-    """Files that define the question's names; a name defined in fewer files counts more."""
+def name_files(store: IndexStore, named: list[tuple[str, list[Symbol]]], clues: Clues, question: str,
+               indexed_files: int) -> list[str]:
+    """Files that define the question's names, by how telling each name is: defined in fewer files, used
+    by fewer (a project's own hub class, named in every report, says little), said in the title, said
+    more often (up to three times)."""
     scores: Counter[str] = Counter()
-    for _, symbols in named:
+    for name, symbols in named:
         files = {s.path for s in symbols}
+        short = name.rsplit(".", 1)[-1]
+        weight = math.log(1 + indexed_files / (1 + store.files_referencing(short))) / len(files)
+        weight *= (2 if short in clues.title else 1) * min(3, max(1, question.count(short)))
         for path in files:
-            scores[path] += 1.0 / len(files)
+            scores[path] += weight
     return [path for path, _ in sorted(scores.items(), key=lambda item: (-item[1], item[0]))]
 
 
@@ -204,11 +210,6 @@ def resolve_name(store: IndexStore, name: str, finder: PathFinder) -> list[Symbo
             members = [s for s in store.outline(files[0]) if s.qualified_name == rest] if rest else []
             return members or store.outline(files[0])[:1]
     return resolve_name(store, parts[-1], finder) if len(parts[-1]) > 2 else []
-
-
-def definition_files(store: IndexStore, question: str, limit: int = 100) -> list[str]:
-    """Files ordered by their definitions' BM25 ranks (each file at its best definition)."""
-    return list(dict.fromkeys(s.path for s, _ in store.search_text(question, limit=limit)))
 
 
 def main_languages(languages: dict[str, str]) -> set[str]:
@@ -266,8 +267,8 @@ def localize(store: IndexStore, question: str, k: int = 20, weights: Weights = D
     evidence = [
         _frame_definitions(store, clues, finder),
         [s for _, symbols in named for s in symbols],
-        [s for s, _ in store.search_text(question, limit=50, paths=[f.path for f in files[:_TOP_FILES]])],
-        [s for s, _ in store.search_text(question, limit=50)],
+        [s for s, _ in store.search_symbols(clues.terms, limit=50, paths=[f.path for f in files[:_TOP_FILES]])],
+        [s for s, _ in store.search_symbols(clues.terms, limit=50)],
         [s for path, line, name in dense if (s := store.symbol_named_in(path, name, line))],
         [s for f in files[:_TOP_FILES] for s in store.outline(f.path)],
     ]

@@ -485,13 +485,19 @@ class IndexStore(Database):
         return [Usage(r["name"], r["path"], r["line"], r["kind"], r["enclosing"] or "") for r in rows]
 
     def search_text(self, text: str, limit: int = 20, paths: Sequence[str] = ()) -> list[tuple[Symbol, float]]:
-        """BM25 search over symbol names, signatures, docstrings, paths and the names their bodies use;
-        best first; only in `paths` when given."""
+        """BM25 search over symbol names, signatures, docstrings, paths and the names their bodies use for
+        the words of `text` (identifiers split too), best first; only in `paths` when given."""
         words = {w for token in re.findall(r"\w+", text) for w in [token.lower(), *split_identifier(token)]}
-        words = {w for w in words if len(w) > 1 and w not in STOPWORDS}
-        if not words:
+        return self.search_symbols(sorted(w for w in words if len(w) > 1 and w not in STOPWORDS), limit, paths)
+
+    def search_symbols(
+        self, terms: Sequence[str], limit: int = 20, paths: Sequence[str] = ()
+    ) -> list[tuple[Symbol, float]]:
+        """BM25 over the definitions for any of `terms` (a term given twice counts twice), best first; only
+        in `paths` when given."""
+        match = _match_any(terms)
+        if not match:
             return []
-        match = " OR ".join(f'"{w}"' for w in sorted(words))
         within = f" AND f.path IN ({','.join('?' * len(paths))})" if paths else ""
         rows = self.conn.execute(
             "SELECT s.name, s.qualified_name, s.kind, f.path, s.line, s.end_line, s.signature, s.doc,"
@@ -501,18 +507,21 @@ class IndexStore(Database):
         )
         return [(_symbol(r), -float(r["rank"])) for r in rows]
 
-    def search_files(self, words: Iterable[str], limit: int = 100, path_weight: float = 1.0) -> list[tuple[str, float]]:
-        """BM25 over whole files (their path's words and their text) for any of `words`; best first.
-        `path_weight` scales a match in the path against one in the text."""
-        terms = sorted({w.lower() for w in words if w.isalnum() and w.isascii()})
-        if not terms:
+    def search_files(self, terms: Sequence[str], limit: int = 100) -> list[tuple[str, float]]:
+        """BM25 over whole files (their path's words and their text) for any of `terms` (a term given twice
+        counts twice); best first."""
+        match = _match_any(terms)
+        if not match:
             return []
         rows = self.conn.execute(
-            "SELECT f.path, bm25(files_fts, ?, 1.0) AS rank FROM files_fts JOIN files f ON f.id = files_fts.rowid"
-            " WHERE files_fts MATCH ? ORDER BY rank LIMIT ?",
-            (path_weight, " OR ".join(f'"{t}"' for t in terms), limit),
-        )
+            "SELECT f.path, bm25(files_fts) AS rank FROM files_fts JOIN files f ON f.id = files_fts.rowid"
+            " WHERE files_fts MATCH ? ORDER BY rank LIMIT ?", (match, limit))
         return [(r[0], -float(r[1])) for r in rows]
+
+    def files_referencing(self, name: str) -> int:
+        """How many files reference `name` (its last dotted part)."""
+        row = self.conn.execute("SELECT COUNT(DISTINCT file_id) FROM refs WHERE name = ?", (name.rsplit(".", 1)[-1],))
+        return int(row.fetchone()[0])
 
     @staticmethod
     def _delete(tx: sqlite3.Connection, path: str) -> bool:
@@ -525,6 +534,12 @@ class IndexStore(Database):
         tx.execute("DELETE FROM files_fts WHERE rowid = ?", (row[0],))
         tx.execute("DELETE FROM files WHERE id = ?", (row[0],))
         return True
+
+
+def _match_any(terms: Sequence[str]) -> str:
+    """An FTS5 query for any of `terms` (ASCII words only, as the tables hold them), repeats kept: BM25
+    scores each phrase of a query, so a term given twice weighs twice."""
+    return " OR ".join(f'"{t}"' for t in (t.lower() for t in terms) if t.isascii() and t.isalnum())
 
 
 def _next_generation(tx: sqlite3.Connection) -> None:
