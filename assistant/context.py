@@ -25,6 +25,22 @@ class Piece:
     title: str
     text: str
     source: Source | None
+    part: str = "signature"
+    """What of the source it holds: "definition" (the code whole), "signature", "use" (one line)."""
+    end_line: int = 0
+    """The last line of the source it holds (0: the source's line alone)."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where one block of a context comes from, so what a model was shown can be scored."""
+
+    path: str
+    line: int
+    end_line: int
+    symbol: str
+    part: str
+    tokens: int
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,8 @@ class Context:
     """Content hashes of the blocks in `text` (a conversation's next turn leaves these out)."""
     repeated: tuple[str, ...] = ()
     """Titles of blocks left out because an earlier turn in the conversation sent them unchanged."""
+    spans: tuple[Span, ...] = ()
+    """The sent blocks that come from the repository's code, in the order sent."""
 
 
 def named_symbols(question: str, store: IndexStore, ranked: Sequence[Symbol] = (), limit: int = 8) -> list[Symbol]:
@@ -80,9 +98,10 @@ def build_context(
     named = named_symbols(question, store, ranked)
     whole = [s for s in named if s in ranked or not ranked] + [s for s in ranked[:_WHOLE_DEFINITIONS] if s not in named]
     for symbol in whole:
+        code = definition_text(repo, symbol)
         pieces.append(Piece(1 if symbol in named else 2, f"{symbol.path}:{symbol.line} {symbol.kind}"
-                            f" {symbol.qualified_name}", definition_text(repo, symbol),
-                            Source(symbol.path, symbol.line, symbol.qualified_name)))
+                            f" {symbol.qualified_name}", code, Source(symbol.path, symbol.line, symbol.qualified_name),
+                            "definition", min(symbol.end_line, symbol.line + _MAX_DEFINITION_LINES - 1)))
     for symbol in dict.fromkeys(s for s in [*ranked, *named] if s not in whole):
         pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", _summary(symbol),
                             Source(symbol.path, symbol.line, symbol.qualified_name)))
@@ -116,6 +135,7 @@ def fit(
     blocks: set[str] = set()
     repeated: list[str] = []
     sources: list[Source] = []
+    spans: list[Span] = []
     used = 0
     trimmed = 0
     for piece in sorted(pieces, key=lambda p: p.priority):
@@ -131,6 +151,9 @@ def fit(
             kept.append(block)
             blocks.add(digest)
             used += cost
+            if piece.source:
+                spans.append(Span(piece.source.path, piece.source.line, max(piece.end_line, piece.source.line),
+                                  piece.source.symbol, piece.part, cost))
         if piece.source:
             sources.append(piece.source)
     if repeated:
@@ -140,7 +163,7 @@ def fit(
             used += cost
     text = "\n".join(kept)
     return Context(text, tuple(sources), used, trimmed, hashlib.sha256(text.encode()).hexdigest()[:32],
-                   frozenset(blocks), tuple(repeated))
+                   frozenset(blocks), tuple(repeated), tuple(spans))
 
 
 def _caller_pieces(named: list[Symbol], store: IndexStore, repo: Path, per_symbol: int = 5) -> list[Piece]:
@@ -158,7 +181,7 @@ def _caller_pieces(named: list[Symbol], store: IndexStore, repo: Path, per_symbo
             code = lines[use.line - 1].strip() if 0 < use.line <= len(lines) else ""
             where = f" in {use.enclosing}" if use.enclosing else ""
             pieces.append(Piece(3, f"{use.path}:{use.line} uses {symbol.name}{where}", code,
-                                Source(use.path, use.line, use.enclosing or symbol.name)))
+                                Source(use.path, use.line, use.enclosing or symbol.name), "use"))
     return pieces
 
 

@@ -107,3 +107,16 @@ def test_words_only_a_comment_holds_find_the_definition_through_its_file(store: 
                             sample_repo, 4000, count_words)
     assert (context.sources[0].path, context.sources[0].symbol) == ("pkg/ledger.py", "settle")
     assert "# reconcile every invoice" in context.text  # sent whole
+
+
+def test_the_context_says_where_each_sent_block_comes_from(store: IndexStore, sample_repo: Path) -> None:
+    context = build_context("explain make_report", store, sample_repo, 4000, count_words)
+    (report,) = store.definitions("make_report")
+
+    first = context.spans[0]
+    assert (first.path, first.line, first.end_line, first.symbol, first.part) == (
+        "pkg/report.py", report.line, report.end_line, "make_report", "definition")
+    sent = {(s.path, s.line, s.symbol, s.part) for s in context.spans}
+    assert ("pkg/shapes.py", 25, "total_area", "signature") in sent
+    assert all(s.tokens > 0 for s in context.spans)
+    assert sum(s.tokens for s in context.spans) < context.tokens  # the imports block has no source span
