@@ -17,6 +17,11 @@ from indexer.store import IndexStore
 
 ChangeCallback = Callable[[list[str]], None]
 """Called after each batch with the repo-relative paths whose index entries changed."""
+_FINISH_SECONDS = 30.0
+"""How long `stop()` waits for the batch in progress and the pending events to be applied."""
+_ABANDON_SECONDS = 2.0
+"""How long `stop(finish=False)` waits for the worker and for watchdog's threads (daemons: they die with
+the process, so a stuck one cannot keep Ctrl-C from ending it)."""
 
 
 class IndexWatcher:
@@ -48,6 +53,8 @@ class IndexWatcher:
         self._busy = False
         self._cond = threading.Condition()
         self._stopping = False
+        self._abandon = False
+        """Set by `stop(finish=False)`: drop pending events and stop between two files."""
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._worker: threading.Thread | None = None
 
@@ -55,7 +62,7 @@ class IndexWatcher:
         """Start watching (the observer and the worker that applies batches)."""
         if self._observer is not None:
             return self
-        self._stopping = False
+        self._stopping = self._abandon = False
         self._worker = threading.Thread(target=self._run, name="tiercode-index-watch", daemon=True)
         self._worker.start()
         observer = Observer()
@@ -64,17 +71,22 @@ class IndexWatcher:
         self._observer = observer
         return self
 
-    def stop(self) -> None:
-        """Stop watching; a batch in progress finishes first, pending events are applied."""
+    def stop(self, finish: bool = True) -> None:
+        """Stop watching. With `finish` a batch in progress finishes and pending events are applied first;
+        without it (Ctrl-C) the worker stops after the file it is on and drops what is pending (the next
+        scan finds those changes), and no wait is longer than a couple of seconds."""
+        with self._cond:
+            self._abandon = self._abandon or not finish
+            self._cond.notify_all()
+        wait = _FINISH_SECONDS if finish else _ABANDON_SECONDS
         if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
+            _stop_observer(self._observer, min(wait, 5.0))
             self._observer = None
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         if self._worker is not None:
-            self._worker.join(timeout=30)
+            self._worker.join(timeout=wait)
             self._worker = None
 
     def __enter__(self) -> IndexWatcher:
@@ -83,7 +95,7 @@ class IndexWatcher:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        self.stop(finish=exc_type is None)  # leaving on Ctrl-C or an error: do not wait for pending work
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no events are pending and no batch is running; False on timeout."""
@@ -123,7 +135,7 @@ class IndexWatcher:
             with self._cond:
                 while not (self._pending or self._rescan) and not self._stopping:
                     self._cond.wait()
-                if self._stopping and not (self._pending or self._rescan):
+                if self._abandon or (self._stopping and not (self._pending or self._rescan)):
                     return
                 quiet = time.monotonic() - self._last_event
                 if quiet < self.debounce and not self._stopping:
@@ -152,6 +164,8 @@ class IndexWatcher:
             return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
         changed: list[str] = []
         for rel in self._expand(batch):
+            if self._abandon:
+                break
             if update_file(self.store, self.root, rel, self.options):
                 changed.append(rel)
         return changed
@@ -169,6 +183,18 @@ class IndexWatcher:
                 if directory.is_dir() and not directory.is_symlink():
                     files.update(folder + c.path for c in scan(directory, self.options).files)
         return sorted(files)
+
+
+def _stop_observer(observer: Observer, wait: float) -> None:  # type: ignore[valid-type]
+    """Stop watchdog's threads, waiting at most `wait` seconds: its stop joins its own threads without a
+    limit, so it runs on a daemon thread of its own."""
+    def stop() -> None:
+        observer.stop()
+        observer.join()
+
+    stopping = threading.Thread(target=stop, name="tiercode-watch-stop", daemon=True)
+    stopping.start()
+    stopping.join(timeout=wait)
 
 
 class _Handler(FileSystemEventHandler):

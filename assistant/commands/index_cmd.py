@@ -151,13 +151,13 @@ def _watch(
 
     if background is not None:
         background.request()
-    with IndexWatcher(store, root, ScanOptions(settings.max_file_bytes), on_change=on_change):
-        click.echo(f"watching {root} (Ctrl-C to stop)", err=True)  # only once events are being observed
-        try:
+    try:  # Ctrl-C leaves the watcher at once: what it had not applied yet, the next scan finds
+        with IndexWatcher(store, root, ScanOptions(settings.max_file_bytes), on_change=on_change):
+            click.echo(f"watching {root} (Ctrl-C to stop)", err=True)  # only once events are being observed
             while True:
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+    except KeyboardInterrupt:
+        pass
     if background is not None:
         background.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,3 +127,22 @@ def test_stop_applies_pending_events(store: IndexStore, repo: Path) -> None:
     assert eventually(lambda: watcher.wait_idle(0) is False or bool(store.definitions("late")), timeout=2)
     watcher.stop()
     assert store.definitions("late")
+
+
+def test_stop_without_finishing_leaves_a_busy_batch_and_drops_what_is_pending(store: IndexStore, repo: Path) -> None:
+    busy, release = threading.Event(), threading.Event()
+
+    def slow_consumer(changed: list[str]) -> None:  # a batch that is still running when Ctrl-C comes
+        busy.set()
+        release.wait(120)
+
+    watcher = IndexWatcher(store, repo, on_change=slow_consumer).start()
+    (repo / "pkg" / "first.py").write_text("def first(): pass\n")
+    assert busy.wait(120), "the first batch never ran"
+    second = repo / "pkg" / "second.py"
+    second.write_text("def second(): pass\n")
+    watcher.notify(str(second), is_directory=False)  # pending for certain, whenever watchdog reports it
+    watcher.stop(finish=False)  # returns with the batch still running: it waits for no pending work
+    release.set()
+    assert eventually(lambda: not any(t.name == "tiercode-index-watch" for t in threading.enumerate()), 120)
+    assert store.definitions("first") and not store.definitions("second")
