@@ -127,7 +127,7 @@ def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
 @click.argument("question", nargs=-1, required=True)
 @repo_option
 @click.option("--offline", is_flag=True, default=None, help="No network: only the index and local models answer.")
-@click.option("--tier", type=click.Choice(["local", "groq", "gemini", "sonnet"]), help="Ask this tier only.")
+@click.option("--tier", metavar="NAME", help="Ask this tier only (one of the configured `tiers`).")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Most this question may cost, in US dollars.")
 @click.option("--yes", "-y", is_flag=True, help="Accept escalation and budget prompts without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else on stdout.")

@@ -42,8 +42,8 @@ _USER_ONLY = {
     "local.server": "a repository may not choose where your code is sent",
 }
 """Settings a repository's own file may not hold, and why."""
-SDK_BASE_URL_ENV = {"groq_base_url": "GROQ_BASE_URL", "gemini_base_url": "GOOGLE_GEMINI_BASE_URL",
-                    "sonnet_base_url": "ANTHROPIC_BASE_URL"}
+SDK_BASE_URL_ENV = {f"{name}_base_url": PROVIDER_KINDS[spec.provider].base_url_env
+                    for name, spec in builtin_specs().items() if PROVIDER_KINDS[spec.provider].base_url_env}
 """The environment variable each cloud SDK reads its base URL from when Tiercode passes none."""
 
 

@@ -66,6 +66,12 @@ ALTER TABLE calls ADD COLUMN confidence REAL;
 """The confidence the cascade gave the call's answer (what its threshold was compared with)."""
 
 
+_ENDPOINT_V5 = """
+ALTER TABLE calls ADD COLUMN endpoint TEXT NOT NULL DEFAULT '';
+"""
+"""Where the call went (scheme, host, port, path; never a key): which server or gateway answered."""
+
+
 CLASSIFIER_TIER = "classifier"
 """The `tier` of the router's own model calls: recorded and priced like any call, never an answer."""
 
@@ -106,6 +112,9 @@ class CallRecord:
     confidence: float | None = None
     """0..1, the score the cascade judged the answer by (token logprobs on the local tier, 1.0 for a
     cloud answer that passed every verifier); None for calls that gave no answer."""
+    endpoint: str = ""
+    """The URL the call went to, without credentials or a query; empty for in-process models, the index
+    and cache hits."""
     ts: float = 0.0
     """Unix time; filled in when the record is written."""
 
@@ -116,7 +125,7 @@ _COLUMNS = [f.name for f in fields(CallRecord)]
 class Ledger(Database):
     """The append-only call ledger (several processes may write at once)."""
 
-    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4)
+    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5)
 
     def record(self, call: CallRecord) -> int:
         """Append one record; returns its id."""

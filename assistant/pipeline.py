@@ -561,6 +561,7 @@ class Pipeline:
                 cache_write_tokens=usage.cache_write_tokens, cost_usd=cost,
                 latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error,
                 cached=cached, attempt=attempt, confidence=confidence,
+                endpoint="" if provider in ("index", "cache") else self.session.tiers.endpoint(tier),
             ))
 
 

@@ -97,6 +97,8 @@ class Stats:
     """Queries that reached at least one model call (not answered by the index or a cache hit alone)."""
     outcomes: dict[str, int]
     groups: dict[str, Totals] = field(default_factory=dict)
+    free_answers: int = 0
+    """Queries the index or a free tier (one that charged nothing: local, a served model) answered."""
 
     @property
     def cache_hit_rate(self) -> float:
@@ -106,9 +108,9 @@ class Stats:
 
     @property
     def local_share(self) -> float:
-        """Share of queries answered by the local model or the index."""
+        """Share of queries answered by the index or a free tier (the local model, a served one)."""
         n = self.totals.queries
-        return (self.answered_by.get("local", 0) + self.answered_by.get("index", 0)) / n if n else 0.0
+        return self.free_answers / n if n else 0.0
 
     @property
     def escalation_rate(self) -> float:
@@ -184,12 +186,13 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
     groups: dict[str, Totals] = defaultdict(Totals)
     answered_by: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
-    escalated = model_queries = 0
+    escalated = model_queries = free_answers = 0
     for query in by_query.values():
         answer = _answer_of(query)
         cached = answer is not None and (answer.cached or answer.outcome == "cache_hit")
         answerer = "unanswered" if answer is None else "cache" if cached else answer.tier
         answered_by[answerer] += 1
+        free_answers += answer is not None and not cached and is_free(answer)
         model_answered = answer is not None and (cached or answer.tier not in _NOT_MODEL_TIERS)
         tiers = [r for r in query if r.outcome != "budget_stop" and r.tier not in _NOT_MODEL_TIERS + _NOT_ANSWER_TIERS]
         if any(not r.cached and r.outcome != "cache_hit" for r in tiers):
@@ -210,7 +213,13 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
                     seen_groups.add(key)
     ordered = dict(sorted(groups.items())) if by == "day" else dict(
         sorted(groups.items(), key=lambda kv: (-kv[1].calls, kv[0])))
-    return Stats(since, by, totals, dict(answered_by), escalated, model_queries, dict(outcomes), ordered)
+    return Stats(since, by, totals, dict(answered_by), escalated, model_queries, dict(outcomes), ordered,
+                 free_answers)
+
+
+def is_free(record: CallRecord) -> bool:
+    """Whether a record's answer came at no charge from the index or a free tier (not from the cache)."""
+    return record.cost_usd == 0 and record.outcome == "ok"
 
 
 _RELATIVE = re.compile(r"^(\d+)\s*([hdw])$")

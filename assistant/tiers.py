@@ -43,9 +43,10 @@ class TierSet:
         tiers = list(self.settings.tiers)
         return [t for t in tiers if self.spec(t).on_this_machine] if self.settings.offline else tiers
 
-    def free_tiers(self) -> frozenset[str]:
-        """The declared tiers that cost nothing."""
-        return frozenset(name for name, spec in self.specs.items() if spec.free)
+    def endpoint(self, tier: str) -> str:
+        """Where a tier's calls go (the classifier's, for `classifier`); empty when in-process or unknown."""
+        spec = self.settings.classifier_spec() if tier == "classifier" else self.specs.get(tier)
+        return spec.endpoint if spec is not None else ""
 
     def local(self, role: LocalRole = "coder") -> Backend:
         """The local model for a role: the coder is the `local` tier; the classifier is loaded in-process, or

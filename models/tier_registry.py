@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from models import pricing
 from models.base import Backend, Capabilities, Usage
@@ -92,6 +93,15 @@ class TierSpec:
         )
 
     @property
+    def endpoint(self) -> str:
+        """Where its calls go (scheme, host, port, path; never credentials or a query): the declared base URL,
+        else the one its SDK takes from the environment, else the provider's own; empty when in-process."""
+        kind = PROVIDER_KINDS[self.provider]
+        from_env = os.environ.get(kind.base_url_env) if kind.base_url_env else None
+        url = self.base_url or from_env or kind.default_base_url
+        return endpoint_of(url) if url else ""
+
+    @property
     def on_this_machine(self) -> bool:
         """Whether its calls stay on this machine (in-process, or a loopback endpoint): offline keeps it."""
         return PROVIDER_KINDS[self.provider].in_process or is_loopback_url(self.base_url)
@@ -150,6 +160,10 @@ class ProviderKind:
     """Whether its tiers give token log-probabilities unless they say; None: when the tier is free."""
     retries: bool = True
     prompt_caching: bool = True
+    default_base_url: str | None = None
+    """Where its SDK sends calls unless told otherwise (what `doctor` checks)."""
+    base_url_env: str | None = None
+    """The environment variable its SDK reads a base URL from."""
 
     def build(self, spec: TierSpec, context: BuildContext) -> Backend:
         """The backend for `spec`; raises ModelUnavailable when it cannot be used (no key, no model)."""
@@ -161,9 +175,12 @@ PROVIDER_KINDS: dict[str, ProviderKind] = {kind.name: kind for kind in (
     ProviderKind("llama-cpp", "models.tier_registry:build_local", in_process=True, always_free=True, logprobs=True,
                  retries=False, prompt_caching=False),
     ProviderKind("openai-compatible", "models.cloud.openai_compat:from_spec", needs_base_url=True, logprobs=None),
-    ProviderKind("anthropic", "models.cloud:from_spec", key_env=("ANTHROPIC_API_KEY",)),
-    ProviderKind("gemini", "models.cloud:from_spec", key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY")),
-    ProviderKind("groq", "models.cloud:from_spec", key_env=("GROQ_API_KEY",)),
+    ProviderKind("anthropic", "models.cloud:from_spec", key_env=("ANTHROPIC_API_KEY",),
+                 default_base_url="https://api.anthropic.com", base_url_env="ANTHROPIC_BASE_URL"),
+    ProviderKind("gemini", "models.cloud:from_spec", key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+                 default_base_url="https://generativelanguage.googleapis.com", base_url_env="GOOGLE_GEMINI_BASE_URL"),
+    ProviderKind("groq", "models.cloud:from_spec", key_env=("GROQ_API_KEY",), default_base_url="https://api.groq.com",
+                 base_url_env="GROQ_BASE_URL"),
 )}
 """Every provider kind, by name."""
 
@@ -200,6 +217,16 @@ def build_local(spec: TierSpec, context: BuildContext) -> Backend:
             options = replace(options, context_tokens=spec.context_window)
         model = context.local_models[path] = LocalModel(path, options)
     return LocalBackend(model, name)
+
+
+def endpoint_of(base_url: str) -> str:
+    """`base_url` as errors name it: scheme, host, port and path, never credentials or a query."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 # -- user tables ------------------------------------------------------------------------------------

@@ -6,13 +6,16 @@ import json
 import os
 import re
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import click
 
 from assistant import paths
+from models.local_servers import KNOWN_SERVERS, ServerStatus, probe
 from models.manager import ModelManager
+from models.tier_registry import PROVIDER_KINDS
 
 _GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "OpenCL", "CANN", "MUSA", "Kompute")
 _REACH_TIMEOUT_S = 3.0
@@ -34,13 +37,11 @@ class Provider:
         return (os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
 
 
-PROVIDERS = (
-    Provider("anthropic", ("ANTHROPIC_API_KEY",), "anthropic_api_key", "ANTHROPIC_BASE_URL",
-             "https://api.anthropic.com"),
-    Provider("gemini", ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "gemini_api_key", "GOOGLE_GEMINI_BASE_URL",
-             "https://generativelanguage.googleapis.com"),
-    Provider("groq", ("GROQ_API_KEY",), "groq_api_key", "GROQ_BASE_URL", "https://api.groq.com"),
+PROVIDERS = tuple(
+    Provider(kind.name, kind.key_env, f"{kind.name}_api_key", kind.base_url_env or "", kind.default_base_url or "")
+    for kind in PROVIDER_KINDS.values() if kind.default_base_url
 )
+"""The provider kinds with a public API of their own (models/tier_registry.py)."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,9 @@ def _is_offline(flag: bool) -> bool:
         return False
 
 
-def build_report(offline: bool) -> dict[str, object]:
-    """Everything `doctor` reports, as plain data."""
+def build_report(offline: bool, servers: Sequence[tuple[str, int]] = KNOWN_SERVERS) -> dict[str, object]:
+    """Everything `doctor` reports, as plain data; `servers`: the (name, port) pairs asked on loopback
+    (offline too: loopback stays allowed)."""
     manager = ModelManager(paths.models_dir())
     return {
         "llama_cpp": llama_backend(),
@@ -142,6 +144,7 @@ def build_report(offline: bool) -> dict[str, object]:
                    for m in manager.installed()],
         "keys": [asdict(k) for k in key_status()],
         "providers": [asdict(r) for r in reachability(offline)],
+        "local_servers": [asdict(s) for s in probe(servers)],
         "offline": offline,
     }
 
@@ -165,7 +168,16 @@ def format_report(report: dict[str, object]) -> str:
     for reach in report["providers"]:  # type: ignore[attr-defined]
         latency = f", {reach['latency_ms']:.0f} ms" if reach["latency_ms"] is not None else ""
         lines.append(f"  {reach['provider']:<10} {reach['status']:<12} {reach['url']} ({reach['detail']}{latency})")
+    lines.append("local model servers (use one with local.server or a [tier.NAME] table):")
+    lines += [_server_line(ServerStatus(**{**s, "models": tuple(s["models"])}))
+              for s in report["local_servers"]]  # type: ignore[attr-defined]
     return "\n".join(lines)
+
+
+def _server_line(server: ServerStatus) -> str:
+    if not server.answered:
+        return f"  {server.name:<12} not answering  {server.base_url}"
+    return f"  {server.name:<12} answers        {server.base_url}  models: {', '.join(server.models) or 'none listed'}"
 
 
 @click.command("doctor")

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from assistant.tui.app import TiercodeApp
     from indexer.store import IndexStore
 
-TIERS = ("local", "groq", "gemini", "sonnet")
 _MAP_TOKENS = 1500
 
 
@@ -70,11 +69,11 @@ class CommandHandler:
         if argument in ("", "auto"):
             self.app.forced_tier = None
             self.app.say("tier: automatic routing")
-        elif argument in TIERS:
+        elif argument in (tiers := self.app.session.tiers.order()):
             self.app.forced_tier = argument
             self.app.say(f"tier: every question goes to {argument} until /tier auto")
         else:
-            self.app.say(f"unknown tier '{argument}'; use one of auto, {', '.join(TIERS)}", "warning")
+            self.app.say(f"unknown tier '{argument}'; use one of auto, {', '.join(tiers)}", "warning")
         self.app.refresh_footer()
 
     async def cmd_budget(self, argument: str) -> None:

@@ -11,10 +11,10 @@ from rich.text import Text
 
 from assistant.ledger import CallRecord
 from assistant.money import usd
+from assistant.stats import is_free
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 _ANSWERED = ("ok", "cache_hit")
-FREE_TIERS = ("index", "local")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def usage_report(
     tiers = sorted({*counts, *spent_by_tier}, key=lambda t: (-counts[t], -spent_by_tier[t], t))
     savings = None
     if reference_price is not None:
-        savings = sum(reference_price(r) for r in final.values() if r.tier in FREE_TIERS or r.cached)
+        savings = sum(reference_price(r) for r in final.values() if is_free(r) or r.cached)
     return UsageReport(
         days=tuple((first + dt.timedelta(days=i), per_day[first + dt.timedelta(days=i)]) for i in range(days)),
         tiers=tuple(TierShare(t, counts[t], spent_by_tier[t]) for t in tiers),

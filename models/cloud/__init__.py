@@ -17,36 +17,10 @@ from models.cloud.groq_tier import GroqTier
 if TYPE_CHECKING:
     from models.tier_registry import BuildContext, TierSpec
 
-TIERS = {"groq": GroqTier, "gemini": GeminiTier, "sonnet": AnthropicTier}
-"""The tier class of each cloud tier name."""
 PROVIDERS = {"anthropic": AnthropicTier, "gemini": GeminiTier, "groq": GroqTier}
 """The tier class of each cloud provider kind (models/tier_registry.py)."""
 
-__all__ = ["DEFAULT_TIMEOUT", "PROVIDERS", "TIERS", "AnthropicTier", "GeminiTier", "GroqTier", "create", "from_spec"]
-
-
-def create(
-    tier: str,
-    model: str | None = None,
-    api_key: str | None = None,
-    *,
-    base_url: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> AnthropicTier | GeminiTier | GroqTier:
-    """The backend for cloud tier `tier` (groq, gemini, sonnet); `model` defaults to prices.toml's.
-
-    Raises ModelUnavailable when no API key is given or set in the environment, ValueError for an
-    unknown tier.
-    """
-    try:
-        cls = TIERS[tier]
-    except KeyError:
-        raise ValueError(f"unknown cloud tier '{tier}' (cloud tiers: {', '.join(TIERS)})") from None
-    if model is None:
-        from models import pricing
-
-        model = pricing.default_model(tier)
-    return cls(model, api_key, base_url, timeout)
+__all__ = ["DEFAULT_TIMEOUT", "PROVIDERS", "AnthropicTier", "GeminiTier", "GroqTier", "from_spec"]
 
 
 def from_spec(spec: TierSpec, context: BuildContext) -> AnthropicTier | GeminiTier | GroqTier:

@@ -17,8 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 import httpx
 import openai
@@ -35,9 +34,7 @@ from models.cloud.common import (
     require_key,
     status_error,
 )
-
-if TYPE_CHECKING:
-    from models.tier_registry import BuildContext, TierSpec
+from models.tier_registry import BuildContext, TierSpec, endpoint_of
 
 PROVIDER = "openai-compatible"
 AUTO_MODEL = "auto"
@@ -48,16 +45,6 @@ _NO_KEY = "no-key"
 """Sent as the bearer token to a server that needs none (the SDK insists on one)."""
 
 TopLogprobs = tuple[tuple[str, float], ...]
-
-
-def endpoint_of(base_url: str) -> str:
-    """`base_url` as errors name it: scheme, host, port and path, never credentials or a query."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def _without_openai_headers() -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from models import cloud, pricing
+from models import pricing
 from models.base import (
     Backend,
     Cancelled,
@@ -23,6 +23,7 @@ from models.base import (
 )
 from models.cloud import AnthropicTier, GeminiTier, GroqTier
 from models.retry import call_with_retry
+from models.tier_registry import build_backend, builtin_specs
 from tests.emulators import fixtures
 from tests.emulators.anthropic_api import AnthropicEmulator
 from tests.emulators.gemini_api import GeminiEmulator
@@ -435,14 +436,15 @@ def test_cancel_before_the_call_sends_nothing(case: Case, emulator: Emulator) ->
     assert emulator.requests == []
 
 
-def test_create_uses_the_price_list_defaults(cloud_emulators: fixtures.CloudEmulators) -> None:
+def test_builtin_tiers_use_the_price_list_defaults(cloud_emulators: fixtures.CloudEmulators) -> None:
+    specs = builtin_specs()
     for tier_name, provider in (("groq", "groq"), ("gemini", "gemini"), ("sonnet", "anthropic")):
-        backend = cloud.create(tier_name)
+        backend = build_backend(specs[tier_name])
         assert backend.model == pricing.default_model(tier_name)
         assert backend.provider == provider
         assert backend.generate(REQUEST).text == "Hello from the emulator."
     assert len(cloud_emulators.anthropic.requests) == 1
     assert cloud_emulators.gemini.requests[0].path.endswith(f"{pricing.default_model('gemini')}:streamGenerateContent")
-    with pytest.raises(ValueError, match="unknown cloud tier 'local'"):
-        cloud.create("local")
+    with pytest.raises(ValueError, match=r"needs BuildContext\.manager"):
+        build_backend(specs["local"])
 
