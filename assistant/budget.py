@@ -4,20 +4,43 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 from assistant.config import BudgetSettings
 from assistant.ledger import Ledger
 from assistant.money import usd
 
-Verdict = Literal["ok", "warn", "pause", "fail", "downgrade"]
+
+class BudgetVerdict(StrEnum):
+    """What a budget check says about a call: the configured action once a limit would be crossed."""
+
+    OK = "ok"
+    WARN = "warn"
+    PAUSE = "pause"
+    FAIL = "fail"
+    DOWNGRADE = "downgrade"
+
+    @property
+    def allows(self) -> bool:
+        """The call may be made as it is (a warning is only noted)."""
+        return self in (BudgetVerdict.OK, BudgetVerdict.WARN)
+
+    @property
+    def stops(self) -> bool:
+        """The cascade stops here, unless the user confirms (`asks`)."""
+        return self in (BudgetVerdict.PAUSE, BudgetVerdict.FAIL)
+
+    @property
+    def asks(self) -> bool:
+        """The user may let the call go on."""
+        return self is BudgetVerdict.PAUSE
 
 
 @dataclass(frozen=True)
 class BudgetCheck:
     """What to do with a call, and which limit it would cross."""
 
-    verdict: Verdict
+    verdict: BudgetVerdict
     message: str = ""
 
 
@@ -40,7 +63,7 @@ class BudgetGuard:
     def check(self, estimate_usd: float, spent_this_query: float = 0.0, now: dt.datetime | None = None) -> BudgetCheck:
         """The verdict for a call estimated at `estimate_usd`; $0 calls always pass."""
         if estimate_usd <= 0:
-            return BudgetCheck("ok")
+            return BudgetCheck(BudgetVerdict.OK)
         now = now or dt.datetime.now()
         s = self.settings
         limits = [
@@ -53,8 +76,8 @@ class BudgetGuard:
             if limit is not None and spent + estimate_usd > limit:
                 message = (f"the {name} budget of {usd(limit)} would be exceeded "
                            f"(spent {usd(spent)}, this call up to {usd(estimate_usd)})")
-                return BudgetCheck(s.action, message)
-        return BudgetCheck("ok")
+                return BudgetCheck(BudgetVerdict(s.action), message)
+        return BudgetCheck(BudgetVerdict.OK)
 
     def spent_today(self, now: dt.datetime | None = None) -> float:
         """Dollars spent since local midnight."""

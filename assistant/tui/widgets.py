@@ -18,11 +18,12 @@ from assistant.answer import Answer
 from assistant.edits import FileChange
 from assistant.money import usd
 from assistant.output import token_counts
+from models.tier_registry import DEFAULT_ORDER
 
 COMMANDS: dict[str, str] = {
     "/help": "this list",
     "/offline": "toggle offline mode (index and local model only)",
-    "/tier": "/tier local|groq|gemini|sonnet forces a tier; /tier auto routes again",
+    "/tier": "/tier NAME forces one of the configured tiers (local, groq, ...); /tier auto routes again",
     "/budget": "show limits and spending; /budget daily 2.5 or /budget action pause changes them",
     "/stats": "cost per day, share by tier, cache hit rate, savings",
     "/context": "/context shows what the last question sent; /context QUESTION, what a new one would send",
@@ -188,8 +189,9 @@ class PromptInput(Input):
         Binding("tab", "complete", "Complete", show=False),
     ]
 
-    def __init__(self, **kwargs: object) -> None:
-        names = list(COMMANDS) + [f"/tier {t}" for t in ("auto", "local", "groq", "gemini", "sonnet")] + [
+    def __init__(self, tiers: Sequence[str] = DEFAULT_ORDER, **kwargs: object) -> None:
+        """`tiers`: the tier names `/tier` completes (the configured cascade)."""
+        names = list(COMMANDS) + [f"/tier {t}" for t in ("auto", *tiers)] + [
             "/budget action pause", "/budget daily "]
         super().__init__(placeholder="Ask about the code, or /help", suggester=SuggestFromList(names),
                          **kwargs)  # type: ignore[arg-type]
