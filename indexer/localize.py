@@ -40,8 +40,6 @@ class Weights:
     """The BM25 channels' weights are multiplied by this when dense hits are fused too. For questions in
     words a real embedder ranks better than BM25 (CoSQA MRR 0.515 vs 0.365) and equal weights drag the
     fusion below dense alone (0.468); 0.3 was the best of 1/0.7/0.5/0.3 on either half of the queries."""
-    file_weight: float = 1.0
-    """How much a definition's file rank counts beside the evidence for the definition itself."""
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -264,15 +262,24 @@ def localize(store: IndexStore, question: str, k: int = 20, weights: Weights = D
     finder = PathFinder(languages)
     named = named_definitions(store, clues, finder)
     files = fuse_files(file_channels(store, question, clues, finder, named, dense), languages, clues, weights)[:k]
-    evidence = [
+    evidence = definition_evidence(store, clues, finder, named, dense, files)
+    return Localization(tuple(files), tuple(rank_definitions(evidence, files, k)))
+
+
+def definition_evidence(store: IndexStore, clues: Clues, finder: PathFinder, named: list[tuple[str, list[Symbol]]],
+                        dense: Sequence[DenseHit], files: Sequence[FileRank]) -> list[list[Symbol]]:
+    """Ranked lists of definitions the question points at: the traceback's functions, the definitions of
+    the names it uses, BM25 within the best files and over the whole index, dense hits; and, last, the
+    best files' outlines (candidates with no evidence of their own)."""
+    best = [f.path for f in files[:_TOP_FILES]]
+    return [
         _frame_definitions(store, clues, finder),
         [s for _, symbols in named for s in symbols],
-        [s for s, _ in store.search_symbols(clues.terms, limit=50, paths=[f.path for f in files[:_TOP_FILES]])],
+        [s for s, _ in store.search_symbols(clues.terms, limit=50, paths=best)],
         [s for s, _ in store.search_symbols(clues.terms, limit=50)],
         [s for path, line, name in dense if (s := store.symbol_named_in(path, name, line))],
-        [s for f in files[:_TOP_FILES] for s in store.outline(f.path)],
+        [s for path in best for s in store.outline(path)],
     ]
-    return Localization(tuple(files), tuple(rank_definitions(evidence, files, k, weights.file_weight)))
 
 
 _TOP_FILES = 5
@@ -281,24 +288,24 @@ definitions; this finds the one the question is about inside a file the fusion a
 
 
 def rank_definitions(evidence: list[list[Symbol]], files: Sequence[FileRank], k: int = 20,
-                     file_weight: float = 1.0) -> list[tuple[Symbol, float]]:
-    """Definitions ranked by reciprocal rank in each list of evidence (the traceback's functions, the
-    definitions of the names the question uses, BM25 within the best files and over the whole index,
-    dense hits) plus how strongly their file ranks. The last list is the best files' outlines: candidates
-    with no evidence of their own, ranked by their file alone."""
+                     own_weight: float = 10.0) -> list[tuple[Symbol, float]]:
+    """Definitions ranked by their file's score times how strongly the evidence points at them: reciprocal
+    rank in each list (the traceback's functions, the definitions of the names the question uses, BM25
+    within the best files and over the whole index, dense hits), as a share of the best definition's,
+    times `own_weight`, plus one. The last list is the best files' outlines: candidates with no evidence of
+    their own, ranked by their file alone. On SWE-bench Lite this order puts the right file first as often
+    as the file ranking nearly (51.6 vs 55.6 Acc@1), where adding the two scores instead gave 48.4."""
     if not files:
         return []
     file_score = {f.path: f.score / files[0].score for f in files}
-    scores: dict[Symbol, float] = {}
-    *clues, outlines = evidence
-    for ranked in clues:
+    *pointed, outlines = evidence
+    own: dict[Symbol, float] = dict.fromkeys(outlines, 0.0)
+    for ranked in pointed:
         for rank, symbol in enumerate(dict.fromkeys(ranked), start=1):
             if symbol.path in file_score:
-                scores[symbol] = scores.get(symbol, 0.0) + 1.0 / (5 + rank)
-    for symbol in outlines:  # a file found by its text alone is still represented by its definitions
-        scores.setdefault(symbol, 0.0)
-    for symbol in scores:
-        scores[symbol] += file_weight * file_score[symbol.path] / 5
+                own[symbol] = own.get(symbol, 0.0) + 1.0 / (5 + rank)
+    best = max(own.values(), default=0.0) or 1.0
+    scores = {s: file_score[s.path] * (1.0 + own_weight * value / best) for s, value in own.items()}
     ordered = sorted(scores, key=lambda s: (-scores[s], s.path, s.line))[:k]
     return [(s, round(scores[s], 6)) for s in ordered]
 

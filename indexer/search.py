@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from indexer.clues import read_question
 from indexer.embed import Embedder, VectorIndex, chunk_rows
-from indexer.localize import localize
+from indexer.localize import Localization, localize
 from indexer.store import IndexStore, Symbol
 
 _CANDIDATES = 50
@@ -57,20 +57,23 @@ def dense_hits(
     return [Hit(rows[i][0], rows[i][2], rows[i][1], score) for i, score in found if i in rows]
 
 
-def hybrid_search(
-    store: IndexStore,
-    query: str,
-    k: int = 10,
-    vectors: VectorIndex | None = None,
-    embedder: Embedder | None = None,
-) -> list[Hit]:
-    """The definitions a query is about, best first, as `indexer.localize` ranks them (traceback frames,
-    named files, the names it uses, whole-file and per-definition BM25, where files live), with the
-    nearest definitions by embedding fused in when vectors and an embedder are given."""
+def locate(
+    store: IndexStore, query: str, k: int = 20, vectors: VectorIndex | None = None, embedder: Embedder | None = None,
+) -> Localization:
+    """The files and definitions a query is about, as `indexer.localize` ranks them (traceback frames, named
+    files, the names it uses, whole-file and per-definition BM25, where files live), with the nearest
+    definitions by embedding fused in when vectors and an embedder are given."""
     dense: list[tuple[str, int, str]] = []
     if vectors is not None and embedder is not None and vectors.size > 0:
         dense = [(h.path, h.line, h.symbol) for h in dense_hits(store, query, vectors, embedder)]
-    found = localize(store, query, k=max(k, 20), dense=dense)
+    return localize(store, query, k=k, dense=dense)
+
+
+def hybrid_search(
+    store: IndexStore, query: str, k: int = 10, vectors: VectorIndex | None = None, embedder: Embedder | None = None,
+) -> list[Hit]:
+    """The definitions a query is about, best first (`locate`)."""
+    found = locate(store, query, max(k, 20), vectors, embedder)
     return [Hit(s.path, s.line, s.qualified_name, score) for s, score in found.definitions[:k]]
 
 

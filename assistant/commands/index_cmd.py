@@ -206,12 +206,18 @@ def find(name: str, repo: Path, refs: bool, as_json: bool) -> None:
 @click.argument("text", callback=non_empty)
 @repo_option
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many hits.")
+@click.option("--files", "files", is_flag=True, help="Rank files (with what found each) instead of definitions.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def search(text: str, repo: Path, k: int, as_json: bool) -> None:
-    """Hybrid search: exact symbols, BM25 and dense vectors, fused by reciprocal rank."""
-    from assistant.session import Session
-    from indexer.search import hybrid_search
+def search(text: str, repo: Path, k: int, files: bool, as_json: bool) -> None:
+    """What TEXT is about: a question, an error message or a whole bug report ('-' reads it from stdin).
 
+    Traceback frames, file paths and code-shaped names in it, whole-file and per-definition BM25 and
+    (once the repository is embedded) dense hits are fused into one ranking: the one the context a
+    model gets is built from."""
+    from assistant.session import Session
+    from indexer.search import hybrid_search, locate
+
+    text = _search_text(text)
     settings = load_settings(repo)
     session = Session(repo, settings, ConsoleReporter(stream=False))
     try:
@@ -222,13 +228,28 @@ def search(text: str, repo: Path, k: int, as_json: bool) -> None:
             click.echo("tiercode: no embeddings yet; searching symbols and BM25 only"
                        " (`tiercode index` computes them when an embedding model is installed)", err=True)
             vectors = None
-        hits = hybrid_search(store, text, k=k, vectors=vectors, embedder=embedder if vectors else None)
-        if as_json:
-            click.echo(json.dumps([asdict(h) for h in hits], indent=2))
+        embedder = embedder if vectors else None
+        if files:
+            ranked = locate(store, text, k, vectors, embedder).files
+            rows: list[dict[str, Any]] = [asdict(f) for f in ranked]
+            lines = [f"{f.path}  {f.score:.4f}  ({', '.join(f.reasons)})" for f in ranked]
         else:
-            click.echo("\n".join(f"{h.path}:{h.line}  {h.symbol}  {h.score:.4f}" for h in hits) or "no hits")
+            hits = hybrid_search(store, text, k=k, vectors=vectors, embedder=embedder)
+            rows = [asdict(h) for h in hits]
+            lines = [f"{h.path}:{h.line}  {h.symbol}  {h.score:.4f}" for h in hits]
+        click.echo(json.dumps(rows, indent=2) if as_json else "\n".join(lines) or "no hits")
     finally:
         session.close()
+
+
+def _search_text(text: str) -> str:
+    """The text to search: the argument, or stdin when it is '-' (a usage error when stdin is empty)."""
+    if text != "-":
+        return text
+    piped = click.get_text_stream("stdin").read()
+    if not piped.strip():
+        raise click.UsageError("'-' reads the text from stdin, which was empty; pipe a question or bug report")
+    return piped
 
 
 @click.command(name="map")

@@ -169,6 +169,23 @@ def test_search_json_hits(repo: Path) -> None:
     assert set(hits[0]) == {"path", "line", "symbol", "score"} and len(hits) <= 3
 
 
+def test_search_reads_a_bug_report_from_stdin_and_ranks_files_with_what_found_each(repo: Path) -> None:
+    report = """Shape.area is wrong for subclasses
+
+Traceback (most recent call last):
+  File "/usr/lib/python3/site-packages/python/shapes.py", line 22, in area
+ValueError: negative
+"""
+    result = CliRunner().invoke(cli, ["search", "-", "--files", "--json", "--repo", str(repo), "-k", "3"],
+                                input=report, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    files = json.loads(result.stdout)
+    assert files[0]["path"] == "python/shapes.py" and "frames" in files[0]["reasons"]
+    assert set(files[0]) == {"path", "score", "reasons"} and len(files) <= 3
+    empty = CliRunner().invoke(cli, ["search", "-", "--repo", str(repo)], input="  \n")
+    assert empty.exit_code == 2 and "stdin, which was empty" in empty.output
+
+
 @pytest.mark.parametrize("command", [["find", ""], ["find", "  "], ["search", ""], ["find", "", "--refs"]])
 def test_an_empty_name_or_search_text_is_a_usage_error(repo: Path, command: list[str]) -> None:
     code, output = run(*command, "--repo", str(repo))

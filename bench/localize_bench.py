@@ -1,0 +1,303 @@
+"""Localization benchmark: SWE-bench Lite bug reports against the repositories they were filed on.
+
+For each instance the issue text is the question and the repository is the PyPI sdist closest to its base
+commit (../shared/bench-data/swebench-lite). Reports file-level Acc@1/3/5 and function-level Acc@5/10 for
+Tiercode's ranking (`tiercode search`) and for plain BM25 over whole .py files (rank_bm25, measured in the
+same run; "tiercode" is the file ranking, "search" the files of `tiercode search`'s definitions in
+order), the context recall of the local (1,500 tokens) and Sonnet (12,000 tokens) budgets, search
+latency, and an ablation of each ranking stage. Django is reported apart (its sdist versions are estimates).
+
+Run: pip install rank_bm25 && python bench/localize_bench.py [--repos sympy,flask] [--no-django]
+The sdists are downloaded once with pip into $TIERCODE_BENCH_CACHE (default ~/.cache/tiercode-bench),
+unpacked and indexed there; results go to bench/results/localize.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from assistant.context import build_context
+from indexer.build import build_index
+from indexer.localize import DEFAULT_WEIGHTS, Weights, localize
+from indexer.search import hybrid_search
+from indexer.store import IndexStore
+
+RESULTS = Path(__file__).parent / "results" / "localize.json"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "bench-data" / "swebench-lite"
+if not DATA.exists():
+    DATA = Path("/work/shared/bench-data/swebench-lite")
+CACHE = Path(os.environ.get("TIERCODE_BENCH_CACHE", Path.home() / ".cache" / "tiercode-bench"))
+BUDGETS = {"local": 1500, "sonnet": 12000}
+"""Context budgets in tokens: the local tier's and Sonnet's defaults."""
+CONSTRAINTS = "setuptools<69\ncython<3\n"
+"""Build pins old sdists need to prepare their metadata on Python 3.11 (astropy 5.x, scikit-learn 1.2.0)."""
+
+
+@dataclasses.dataclass
+class Instance:
+    instance_id: str
+    repo: str
+    sdist: str
+    strip_prefix: str
+    question: str
+    gold_files: list[str]
+    gold_spans: dict[str, list[str]]
+
+
+def load_instances() -> list[Instance]:
+    corpora = {row["instance_id"]: row for row in map(json.loads, (DATA / "corpora.jsonl").open())}
+    found = []
+    for row in map(json.loads, (DATA / "instances.jsonl").open()):
+        corpus = corpora[row["instance_id"]]
+        if corpus["gold_present"]:
+            found.append(Instance(row["instance_id"], row["repo"].split("/")[1], corpus["pypi"],
+                                  corpus["strip_prefix"], row["problem_statement"], row["gold_files"],
+                                  row["gold_spans"]))
+    return found
+
+
+def fetch(spec: str) -> Path | None:
+    """The sdist archive for NAME==VERSION, downloaded once with pip; None when pip cannot get it."""
+    folder = CACHE / "sdists"
+    folder.mkdir(parents=True, exist_ok=True)
+    name, version = spec.split("==")
+    if archive := _archive(folder, name, version):
+        return archive
+    failed = folder / f"{spec}.failed"
+    if failed.exists():
+        return None  # pip could not prepare it before (delete the marker to try again)
+    constraints = CACHE / "constraints.txt"
+    constraints.write_text(CONSTRAINTS)
+    for extra_env in ({}, {"PIP_CONSTRAINT": str(constraints)}):
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", name, spec,
+                        "-d", str(folder)], env={**os.environ, **extra_env}, capture_output=True, timeout=900)
+        if archive := _archive(folder, name, version):
+            return archive
+    failed.write_text("pip download failed on this Python\n")
+    return None
+
+
+def _archive(folder: Path, name: str, version: str) -> Path | None:
+    spelled = "[-_.]".join(map(re.escape, re.split(r"[-_.]", name)))
+    pattern = re.compile(rf"{spelled}-{re.escape(version)}\.(tar\.gz|zip)$", re.I)
+    return next((p for p in folder.iterdir() if pattern.match(p.name)), None)
+
+
+def unpack(archive: Path, strip_prefix: str, spec: str) -> Path:
+    """The sdist's tree with its top folder stripped, unpacked once."""
+    tree = CACHE / "trees" / spec.replace("==", "-")
+    if (tree / ".unpacked").exists():
+        return tree
+    tree.mkdir(parents=True, exist_ok=True)
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as zipped:
+            for info in zipped.infolist():
+                _write_member(tree, info.filename, strip_prefix, lambda i=info: zipped.read(i), info.is_dir())
+    else:
+        with tarfile.open(archive) as tarred:
+            for member in tarred.getmembers():
+                if member.isfile():
+                    _write_member(tree, member.name, strip_prefix, lambda m=member: tarred.extractfile(m).read(), False)
+    (tree / ".unpacked").write_text("")
+    return tree
+
+
+def _write_member(tree: Path, name: str, strip_prefix: str, read, is_dir: bool) -> None:
+    if is_dir or not name.startswith(strip_prefix) or ".." in name.split("/"):
+        return
+    target = tree / name[len(strip_prefix):]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(read())
+
+
+def index(tree: Path, spec: str) -> IndexStore:
+    """The Tiercode index of one tree, brought up to date (a no-op when nothing changed)."""
+    store = IndexStore(CACHE / "indexes" / f"{spec.replace('==', '-')}.sqlite")
+    build_index(store, tree)
+    return store
+
+
+class Bm25Peer:
+    """Okapi BM25 (rank_bm25) over whole .py files, identifiers split on case and underscores."""
+
+    def __init__(self, store: IndexStore, tree: Path) -> None:
+        from rank_bm25 import BM25Okapi
+
+        self.paths = [p for p in store.paths() if p.endswith(".py")]
+        self.bm25 = BM25Okapi([_tokens((tree / p).read_text(errors="replace")) for p in self.paths])
+
+    def rank(self, question: str, k: int = 50) -> list[str]:
+        scores = self.bm25.get_scores(_tokens(question))
+        return [self.paths[i] for i in sorted(range(len(scores)), key=lambda i: -scores[i])[:k]]
+
+
+def _tokens(text: str) -> list[str]:
+    words = re.findall(r"[A-Za-z0-9_]+", text)
+    split = [w.lower() for word in words for w in re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+", word)]
+    return split + [w.lower() for w in words if "_" in w or not w.islower()]
+
+
+def file_hit(ranked: list[str], gold: list[str], k: int) -> bool:
+    return set(gold) <= set(ranked[:k])
+
+
+def function_hit(ranked: list[tuple[str, str]], spans: dict[str, list[str]], k: int) -> bool:
+    wanted = {(path, name) for path, names in spans.items() for name in names}
+    return wanted <= set(ranked[:k])
+
+
+def evaluate(instance: Instance, store: IndexStore, tree: Path, peer: Bm25Peer, weights: Weights,
+             context: bool) -> dict:
+    started = time.perf_counter()
+    found = localize(store, instance.question, weights=weights)
+    seconds = time.perf_counter() - started
+    files = [f.path for f in found.files]
+    definitions = [(d.path, d.qualified_name) for d, _ in found.definitions]
+    searched = list(dict.fromkeys(h.path for h in hybrid_search(store, instance.question, k=50)))
+    row = {"id": instance.instance_id, "repo": instance.repo, "gold": instance.gold_files,
+           "top": files[:5], "rank": _rank(files, instance.gold_files), "seconds": round(seconds, 4),
+           "search_rank": _rank(searched, instance.gold_files),
+           "bm25_rank": _rank(peer.rank(instance.question), instance.gold_files),
+           "has_spans": any(instance.gold_spans.values()),
+           **{f"fn@{k}": function_hit(definitions, instance.gold_spans, k) for k in (5, 10)}}
+    if context:
+        for tier, budget in BUDGETS.items():
+            built = build_context(instance.question, store, tree, budget, lambda text: len(text) // 4)
+            paths = {s.path for s in built.sources}
+            names = {(s.path, s.symbol) for s in built.sources}
+            row[f"context_file_{tier}"] = set(instance.gold_files) <= paths
+            row[f"context_fn_{tier}"] = {(p, n) for p, ns in instance.gold_spans.items() for n in ns} <= names
+    return row
+
+
+def _rank(ranked: list[str], gold: list[str]) -> int | None:
+    """The rank at which every gold file has appeared (None past the list)."""
+    positions = [ranked.index(g) + 1 if g in ranked else None for g in gold]
+    return None if None in positions else max(positions)  # type: ignore[type-var]
+
+
+def summarize(rows: list[dict]) -> dict:
+    n = len(rows)
+    if not n:
+        return {"instances": 0}
+    spans = [r for r in rows if r["has_spans"]]
+    out = {"instances": n}
+    for name, key in (("tiercode", "rank"), ("search", "search_rank"), ("bm25", "bm25_rank")):
+        out[name] = {f"acc@{k}": _pct(sum(1 for r in rows if r[key] and r[key] <= k), n) for k in (1, 3, 5, 10)}
+    out["tiercode"]["function"] = {f"acc@{k}": _pct(sum(1 for r in spans if r[f"fn@{k}"]), len(spans))
+                                   for k in (5, 10)} | {"instances": len(spans)}
+    if "context_file_local" in rows[0]:
+        out["context_recall"] = {tier: {"file": _pct(sum(r[f"context_file_{tier}"] for r in rows), n),
+                                        "function": _pct(sum(r[f"context_fn_{tier}"] for r in spans), len(spans))}
+                                 for tier in BUDGETS}
+    seconds = [r["seconds"] for r in rows]
+    out["search_ms"] = {"p50": round(statistics.median(seconds) * 1000, 1),
+                        "p95": round(sorted(seconds)[int(0.95 * (n - 1))] * 1000, 1)}
+    return out
+
+
+def _pct(hits: int, n: int) -> float:
+    return round(100 * hits / n, 1) if n else 0.0
+
+
+ABLATIONS = {"all stages": {}, "no text BM25": {"text": 0.0}, "no definition BM25": {"definitions": 0.0},
+             "no names": {"names": 0.0}, "no frames": {"frames": 0.0}, "no file mentions": {"files": 0.0},
+             "no path priors": {"demoted": 1.0, "other_language": 1.0}}
+
+
+def prepare(instances: list[Instance]) -> tuple[dict[str, tuple[IndexStore, Path, Bm25Peer]], list[str]]:
+    """Download, unpack and index every sdist; the ones pip could not get are listed."""
+    ready: dict[str, tuple[IndexStore, Path, Bm25Peer]] = {}
+    failed: list[str] = []
+    specs = sorted({i.sdist: i.strip_prefix for i in instances}.items())
+    for at, (spec, prefix) in enumerate(specs, start=1):
+        archive = fetch(spec)
+        if archive is None:
+            failed.append(spec)
+            print(f"[{at}/{len(specs)}] {spec}: pip could not download it on Python 3.11; skipped", flush=True)
+            continue
+        tree = unpack(archive, prefix, spec)
+        started = time.perf_counter()
+        store = index(tree, spec)
+        ready[spec] = (store, tree, Bm25Peer(store, tree))
+        print(f"[{at}/{len(specs)}] {spec}: {len(ready[spec][2].paths)} .py files,"
+              f" indexed in {time.perf_counter() - started:.1f} s", flush=True)
+    return ready, failed
+
+
+def run(instances: list[Instance], ready: dict, weights: Weights, context: bool) -> list[dict]:
+    rows = []
+    for instance in instances:
+        if instance.sdist in ready:
+            store, tree, peer = ready[instance.sdist]
+            rows.append(evaluate(instance, store, tree, peer, weights, context))
+    return rows
+
+
+def report(rows: list[dict]) -> dict:
+    by_repo: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_repo[row["repo"]].append(row)
+    others = [r for r in rows if r["repo"] != "django"]
+    return {"non_django": summarize(others), "django": summarize(by_repo.get("django", [])),
+            "per_repo": {repo: summarize(repo_rows) for repo, repo_rows in sorted(by_repo.items())}}
+
+
+def print_table(result: dict, ablation: dict[str, dict]) -> None:
+    total = result["non_django"]
+    print(f"\n{'non-django':<28}{'Acc@1':>7}{'Acc@3':>7}{'Acc@5':>7}{'Acc@10':>7}   ({total['instances']} instances)")
+    for name in ("tiercode", "search", "bm25"):
+        row = total[name]
+        print(f"{name:<28}{row['acc@1']:>7}{row['acc@3']:>7}{row['acc@5']:>7}{row['acc@10']:>7}")
+    for name, summary in ablation.items():
+        row = summary["tiercode"]
+        print(f"  {name:<26}{row['acc@1']:>7}{row['acc@3']:>7}{row['acc@5']:>7}{row['acc@10']:>7}")
+    print(f"function level: {total['tiercode']['function']}")
+    if "context_recall" in total:
+        print(f"context recall: {total['context_recall']}")
+    print(f"search: {total['search_ms']}")
+    if result["django"]["instances"]:
+        print(f"django apart: tiercode {result['django']['tiercode']}, bm25 {result['django']['bm25']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repos", help="Only these repositories (comma-separated, e.g. sympy,flask).")
+    parser.add_argument("--no-django", action="store_true", help="Leave django out.")
+    parser.add_argument("--no-ablation", action="store_true", help="Skip the stage-by-stage ablation.")
+    parser.add_argument("--no-context", action="store_true", help="Skip context recall.")
+    args = parser.parse_args()
+    instances = load_instances()
+    if args.repos:
+        instances = [i for i in instances if i.repo in args.repos.split(",")]
+    if args.no_django:
+        instances = [i for i in instances if i.repo != "django"]
+    ready, failed = prepare(instances)
+    rows = run(instances, ready, DEFAULT_WEIGHTS, context=not args.no_context)
+    result = report(rows)
+    ablation = {} if args.no_ablation else {
+        name: summarize([r for r in run(instances, ready, dataclasses.replace(DEFAULT_WEIGHTS, **change), False)
+                         if r["repo"] != "django"]) for name, change in ABLATIONS.items() if change}
+    result.update({"sdists_failed": failed, "instances_skipped": sum(1 for i in instances if i.sdist not in ready),
+                   "ablation": {name: s["tiercode"] for name, s in ablation.items()}, "rows": rows})
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    print_table(result, ablation)
+    print(f"sdists pip could not get: {len(failed)} ({', '.join(failed)}); results: {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
