@@ -281,6 +281,10 @@ def main() -> None:
     parser.add_argument("--no-ablation", action="store_true", help="Skip the stage-by-stage ablation.")
     parser.add_argument("--no-context", action="store_true", help="Skip context recall.")
     args = parser.parse_args()
+    try:
+        import rank_bm25  # noqa: F401  (the BM25 peer)
+    except ImportError:
+        sys.exit("localize_bench: the BM25 peer needs rank_bm25: pip install rank_bm25")
     instances = load_instances()
     if args.repos:
         instances = [i for i in instances if i.repo in args.repos.split(",")]
