@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from assistant.answer import Answer
 from assistant.budget import BudgetGuard
 from assistant.cascade import Cascade, CascadeState, Query, estimate
-from assistant.context import Context, build_context
+from assistant.context import Context, Span, build_context
 from assistant.conversation import Conversation, History, Turn
 from assistant.errors import UsageError
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
@@ -47,6 +47,12 @@ class TierPlan:
     estimated_cost_usd: float
     available: bool
     note: str = ""
+    context: tuple[Span, ...] = ()
+    """Where each block of the context this tier would be sent comes from (files, lines, symbols, tokens)."""
+
+    def to_json(self) -> dict[str, object]:
+        """This tier's part of the dry run's JSON."""
+        return {**asdict(self), "context": [asdict(span) for span in self.context]}
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class Plan:
         return {
             "kind": self.route.kind, "difficulty": self.route.difficulty, "stage": self.route.stage,
             "probability": self.route.probability, "start_tier": self.start_tier,
-            "tiers": [t.__dict__ for t in self.tiers],
+            "tiers": [t.to_json() for t in self.tiers],
         }
 
 
@@ -151,7 +157,7 @@ class Pipeline:
             context = self.context_for(question, extra, name, backend, History())
             request = self.request_for(name, question, context, backend, History())
             cost = estimate(self.session.tiers.spec(name), backend, request)
-            plans.append(TierPlan(name, backend.model, context.tokens, cost, True))
+            plans.append(TierPlan(name, backend.model, context.tokens, cost, True, context=context.spans))
         return Plan(route, False, tuple(plans))
 
     # -- stages ---------------------------------------------------------------------------

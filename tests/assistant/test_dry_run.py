@@ -35,3 +35,19 @@ def test_the_dry_run_names_configured_tiers_and_the_consent_prompts_estimate(
     assert asked.returncode == 3
     assert f"sonnet call declined (estimated {dry_run_estimate[1]}); pass --yes" in asked.stderr
     assert cloud_emulators.anthropic.bodies() == []
+
+
+@pytest.mark.usefixtures("loopback_only")
+def test_the_dry_runs_json_lists_the_context_each_tier_would_get(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    env = dict(os.environ, TIERCODE_TIERS='["sonnet"]')
+    planned = json.loads(tiercode("ask", "--dry-run", "--json", "explain how make_report builds the report",
+                                  "--repo", str(sample_repo), env=env).stdout)
+    (sonnet,) = planned["tiers"]
+    spans = sonnet["context"]
+    assert spans[0]["path"] == "pkg/report.py" and spans[0]["symbol"] == "make_report"
+    assert spans[0]["part"] == "definition" and spans[0]["end_line"] > spans[0]["line"]
+    assert set(spans[0]) == {"path", "line", "end_line", "symbol", "part", "tokens"}
+    assert 0 < sum(s["tokens"] for s in spans) <= sonnet["context_tokens"]
+    assert cloud_emulators.anthropic.bodies() == []  # a dry run calls no model
