@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -246,7 +247,7 @@ def _search_text(text: str) -> str:
     """The text to search: the argument, or stdin when it is '-' (a usage error when stdin is empty)."""
     if text != "-":
         return text
-    piped = click.get_text_stream("stdin").read()
+    piped = sys.stdin.read() if sys.stdin is not None else ""
     if not piped.strip():
         raise click.UsageError("'-' reads the text from stdin, which was empty; pipe a question or bug report")
     return piped
