@@ -9,7 +9,7 @@ from pathlib import Path
 
 from assistant.answer import Source
 from indexer.embed import Embedder, VectorIndex
-from indexer.search import exact_hits, hybrid_search
+from indexer.search import exact_hits, locate
 from indexer.store import STOPWORDS, IndexStore, Symbol
 
 TokenCounter = Callable[[str], int]
@@ -85,7 +85,7 @@ def build_context(
     """Collect pieces by priority and keep those that fit `budget_tokens`, leaving out the blocks in
     `already_sent` (hashes from `block_hash`).
 
-    By priority: the provided input; the definitions `hybrid_search` ranks first for the question (the
+    By priority: the provided input; the definitions `locate` ranks first for the question (the
     same ranking `tiercode search` shows: traceback frames, the names it uses, BM25, dense hits when
     `vectors` and `embedder` are given), whole, beside the ones it names that rank among them; the
     signatures of the next ones; the lines that call the named symbols and the definitions they call;
@@ -94,7 +94,7 @@ def build_context(
     pieces: list[Piece] = []
     if extra.strip():
         pieces.append(Piece(0, "Provided input", extra.strip(), None))
-    ranked = _ranked_symbols(question, store, vectors, embedder)
+    ranked = [symbol for symbol, _ in locate(store, question, 20, vectors, embedder).definitions[:_RANKED]]
     named = named_symbols(question, store, ranked)
     whole = [s for s in named if s in ranked or not ranked] + [s for s in ranked[:_WHOLE_DEFINITIONS] if s not in named]
     for symbol in whole:
@@ -113,12 +113,8 @@ def build_context(
 
 _WHOLE_DEFINITIONS = 4
 """The best-ranked definitions sent whole (as many as fit); the next ones go as signatures."""
-
-
-def _ranked_symbols(question: str, store: IndexStore, vectors: VectorIndex | None,
-                    embedder: Embedder | None, limit: int = 16) -> list[Symbol]:
-    hits = hybrid_search(store, question, k=limit, vectors=vectors, embedder=embedder)
-    return [s for h in hits if (s := store.symbol_named_in(h.path, h.symbol, h.line)) is not None]
+_RANKED = 16
+"""The best-ranked definitions a context considers."""
 
 
 def block_hash(block: str) -> str:

@@ -57,7 +57,7 @@ class FileRank:
     path: str
     score: float
     reasons: tuple[str, ...] = field(default=())
-    """The channels that found it (text, definitions, names, frames, files)."""
+    """The channels that found it (frames, files, names, definitions, text, dense)."""
 
 
 DenseHit = tuple[str, int, str]
@@ -76,16 +76,18 @@ def rank_files(store: IndexStore, question: str, k: int = 20, weights: Weights =
 def file_channels(store: IndexStore, question: str, clues: Clues, finder: PathFinder,
                   named: list[tuple[str, list[Symbol]]], dense: Sequence[DenseHit] = ()) -> dict[str, list[str]]:
     """Each channel's files for the question, best first: traceback frames, named files, files defining
-    the names it uses, whole-file BM25, per-definition BM25 and (when given) dense hits."""
+    the names it uses, per-definition BM25, and dense hits when given, else whole-file BM25 (beside dense
+    hits it is left out: see `Weights.lexical_beside_dense`)."""
     channels = {
         "frames": frame_files(clues, finder),
         "files": named_files(clues, finder),
         "names": name_files(store, named, clues, question, len(finder)),
-        "text": [p for p, _ in store.search_files(clues.terms, limit=200)],
         "definitions": list(dict.fromkeys(s.path for s, _ in store.search_symbols(clues.terms, limit=100))),
     }
     if dense:
         channels["dense"] = list(dict.fromkeys(path for path, _, _ in dense))
+    else:
+        channels["text"] = [p for p, _ in store.search_files(clues.terms, limit=200)]
     return channels
 
 
@@ -97,8 +99,8 @@ def fuse_files(channels: dict[str, list[str]], languages: dict[str, str], clues:
     reasons: dict[str, list[str]] = {}
     for channel, ranked in channels.items():
         weight = getattr(weights, channel)
-        if "dense" in channels and channel in ("text", "definitions"):
-            weight = weights.lexical_beside_dense if channel == "definitions" else 0.0
+        if channel == "definitions" and "dense" in channels:
+            weight = weights.lexical_beside_dense
         for rank, path in enumerate(ranked, start=1):
             scores[path] = scores.get(path, 0.0) + weight / (weights.rrf_k + rank)
             reasons.setdefault(path, []).append(channel)
