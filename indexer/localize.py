@@ -64,15 +64,6 @@ DenseHit = tuple[str, int, str]
 """A dense (embedding) hit: path, line and qualified name of a definition, nearest first."""
 
 
-def rank_files(store: IndexStore, question: str, k: int = 20, weights: Weights = DEFAULT_WEIGHTS) -> list[FileRank]:
-    """The files `question` is most likely about, best first."""
-    clues = read_question(question)
-    languages = store.file_languages()
-    finder = PathFinder(languages)
-    channels = file_channels(store, question, clues, finder, named_definitions(store, clues, finder))
-    return fuse_files(channels, languages, clues, weights)[:k]
-
-
 def file_channels(store: IndexStore, question: str, clues: Clues, finder: PathFinder,
                   named: list[tuple[str, list[Symbol]]], dense: Sequence[DenseHit] = ()) -> dict[str, list[str]]:
     """Each channel's files for the question, best first: traceback frames, named files, files defining

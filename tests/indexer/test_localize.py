@@ -8,7 +8,7 @@ import pytest
 
 from indexer.build import build_index
 from indexer.clues import code_names, read_question
-from indexer.localize import localize, rank_files
+from indexer.localize import FileRank, localize
 from indexer.search import exact_hits, hybrid_search
 from indexer.store import IndexStore
 
@@ -68,6 +68,10 @@ def store(tmp_path: Path) -> IndexStore:
     index = IndexStore(tmp_path / "index.sqlite")
     build_index(index, repo)
     return index
+
+
+def rank_files(store: IndexStore, question: str) -> list[FileRank]:
+    return list(localize(store, question).files)
 
 
 def test_code_names_are_names_shaped_like_code_and_never_words_of_prose() -> None:
