@@ -94,8 +94,12 @@ def build_context(
     pieces: list[Piece] = []
     if extra.strip():
         pieces.append(Piece(0, "Provided input", extra.strip(), None))
-    ranked = [symbol for symbol, _ in locate(store, question, 20, vectors, embedder).definitions[:_RANKED]]
+    evidence = evidence_text(question, extra)
+    ranked = [symbol for symbol, _ in locate(store, evidence, 20, vectors, embedder).definitions[:_RANKED]]
     named = named_symbols(question, store, ranked)
+    if evidence != question:  # names the attached text uses count where the ranking agrees
+        named += [s for s in named_symbols(extra, store, ranked, limit=len(ranked)) if s in ranked and s not in named]
+        named = named[:_NAMED]
     whole = [s for s in named if s in ranked or not ranked] + [s for s in ranked[:_WHOLE_DEFINITIONS] if s not in named]
     for symbol in whole:
         code = definition_text(repo, symbol)
@@ -111,6 +115,15 @@ def build_context(
     return fit(pieces, budget_tokens, count_tokens, already_sent)
 
 
+def evidence_text(question: str, extra: str) -> str:
+    """What localization reads: the typed question and the text attached to it (piped stdin, a pasted
+    error, a diff's hunks), so a traceback's frames and names count as the question's own."""
+    extra = extra.strip()
+    return f"{question}\n\n{extra}" if extra else question
+
+
+_NAMED = 8
+"""The named definitions a context leads with, at most."""
 _WHOLE_DEFINITIONS = 4
 """The best-ranked definitions sent whole (as many as fit); the next ones go as signatures."""
 _RANKED = 16
