@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from assistant.errors import TiercodeError
-from models.local_servers import is_loopback_host
+from models.loopback import is_loopback_host
 
 _LOCAL_FAMILIES = frozenset(
     f for f in (getattr(socket, "AF_UNIX", None), getattr(socket, "AF_NETLINK", None)) if f is not None

@@ -1,5 +1,6 @@
-"""Model servers on this machine: which addresses are loopback, and which of the usual local servers
-(Ollama, llama.cpp's llama-server, LM Studio) answer on their loopback ports and what models they list.
+"""Model servers on this machine: which of the usual local servers (Ollama, llama.cpp's llama-server,
+LM Studio) answer on their loopback ports and what models they list (models/loopback.py says which
+addresses are loopback).
 
 The probe only ever asks 127.0.0.1 and ::1; which ports it asks is a parameter, so tests point it at a
 server they started.
@@ -7,43 +8,18 @@ server they started.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from models.base import ModelError
+from models.loopback import is_loopback_host
 
 KNOWN_SERVERS: tuple[tuple[str, int], ...] = (("Ollama", 11434), ("llama-server", 8080), ("LM Studio", 1234))
 """(name, port) of the local model servers people usually run, each on its default port."""
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 """The only hosts the probe asks."""
 PROBE_TIMEOUT_S = 2.0
-
-
-def is_loopback_host(host: object) -> bool:
-    """True for a loopback IP literal (127.0.0.0/8, ::1, IPv4-mapped loopback) or `localhost`."""
-    if isinstance(host, bytes):
-        host = host.decode("ascii", "replace")
-    if not isinstance(host, str):
-        return False
-    name = host.strip().rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    name = name.strip("[]").split("%", 1)[0]  # an IPv6 zone id is not part of the address
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
-
-
-def is_loopback_url(url: str | None) -> bool:
-    """Whether `url` points at this machine (a loopback host)."""
-    return url is not None and is_loopback_host(urlsplit(url).hostname)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from models import pricing
 from models.base import Backend, Capabilities, Usage
-from models.local_servers import is_loopback_url
+from models.loopback import is_loopback_url
 from models.pricing import Rates
 
 if TYPE_CHECKING:
