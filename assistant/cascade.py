@@ -12,10 +12,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum, auto
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from assistant.answer import Answer, Escalation
 from assistant.answer_cache import AnswerCache
+from assistant.budget import BudgetGuard
 from assistant.cache import CacheHit
 from assistant.confidence import Verdict, judge
 from assistant.context import Context
@@ -25,7 +26,7 @@ from assistant.known_names import known_to
 from assistant.money import usd
 from assistant.patch_check import check_patch
 from assistant.router import Route
-from assistant.session import Reporter
+from assistant.session import Reporter, Session
 from models.base import (
     Backend,
     Cancelled,
@@ -39,8 +40,40 @@ from models.base import (
 from models.retry import call_with_retry
 from models.tier_registry import TierSpec
 
-if TYPE_CHECKING:
-    from assistant.pipeline import Pipeline
+
+class PipelineSteps(Protocol):
+    """What the cascade needs from the pipeline that runs it: the session, the budget, each tier's context
+    and request, and the ledger. The pipeline passes itself; the cascade never imports it."""
+
+    session: Session
+    budget: BudgetGuard
+
+    def context_for(self, question: str, extra: str, tier: str, backend: Backend, history: History) -> Context:
+        """The index context for `tier`, within its budget and its backend's window."""
+        ...
+
+    def request_for(
+        self, tier: str, question: str, context: Context, backend: Backend, history: History,
+    ) -> GenerationRequest:
+        """The request `tier` is sent."""
+        ...
+
+    def record_result(
+        self, query_id: str, tier: str, backend: Backend, result: GenerationResult, route: Route,
+        outcome: str = "ok", cost: float = 0.0, escalation_reason: str = "", attempt: int = 1,
+        confidence: float | None = None,
+    ) -> None:
+        """A call's result as a ledger record."""
+        ...
+
+    def record(
+        self, query_id: str, tier: str, provider: str, model: str, outcome: str, *, route: Route | None = None,
+        usage: Usage | None = None, cost: float = 0.0, latency_ms: float = 0.0, ttft_ms: float | None = None,
+        escalation_reason: str = "", error: str = "", cached: bool = False, attempt: int = 1,
+        confidence: float | None = None,
+    ) -> None:
+        """One ledger record of this session."""
+        ...
 
 
 class Flow(Enum):
@@ -143,7 +176,7 @@ class TierStep:
 class Cascade:
     """Asks the tiers in order until one answer is good enough, the budget stops it or none is left."""
 
-    def __init__(self, pipeline: Pipeline, state: CascadeState, query: Query, use_cache: bool) -> None:
+    def __init__(self, pipeline: PipelineSteps, state: CascadeState, query: Query, use_cache: bool) -> None:
         self.pipeline = pipeline
         self.session = pipeline.session
         self.state = state
