@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant import offline
 from assistant.context import build_context
-from assistant.edits import EditError
+from assistant.edits import EditError, EditJournal, FileChange
 from assistant.money import usd
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
 from assistant.tui.widgets import COMMANDS
 
 if TYPE_CHECKING:
-    from assistant.tui.app import TiercodeApp
+    from textual.containers import VerticalScroll
+    from textual.screen import Screen
+
+    from assistant.budget import BudgetGuard
+    from assistant.conversation import Conversation
+    from assistant.session import Session
     from indexer.store import IndexStore
 
 _MAP_TOKENS = 1500
@@ -26,10 +33,43 @@ def approx_tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
 
 
+class CommandHost(Protocol):
+    """What the slash commands need from the app that runs them (the app passes itself)."""
+
+    session: Session
+    budget: BudgetGuard
+    journal: EditJournal
+    dialogue: Conversation
+    index_ready: threading.Event
+    forced_tier: str | None
+    pending_changes: list[FileChange]
+    answering: bool
+
+    @property
+    def conversation(self) -> VerticalScroll:
+        """The scrolling conversation pane."""
+        ...
+
+    def say(self, text: str, severity: str = "information") -> None:
+        """A one-line notice in the conversation."""
+
+    def show(self, markdown: str) -> None:
+        """A Markdown block in the conversation."""
+
+    def refresh_footer(self) -> None:
+        """Redraw the footer."""
+
+    def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None] | None = None) -> Any:
+        """Open a screen (a modal's answer goes to `callback`)."""
+
+    def exit(self) -> None:
+        """Leave the app."""
+
+
 class CommandHandler:
     """Runs `/name args` lines for the app."""
 
-    def __init__(self, app: TiercodeApp) -> None:
+    def __init__(self, app: CommandHost) -> None:
         self.app = app
 
     async def run(self, line: str) -> None:
