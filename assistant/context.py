@@ -10,7 +10,8 @@ from pathlib import Path
 from assistant.answer import Source
 from indexer.embed import Embedder, VectorIndex
 from indexer.search import exact_hits, locate
-from indexer.store import STOPWORDS, IndexStore, Symbol
+from indexer.store import IndexStore, Symbol
+from indexer.words import STOPWORDS
 
 TokenCounter = Callable[[str], int]
 

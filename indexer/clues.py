@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from indexer.store import STOPWORDS
+from indexer.words import STOPWORDS
 
 
 @dataclass(frozen=True)

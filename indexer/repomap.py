@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.store import IndexStore, split_identifier
+from indexer.store import IndexStore
+from indexer.words import split_identifier
 
 TokenCounter = Callable[[str], int]
 """Counts the tokens of a text with some tokenizer."""

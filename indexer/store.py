@@ -1,9 +1,8 @@
-"""The symbol store: files, definitions, references and imports in SQLite, with FTS5 over names."""
+"""The symbol store: files, definitions, references and imports in SQLite, with FTS5 over names and whole
+files (the schema is indexer/store_schema.py; the words the full-text tables hold, indexer/words.py)."""
 
 from __future__ import annotations
 
-import bisect
-import functools
 import re
 import secrets
 import shutil
@@ -15,122 +14,8 @@ from pathlib import Path
 
 from indexer.parse import ParsedFile
 from indexer.sqlitedb import Database, DatabaseCorrupt
-
-STOPWORDS = frozenset(
-    [
-        "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "in",
-        "is", "it", "its", "me", "my", "of", "on", "or", "so", "the", "this", "that", "to", "was", "what", "when",
-        "where", "which", "who", "why", "will", "with", "you", "your", "code", "file", "function", "class",
-        "method", "not", "but", "if", "we", "our", "should", "would", "there", "have", "has", "any", "into",
-        "than", "then", "just", "like", "need", "want", "please", "pls", "about", "explain", "doesn", "isn",
-    ]
-)
-"""Words of a question that say nothing about which code it is about (left out of text search)."""
-_MAX_BODY_WORDS = 64
-"""Distinct words kept of one definition's body: enough for a function, bounded for a huge one."""
-
-_SCHEMA_V1 = """
-CREATE TABLE files (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    hash TEXT NOT NULL,
-    language TEXT NOT NULL,
-    has_errors INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE symbols (
-    id INTEGER PRIMARY KEY,
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    qualified_name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    line INTEGER NOT NULL,
-    end_line INTEGER NOT NULL,
-    signature TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    container TEXT NOT NULL
-);
-CREATE INDEX symbols_name ON symbols(name COLLATE NOCASE);
-CREATE INDEX symbols_qualified ON symbols(qualified_name);
-CREATE INDEX symbols_file ON symbols(file_id);
-CREATE TABLE refs (
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    line INTEGER NOT NULL,
-    kind TEXT NOT NULL
-);
-CREATE INDEX refs_name ON refs(name);
-CREATE INDEX refs_file ON refs(file_id);
-CREATE TABLE imports (
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    module TEXT NOT NULL,
-    line INTEGER NOT NULL
-);
-CREATE INDEX imports_file ON imports(file_id);
-CREATE TABLE skipped (path TEXT PRIMARY KEY, reason TEXT NOT NULL);
-CREATE VIRTUAL TABLE symbols_fts USING fts5(words, qualified_name, signature, doc, path);
-"""
-
-_SCHEMA_V2 = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE vector_files (path TEXT PRIMARY KEY, hash TEXT NOT NULL);
-CREATE TABLE chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    line INTEGER NOT NULL
-);
-CREATE INDEX chunks_path ON chunks(path);
-CREATE INDEX refs_file_name ON refs(file_id, name);
-CREATE INDEX symbols_name_exact ON symbols(name);
-"""
-_SCHEMA_V3 = """
-CREATE INDEX symbols_file_line ON symbols(file_id, line);
-"""
-"""Finds the definition enclosing a reference without scanning the file's symbols."""
-
-_SCHEMA_V4 = """
-DROP INDEX refs_file;
-DROP INDEX symbols_file;
-"""
-"""Both are prefixes of refs_file_name and symbols_file_line, which serve the same lookups (and the
-cascading deletes); each index kept costs every insert of a build."""
-
-_SCHEMA_V5 = """
-DROP TABLE symbols_fts;
-CREATE VIRTUAL TABLE symbols_fts USING fts5(
-    words, qualified_name, signature, doc, path, body, tokenize = 'porter unicode61'
-);
-"""
-"""`body`: the words of the names each definition's own body calls and uses, so "check if a file exists"
-finds the function that calls `os.path.exists`; Porter stemming, so "reading files" meets `read_file`.
-The parser version moves with it: every file is parsed again, which fills the new table."""
-
-_SCHEMA_V6 = """
-CREATE VIRTUAL TABLE files_fts USING fts5(path, words, tokenize = 'porter unicode61');
-"""
-"""Whole files for BM25: the words of a file's path and of its text (names, comments, strings, error
-messages), so a bug report in prose finds the file it is about (per-definition rows miss module text,
-and a file's evidence is spread over its definitions). The row's id is the file's id."""
-
-_LOOKUP_INDEXES = {
-    "symbols_name": "symbols(name COLLATE NOCASE)",
-    "symbols_qualified": "symbols(qualified_name)",
-    "symbols_name_exact": "symbols(name)",
-    "symbols_file_line": "symbols(file_id, line)",
-    "refs_name": "refs(name)",
-    "refs_file_name": "refs(file_id, name)",
-}
-"""The indexes lookups use (as the migrations made them). A first build drops them and makes them again
-at the end: sorting once is cheaper than keeping six B-trees ordered through 400,000 inserts."""
-
-_WORD_BOUNDARY = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-
-
-def split_identifier(name: str) -> list[str]:
-    """Split `parseHTTPRequest` or `parse_http_request` into lower-case words."""
-    return [w.lower() for w in _WORD_BOUNDARY.findall(name)]
+from indexer.store_schema import LOOKUP_INDEXES, MIGRATIONS
+from indexer.words import STOPWORDS, body_words, file_words, match_any, split_identifier
 
 
 @dataclass(frozen=True)
@@ -171,47 +56,11 @@ class FileRows:
             has_errors=parsed.has_errors,
             symbols=tuple(tuple(d) for d in parsed.definitions),  # type: ignore[misc]
             words=tuple(" ".join([*split_identifier(d.name), d.name]) for d in parsed.definitions),
-            bodies=_body_words(parsed),
+            bodies=body_words(parsed),
             refs=tuple(tuple(r) for r in parsed.references),  # type: ignore[misc]
             imports=tuple(tuple(i) for i in parsed.imports),  # type: ignore[misc]
             text=file_words(data),
         )
-
-
-_MAX_FILE_BYTES_FOR_TEXT = 512 * 1024
-"""A file's first bytes kept for whole-file BM25: a huge file's rest adds length, not meaning."""
-_TEXT_WORD = re.compile(rb"[^\W_]+")
-
-
-def file_words(data: bytes) -> str:
-    """A file's words as the full-text table tokenizes them (letters and digits; `_` and punctuation
-    separate), without the punctuation and spacing that would only take room."""
-    return b" ".join(_TEXT_WORD.findall(data[:_MAX_FILE_BYTES_FOR_TEXT])).decode("utf-8", "replace")
-
-
-def _body_words(parsed: ParsedFile) -> tuple[str, ...]:
-    """The words of the names referenced inside each definition, given to the innermost one only."""
-    definitions = parsed.definitions
-    order = sorted(range(len(definitions)), key=lambda i: (definitions[i].line, -definitions[i].end_line))
-    parent: dict[int, int | None] = {}
-    stack: list[int] = []
-    for i in order:
-        while stack and definitions[stack[-1]].end_line < definitions[i].end_line:
-            stack.pop()
-        parent[i] = stack[-1] if stack else None
-        stack.append(i)
-    starts = [definitions[i].line for i in order]
-    names: list[dict[str, None]] = [{} for _ in definitions]
-    for ref in parsed.references:
-        at = bisect.bisect_right(starts, ref.line) - 1
-        owner: int | None = order[at] if at >= 0 else None
-        while owner is not None and definitions[owner].end_line < ref.line:
-            owner = parent[owner]
-        if owner is not None:
-            names[owner][ref.name] = None
-    split = functools.lru_cache(maxsize=None)(split_identifier)
-    return tuple(" ".join(list(dict.fromkeys(w for name in used for w in split(name)))[:_MAX_BODY_WORDS])
-                 for used in names)
 
 
 @dataclass(frozen=True)
@@ -242,7 +91,7 @@ class Usage:
 class IndexStore(Database):
     """The per-repository index database."""
 
-    migrations = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6)
+    migrations = MIGRATIONS
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -256,7 +105,7 @@ class IndexStore(Database):
             yield
             return
         with self.transaction() as tx:
-            for name in _LOOKUP_INDEXES:
+            for name in LOOKUP_INDEXES:
                 tx.execute(f"DROP INDEX IF EXISTS {name}")
         try:
             yield
@@ -265,10 +114,10 @@ class IndexStore(Database):
 
     def _create_lookup_indexes(self) -> None:
         present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        if present.issuperset(_LOOKUP_INDEXES):
+        if present.issuperset(LOOKUP_INDEXES):
             return  # the usual open: no write, so readers never wait on a build
         with self.transaction() as tx:
-            for name, columns in _LOOKUP_INDEXES.items():
+            for name, columns in LOOKUP_INDEXES.items():
                 tx.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
 
     @classmethod
@@ -495,7 +344,7 @@ class IndexStore(Database):
     ) -> list[tuple[Symbol, float]]:
         """BM25 over the definitions for any of `terms` (a term given twice counts twice), best first; only
         in `paths` when given."""
-        match = _match_any(terms)
+        match = match_any(terms)
         if not match:
             return []
         within = f" AND f.path IN ({','.join('?' * len(paths))})" if paths else ""
@@ -510,7 +359,7 @@ class IndexStore(Database):
     def search_files(self, terms: Sequence[str], limit: int = 100) -> list[tuple[str, float]]:
         """BM25 over whole files (their path's words and their text) for any of `terms` (a term given twice
         counts twice); best first."""
-        match = _match_any(terms)
+        match = match_any(terms)
         if not match:
             return []
         rows = self.conn.execute(
@@ -534,12 +383,6 @@ class IndexStore(Database):
         tx.execute("DELETE FROM files_fts WHERE rowid = ?", (row[0],))
         tx.execute("DELETE FROM files WHERE id = ?", (row[0],))
         return True
-
-
-def _match_any(terms: Sequence[str]) -> str:
-    """An FTS5 query for any of `terms` (ASCII words only, as the tables hold them), repeats kept: BM25
-    scores each phrase of a query, so a term given twice weighs twice."""
-    return " OR ".join(f'"{t}"' for t in (t.lower() for t in terms) if t.isascii() and t.isalnum())
 
 
 def _next_generation(tx: sqlite3.Connection) -> None:
