@@ -25,7 +25,7 @@ from assistant.errors import BudgetStop, NoTierAnswered
 from assistant.known_names import known_to
 from assistant.money import usd
 from assistant.patch_check import check_patch
-from assistant.router import Route
+from assistant.route.router import Route
 from assistant.session import Reporter, Session
 from models.base import (
     Backend,

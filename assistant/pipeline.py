@@ -13,8 +13,8 @@ from assistant.context import Context, Span, build_context
 from assistant.conversation import Conversation, History, Turn
 from assistant.errors import UsageError
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
-from assistant.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
-from assistant.router import Route, classify, start_index
+from assistant.route.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
+from assistant.route.router import Route, classify, start_index
 from assistant.session import Session
 from indexer.repomap import render_map
 from models.base import (

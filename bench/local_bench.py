@@ -29,7 +29,7 @@ import llama_cpp
 
 from assistant import paths
 from assistant.commands.doctor_cmd import llama_backend
-from assistant.router import _CLASSIFIER_PROMPT, _CLASSIFIER_SCHEMA, KINDS, label_probability
+from assistant.route.router import _CLASSIFIER_PROMPT, _CLASSIFIER_SCHEMA, KINDS, label_probability
 from models.base import GenerationRequest, Message
 from models.catalog import QUICKSTART_MODEL
 from models.local import LocalBackend, LocalModel, LocalOptions, gpu_offload_available, physical_cores

@@ -41,8 +41,8 @@ from assistant.config import load_settings
 from assistant.context import build_context
 from assistant.errors import TiercodeError
 from assistant.pipeline import Pipeline
-from assistant.preflight import answer_lookup, preflight
-from assistant.router import classify, classify_fast, classify_lexical
+from assistant.route.preflight import answer_lookup, preflight
+from assistant.route.router import classify, classify_fast, classify_lexical
 from assistant.session import QuietReporter, Session
 from models import pricing
 from models.catalog import QUICKSTART_MODEL

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.preflight import answer_lookup, preflight
+from assistant.route.preflight import answer_lookup, preflight
 from indexer.build import build_index
 from indexer.store import IndexStore
 

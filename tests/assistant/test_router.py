@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.kind_model import KindModel, features, kind_model, load_examples
-from assistant.router import (
+from assistant.route.kind_model import KindModel, features, kind_model, load_examples
+from assistant.route.router import (
     KINDS,
     LEXICAL_MIN_PROBABILITY,
     MODEL_MIN_PROBABILITY,

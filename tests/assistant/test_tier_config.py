@@ -19,7 +19,7 @@ from assistant.commands.doctor_cmd import build_report, format_report
 from assistant.config import load_settings
 from assistant.errors import ConfigError
 from assistant.pipeline import Pipeline
-from assistant.router import start_index
+from assistant.route.router import start_index
 from assistant.session import Session
 from assistant.tiers import TierSet
 from models.base import ModelUnavailable, capabilities_of

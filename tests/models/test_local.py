@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.router import KINDS, classify_with_model
+from assistant.route.router import KINDS, classify_with_model
 from models.base import Cancelled, GenerationRequest, Message, ModelError, ModelUnavailable
 from models.local import LocalBackend, LocalModel, LocalOptions, check_gguf
 

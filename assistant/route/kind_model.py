@@ -83,8 +83,8 @@ class KindModel:
 
 
 def load_examples() -> list[tuple[str, str]]:
-    """The (kind, text) pairs shipped in `assistant/route_examples.tsv`."""
-    lines = (resources.files("assistant") / "route_examples.tsv").read_text(encoding="utf-8").splitlines()
+    """The (kind, text) pairs shipped in `assistant/route/route_examples.tsv`."""
+    lines = (resources.files("assistant.route") / "route_examples.tsv").read_text(encoding="utf-8").splitlines()
     pairs = (line.split("\t", 1) for line in lines[1:] if "\t" in line)
     return [(kind.strip(), text.strip()) for kind, text in pairs]
 

@@ -1,7 +1,7 @@
 """Classify a question (kind, difficulty) and pick the tier the cascade starts at.
 
 Three stages, cheapest first: deterministic rules (microseconds) decide the clear cases; when they are
-unsure, a naive Bayes model over labelled example requests (assistant/kind_model.py, microseconds)
+unsure, a naive Bayes model over labelled example requests (assistant/route/kind_model.py, microseconds)
 decides when it is confident; only then does the local classifier model (if one is installed) label the
 question with a JSON-constrained answer and its probability.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from assistant.kind_model import kind_model
+from assistant.route.kind_model import kind_model
 from models.base import Backend, GenerationRequest, GenerationResult, Message
 from models.tier_registry import DEFAULT_ORDER
 

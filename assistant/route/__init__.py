@@ -1,0 +1,2 @@
+"""Routing: takes a question; gives the index's own answer when it can (pre-flight lookups, no model), else
+its route: the kind, difficulty, start tier and the stage that decided them."""
