@@ -10,7 +10,7 @@ from assistant.cache import CacheHit, FileRef, ResponseCache, embedding_text
 from indexer.sqlitedb import is_corruption
 
 if TYPE_CHECKING:
-    from assistant.context import Context
+    from assistant.context.builder import Context
     from assistant.session import Session
     from models.base import GenerationRequest, GenerationResult
 

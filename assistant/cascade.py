@@ -19,8 +19,8 @@ from assistant.answer_cache import AnswerCache
 from assistant.budget import BudgetGuard
 from assistant.cache import CacheHit
 from assistant.confidence import Verdict, judge
-from assistant.context import Context
-from assistant.conversation import Conversation, History
+from assistant.context.builder import Context
+from assistant.context.conversation import Conversation, History
 from assistant.errors import BudgetStop, NoTierAnswered
 from assistant.known_names import known_to
 from assistant.money import usd

@@ -148,7 +148,7 @@ def ask(
     (not with --no-stdin); a piped diff (`git diff | tiercode ask "review this"`) is sent diff-only, like
     --diff. A question the index answers is answered by it unless it refers to the piped text ("this",
     "the diff", "above")."""
-    from assistant.diff_context import diff_context, git_diff, looks_like_diff
+    from assistant.context.diff import diff_context, git_diff, looks_like_diff
     from assistant.pipeline import Pipeline
     from assistant.session import Session
 

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, field
 from assistant.answer import Answer
 from assistant.budget import BudgetGuard
 from assistant.cascade import Cascade, CascadeState, Query, estimate
-from assistant.context import Context, Span, build_context
-from assistant.conversation import Conversation, History, Turn
+from assistant.context.builder import Context, Span, build_context
+from assistant.context.conversation import Conversation, History, Turn
 from assistant.errors import UsageError
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
 from assistant.route.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached

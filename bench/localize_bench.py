@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assistant.context import build_context
+from assistant.context.builder import build_context
 from indexer.build import build_index
 from indexer.localize import DEFAULT_WEIGHTS, Weights, localize
 from indexer.search import hybrid_search

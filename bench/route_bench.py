@@ -38,7 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.config import load_settings
-from assistant.context import build_context
+from assistant.context.builder import build_context
 from assistant.errors import TiercodeError
 from assistant.pipeline import Pipeline
 from assistant.route.preflight import answer_lookup, preflight

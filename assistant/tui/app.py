@@ -15,7 +15,7 @@ from textual.widgets import Header, Input, Markdown, ProgressBar, Static
 
 from assistant.budget import BudgetGuard
 from assistant.config import Settings
-from assistant.conversation import Conversation
+from assistant.context.conversation import Conversation
 from assistant.edits import EditError, EditJournal, FileChange, parse_edits, plan_changes
 from assistant.errors import BudgetStop, TiercodeError
 from assistant.pipeline import Pipeline

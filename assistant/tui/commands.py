@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant import offline
-from assistant.context import build_context
+from assistant.context.builder import build_context
 from assistant.edits import EditError, EditJournal, FileChange
 from assistant.money import usd
 from assistant.tui.screens import ConfirmScreen, StatsScreen
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from assistant.budget import BudgetGuard
-    from assistant.conversation import Conversation
+    from assistant.context.conversation import Conversation
     from assistant.session import Session
     from indexer.store import IndexStore
 

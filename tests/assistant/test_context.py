@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.context import build_context
+from assistant.context.builder import build_context
 from indexer.build import build_index
 from indexer.embed import VectorIndex, sync_vectors
 from indexer.store import IndexStore

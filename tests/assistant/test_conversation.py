@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from assistant.config import load_settings
-from assistant.conversation import Conversation
+from assistant.context.conversation import Conversation
 from assistant.pipeline import Pipeline
 from assistant.session import Session
 from tests.emulators import fixtures
@@ -98,7 +98,7 @@ def test_without_a_conversation_each_question_stands_alone(
 
 
 def test_history_keeps_the_latest_turns_that_fit_the_budget() -> None:
-    from assistant.conversation import Turn
+    from assistant.context.conversation import Turn
 
     conversation = Conversation()
     for n in range(5):
@@ -111,7 +111,7 @@ def test_history_keeps_the_latest_turns_that_fit_the_budget() -> None:
 
 
 def test_a_turn_too_big_to_go_whole_goes_as_its_bare_question_and_answer() -> None:
-    from assistant.conversation import Turn
+    from assistant.context.conversation import Turn
 
     conversation = Conversation()
     conversation.add(Turn("what is x", "context " * 500 + "what is x", "x is one", frozenset({"big-block"})))

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import cli
-from assistant.diff_context import diff_context, looks_like_diff, parse_diff
+from assistant.context.diff import diff_context, looks_like_diff, parse_diff
 from indexer.build import build_index
 from indexer.store import IndexStore
 from tests.emulators import fixtures

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.context import definition_text
+from assistant.context.builder import definition_text
 from assistant.errors import UsageError
 from indexer.store import IndexStore, Symbol
 

@@ -18,7 +18,7 @@ class Turn:
     """The user message as sent: context blocks, then the question."""
     answer: str
     blocks: frozenset[str]
-    """Content hashes of the context blocks in `prompt` (see `assistant.context.block_hash`)."""
+    """Content hashes of the context blocks in `prompt` (see `assistant.context.builder.block_hash`)."""
 
 
 @dataclass(frozen=True)
