@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from assistant.answer import Answer
 from assistant.budget import BudgetGuard
-from assistant.cascade import Cascade, CascadeState, Query, estimate
+from assistant.cascade.steps import Cascade, CascadeState, Query, estimate
 from assistant.context.builder import Context, Span, build_context
 from assistant.context.conversation import Conversation, History, Turn
 from assistant.errors import UsageError

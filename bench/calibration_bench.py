@@ -5,7 +5,7 @@ library, each with an automatic grading rule) is asked of the stdlib of the runn
 real pipeline (index, router, context, the local coder, the verifiers), offline, with no cache, and with
 settings that always keep the local answer: tiers ["local"], local.min_confidence 0.0, max_escalations 0.
 So every answer gets the score the cascade would judge it by (`Answer.confidence`: the geometric-mean token
-probability when the verifiers pass, a fixed 0.1-0.4 when one fails, see assistant/confidence.py `judge`)
+probability when the verifiers pass, a fixed 0.1-0.4 when one fails, see assistant/cascade/confidence.py `judge`)
 and the reason of a failed verifier (from the "kept local's answer ... although <reason>" note).
 
 Grading: an answer is correct when it contains, case-insensitively, at least one alternative of every group

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.known_names import known_to
+from assistant.cascade.known_names import known_to
 from indexer.build import build_index
 from indexer.store import IndexStore
 

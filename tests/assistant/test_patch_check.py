@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from assistant.cascade.patch_check import PatchCheck, check_patch
 from assistant.config import load_settings
-from assistant.patch_check import PatchCheck, check_patch
 from assistant.pipeline import Pipeline
 from assistant.session import Session
 from tests.emulators import fixtures

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.confidence import judge, logprob_score
+from assistant.cascade.confidence import judge, logprob_score
 from assistant.route.router import KINDS, classify_with_model
 from models.base import (
     Backend,

@@ -18,13 +18,13 @@ from assistant.answer import Answer, Escalation
 from assistant.answer_cache import AnswerCache
 from assistant.budget import BudgetGuard
 from assistant.cache import CacheHit
-from assistant.confidence import Verdict, judge
+from assistant.cascade.confidence import Verdict, judge
+from assistant.cascade.known_names import known_to
+from assistant.cascade.patch_check import check_patch
 from assistant.context.builder import Context
 from assistant.context.conversation import Conversation, History
 from assistant.errors import BudgetStop, NoTierAnswered
-from assistant.known_names import known_to
 from assistant.money import usd
-from assistant.patch_check import check_patch
 from assistant.route.router import Route
 from assistant.session import Reporter, Session
 from models.base import (
