@@ -11,8 +11,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
+from assistant.accounting.money import usd
 from assistant.answer import Answer
-from assistant.money import usd
 
 if TYPE_CHECKING:
     from assistant.pipeline import Plan

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Protocol
 
 from assistant import paths
-from assistant.cache import ResponseCache, open_cache, set_aside
+from assistant.accounting.cache import ResponseCache, open_cache, set_aside
+from assistant.accounting.ledger import Ledger, new_id, open_ledger
 from assistant.config import Settings
 from assistant.errors import UsageError
-from assistant.ledger import Ledger, new_id, open_ledger
 from assistant.tiers import TierSet
 from assistant.timing import Timings
 from indexer.build import BuildReport, build_or_rebuild

@@ -4,7 +4,7 @@ The workload (bench/workloads/semantic_pairs.jsonl: developer questions about th
 in pairs, each pair labelled `same` when the second question deserves exactly the first one's answer,
 and otherwise a near-miss: reversed direction, another symbol or module, negation, narrower or broader
 scope, another argument) is embedded with the real `LlamaEmbedder` (mean pooling, L2-normalized; the text
-is `assistant.cache.embedding_text(question)`, as the pipeline embeds it). The only GGUF on the benchmark
+is `assistant.accounting.cache.embedding_text(question)`, as the pipeline embeds it). The only GGUF on the benchmark
 machine is the quick-start chat model (SmolLM2-135M); users run a model made for embeddings there
 (bge-small, nomic-embed-text), and `--model PATH` runs the bench with one.
 
@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import faiss
 import numpy as np
 
-from assistant.agreement import questions_agree
-from assistant.cache import SEMANTIC_THRESHOLD, ResponseCache, embedding_text
+from assistant.accounting.agreement import questions_agree
+from assistant.accounting.cache import SEMANTIC_THRESHOLD, ResponseCache, embedding_text
 from assistant.config import Settings
 from bench.minilm_gguf import made_gguf
 from models.embedder import LlamaEmbedder

@@ -16,12 +16,12 @@ import click
 from pydantic import ValidationError
 
 from assistant import paths
+from assistant.accounting.ledger import open_ledger
+from assistant.accounting.money import usd
+from assistant.accounting.stats import GROUPINGS, compute_stats, parse_since
 from assistant.commands.common import repo_option
 from assistant.config import BudgetSettings, load_settings
 from assistant.errors import ConfigError
-from assistant.ledger import open_ledger
-from assistant.money import usd
-from assistant.stats import GROUPINGS, compute_stats, parse_since
 
 BUDGET_KEYS = ("per_query", "session", "daily", "monthly", "action")
 _HEADER = re.compile(r"^\s*\[\s*budget\s*\]\s*(#.*)?$")

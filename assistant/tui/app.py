@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Header, Input, Markdown, ProgressBar, Static
 
-from assistant.budget import BudgetGuard
+from assistant.accounting.budget import BudgetGuard
 from assistant.config import Settings
 from assistant.context.conversation import Conversation
 from assistant.edits import EditError, EditJournal, FileChange, parse_edits, plan_changes

@@ -9,9 +9,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant import offline
+from assistant.accounting.money import usd
 from assistant.context.builder import build_context
 from assistant.edits import EditError, EditJournal, FileChange
-from assistant.money import usd
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
 from assistant.tui.widgets import COMMANDS
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from textual.containers import VerticalScroll
     from textual.screen import Screen
 
-    from assistant.budget import BudgetGuard
+    from assistant.accounting.budget import BudgetGuard
     from assistant.context.conversation import Conversation
     from assistant.session import Session
     from indexer.store import IndexStore
@@ -157,7 +157,7 @@ class CommandHandler:
         report = usage_report(records, today)
         extra = ""
         try:
-            from assistant.stats import stats_from_records
+            from assistant.accounting.stats import stats_from_records
         except ImportError:
             pass
         else:

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Label, Static
 
-from assistant.money import usd
+from assistant.accounting.money import usd
 from assistant.tui.usage import UsageReport, cost_chart, tier_bars
 
 

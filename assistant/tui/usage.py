@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from assistant.ledger import CallRecord
-from assistant.money import usd
-from assistant.stats import is_free
+from assistant.accounting.ledger import CallRecord
+from assistant.accounting.money import usd
+from assistant.accounting.stats import is_free
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 _ANSWERED = ("ok", "cache_hit")

@@ -14,9 +14,9 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Input, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from assistant.accounting.money import usd
 from assistant.answer import Answer
 from assistant.edits import FileChange
-from assistant.money import usd
 from assistant.output import token_counts
 from models.tier_registry import DEFAULT_ORDER
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.agreement import questions_agree
+from assistant.accounting.agreement import questions_agree
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 
 from assistant import paths
+from assistant.accounting.ledger import CallRecord, new_id, open_ledger
+from assistant.accounting.stats import stats_from_records
 from assistant.cli import cli
 from assistant.config import load_settings
 from assistant.errors import BudgetStop
-from assistant.ledger import CallRecord, new_id, open_ledger
 from assistant.pipeline import Pipeline
 from assistant.session import Session
-from assistant.stats import stats_from_records
 from tests.emulators import fixtures
 from tests.emulators.server import Reply
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from assistant import paths
-from assistant.cache import (
+from assistant.accounting.cache import (
     SEMANTIC_THRESHOLD,
     ResponseCache,
     embedding_text,
@@ -241,7 +241,7 @@ def test_the_faiss_mirror_persists_and_other_processes_entries_are_found(embed: 
     # a different process stores an entry after `second` loaded its index
     vector = embed("why is my test failing with KeyError").tolist()
     script = (
-        "import numpy as np; from pathlib import Path; from assistant.cache import open_cache\n"
+        "import numpy as np; from pathlib import Path; from assistant.accounting.cache import open_cache\n"
         f"c = open_cache(Path({str(paths.data_dir())!r}))\n"
         f"c.store(model='m', tier='local', prompt='q', context_hash={CONTEXT!r}, answer='from the other process',"
         f" question='why is my test failing with KeyError', embedding=np.array({vector}), embedder={EMBEDDER!r})\n"

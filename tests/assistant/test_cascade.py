@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from assistant.accounting.ledger import CallRecord
 from assistant.cli import cli
 from assistant.config import load_settings
 from assistant.errors import BudgetStop
-from assistant.ledger import CallRecord
 from assistant.pipeline import Pipeline
 from assistant.session import Session
 from models import pricing
@@ -311,7 +311,7 @@ def test_the_context_carries_dense_hits_once_the_repository_is_embedded(
 def test_the_classifier_models_call_is_a_ledger_record_that_never_counts_as_the_answer(
     open_session: Any, cloud_emulators: CloudEmulators, installed_model: Path
 ) -> None:
-    from assistant.stats import stats_from_records
+    from assistant.accounting.stats import stats_from_records
 
     cloud_emulators.groq.script(Reply(GOOD))
     session = open_session(tiers=["groq"])  # the classifier still runs on the local model

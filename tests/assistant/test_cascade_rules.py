@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from assistant.accounting.stats import stats_from_records
 from assistant.config import load_settings
 from assistant.pipeline import Pipeline
 from assistant.session import Session
-from assistant.stats import stats_from_records
 from tests.emulators import fixtures
 from tests.emulators.server import Fail, Reply
 

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from assistant import paths
-from assistant.ledger import CallRecord, Ledger, open_ledger
+from assistant.accounting.ledger import CallRecord, Ledger, open_ledger
 from tests.emulators.fixtures import CloudEmulators
 from tests.emulators.server import Reply
 
 _WRITER = """
 import sys
 from pathlib import Path
-from assistant.ledger import CallRecord, Ledger
+from assistant.accounting.ledger import CallRecord, Ledger
 
 path, writer, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ledger = Ledger(path)

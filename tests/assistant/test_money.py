@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from assistant.accounting.money import usd
 from assistant.cli import cli
-from assistant.money import usd
 from tests.assistant.test_ask_cli import tiercode
 from tests.emulators import fixtures
 

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from assistant import paths
+from assistant.accounting.ledger import CallRecord, Ledger, open_ledger
+from assistant.accounting.stats import compute_stats, parse_since
 from assistant.commands.stats_cmd import COMMANDS, budget, ledger_group, stats, write_budget
 from assistant.config import load_settings
 from assistant.errors import ConfigError
-from assistant.ledger import CallRecord, Ledger, open_ledger
-from assistant.stats import compute_stats, parse_since
 from models import pricing
 
 DAY1 = dt.datetime(2025, 3, 10, 12, 0).timestamp()

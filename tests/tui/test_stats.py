@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from assistant.ledger import CallRecord, Ledger
+from assistant.accounting.ledger import CallRecord, Ledger
 from assistant.tui.screens import StatsScreen
 from assistant.tui.usage import cost_chart, usage_report
 from tests.tui.helpers import make_app, submit, wait_for

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from assistant.cache import CacheHit, FileRef, ResponseCache, embedding_text
+from assistant.accounting.cache import CacheHit, FileRef, ResponseCache, embedding_text
 from indexer.sqlitedb import is_corruption
 
 if TYPE_CHECKING:

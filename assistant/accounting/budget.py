@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
+from assistant.accounting.ledger import Ledger
+from assistant.accounting.money import usd
 from assistant.config import BudgetSettings
-from assistant.ledger import Ledger
-from assistant.money import usd
 
 
 class BudgetVerdict(StrEnum):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from assistant.agreement import questions_agree
+from assistant.accounting.agreement import questions_agree
 from indexer.build import content_hash
 from indexer.sqlitedb import Database, DatabaseCorrupt
 

@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.ledger import CLASSIFIER_TIER, CallRecord, Ledger
-from assistant.money import usd
+from assistant.accounting.ledger import CLASSIFIER_TIER, CallRecord, Ledger
+from assistant.accounting.money import usd
 from models import pricing
 from models.base import Usage
 
