@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import llama_cpp
 
 from assistant import paths
-from assistant.commands.doctor_cmd import llama_backend
+from assistant.cli.doctor_cmd import llama_backend
 from assistant.route.router import _CLASSIFIER_PROMPT, _CLASSIFIER_SCHEMA, KINDS, label_probability
 from models.base import GenerationRequest, Message
 from models.catalog import QUICKSTART_MODEL

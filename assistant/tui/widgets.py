@@ -16,8 +16,8 @@ from textual.widgets.markdown import MarkdownStream
 
 from assistant.accounting.money import usd
 from assistant.answer import Answer
+from assistant.cli.output import token_counts
 from assistant.edits import FileChange
-from assistant.output import token_counts
 from models.tier_registry import DEFAULT_ORDER
 
 COMMANDS: dict[str, str] = {

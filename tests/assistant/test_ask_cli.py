@@ -22,7 +22,7 @@ USAGE_KEYS = {"input_tokens", "output_tokens", "cache_read_tokens", "cache_write
 def tiercode(*args: str, cwd: Path | None = None, stdin: str | None = None,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed entry point the way a user does."""
-    command = [sys.executable, "-c", "from assistant.cli import main; main()", *args]
+    command = [sys.executable, "-c", "from assistant.cli.main import main; main()", *args]
     return subprocess.run(command, cwd=cwd, input=stdin if stdin is not None else "", capture_output=True,
                           text=True, timeout=300, env=env or dict(os.environ))
 
@@ -165,7 +165,7 @@ def test_an_unreadable_file_or_folder_is_skipped_with_a_notice_and_the_rest_stil
             if path != secret:
                 path.chmod(0o777 if path.is_dir() else 0o644)
         command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-                   "from assistant.cli import main; main()", "ask", "--offline", "where is Circle defined?",
+                   "from assistant.cli.main import main; main()", "ask", "--offline", "where is Circle defined?",
                    "--repo", str(sample_repo)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, input="")
     else:

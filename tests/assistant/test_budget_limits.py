@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from assistant import paths
 from assistant.accounting.ledger import CallRecord, new_id, open_ledger
 from assistant.accounting.stats import stats_from_records
-from assistant.cli import cli
+from assistant.cli.main import cli
 from assistant.config import load_settings
 from assistant.errors import BudgetStop
 from assistant.pipeline import Pipeline

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.accounting.ledger import CallRecord
-from assistant.cli import cli
+from assistant.cli.main import cli
 from assistant.config import load_settings
 from assistant.errors import BudgetStop
 from assistant.pipeline import Pipeline

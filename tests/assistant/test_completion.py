@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 README = Path(__file__).parents[2] / "README.md"
-TIERCODE = [sys.executable, "-c", "from assistant.cli import main; main()"]
+TIERCODE = [sys.executable, "-c", "from assistant.cli.main import main; main()"]
 
 
 def run(**env: str) -> str:

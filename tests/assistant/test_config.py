@@ -84,7 +84,7 @@ def test_a_cloned_repository_with_a_user_only_key_does_not_lock_the_user_out(tmp
     write(repo / ".tiercode.toml", line + "\n")
     write(repo / "main.py", "def main() -> None:\n    pass\n")
     for command in (["config"], ["ask", "--offline", "where is main defined?"], ["find", "main"]):
-        done = subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", *command, "--repo",
+        done = subprocess.run([sys.executable, "-c", "from assistant.cli.main import main; main()", *command, "--repo",
                                str(repo)], capture_output=True, text=True, input="")
         assert done.returncode == 0, done.stderr
         warnings = [w for w in done.stderr.splitlines() if w.startswith("tiercode: warning:")]
@@ -108,7 +108,7 @@ def test_unknown_key_is_an_error_not_ignored(tmp_path: Path) -> None:
 
 def test_bad_config_from_the_command_line_is_one_line_exit_2(tmp_path: Path) -> None:
     write(paths.user_config_file(), "tiers = [\n")
-    done = subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", "config", "--repo",
+    done = subprocess.run([sys.executable, "-c", "from assistant.cli.main import main; main()", "config", "--repo",
                            str(tmp_path)], capture_output=True, text=True, input="")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
@@ -117,7 +117,7 @@ def test_bad_config_from_the_command_line_is_one_line_exit_2(tmp_path: Path) -> 
 
 def test_offline_settings_close_the_network_for_the_command(tmp_path: Path) -> None:
     from assistant import offline
-    from assistant.commands.common import settings_for
+    from assistant.cli.common import settings_for
 
     settings_for(tmp_path, offline=None)
     assert not offline.active()

@@ -34,7 +34,7 @@ def start(repo: Path, terminal: str | None) -> subprocess.Popen[bytes]:
             os.close(fd)
 
     env = dict(os.environ, TIERCODE_TIERS='["groq"]', TIERCODE_CONFIRM_ABOVE_USD="0")
-    command = [sys.executable, "-c", "from assistant.cli import main; main()", "ask", "review this", "--repo",
+    command = [sys.executable, "-c", "from assistant.cli.main import main; main()", "ask", "review this", "--repo",
                str(repo)]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=env, start_new_session=True, preexec_fn=attach)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.cli import cli
+from assistant.cli.main import cli
 from assistant.context.diff import diff_context, looks_like_diff, parse_diff
 from indexer.build import build_index
 from indexer.store import IndexStore

@@ -227,8 +227,8 @@ def test_kill_9_in_the_middle_of_a_streamed_call_keeps_the_ledger_whole(
 ) -> None:
 
     def ask(question: str) -> subprocess.Popen[str]:
-        command = [sys.executable, "-c", "from assistant.cli import main; main()", "ask", "--tier", "groq", "--yes",
-                   "--no-cache", "--repo", str(sample_repo), question]
+        command = [sys.executable, "-c", "from assistant.cli.main import main; main()", "ask", "--tier", "groq",
+                   "--yes", "--no-cache", "--repo", str(sample_repo), question]
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

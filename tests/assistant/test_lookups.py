@@ -57,7 +57,7 @@ def test_a_question_about_the_piped_text_is_not_answered_by_the_index(sample_rep
 
 
 def test_no_stdin_leaves_stdin_to_the_script(sample_repo: Path) -> None:
-    ask = shlex.join([sys.executable, "-c", "from assistant.cli import main; main()", "ask", "--offline",
+    ask = shlex.join([sys.executable, "-c", "from assistant.cli.main import main; main()", "ask", "--offline",
                       "--no-stdin", "who calls total_area in this?", "--repo", str(sample_repo)])
     done = subprocess.run(["bash", "-c", f"printf 'one\\ntwo\\n' | {{ {ask}; echo rest:; cat; }}"],
                           capture_output=True, text=True, timeout=300, env=dict(os.environ))

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.accounting.money import usd
-from assistant.cli import cli
+from assistant.cli.main import cli
 from tests.assistant.test_ask_cli import tiercode
 from tests.emulators import fixtures
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from assistant import paths
 from assistant.accounting.ledger import CallRecord, Ledger, open_ledger
 from assistant.accounting.stats import compute_stats, parse_since
-from assistant.commands.stats_cmd import COMMANDS, budget, ledger_group, stats, write_budget
+from assistant.cli.stats_cmd import COMMANDS, budget, ledger_group, stats, write_budget
 from assistant.config import load_settings
 from assistant.errors import ConfigError
 from models import pricing

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from assistant import paths
-from assistant.commands.doctor_cmd import build_report, format_report
+from assistant.cli.doctor_cmd import build_report, format_report
 from assistant.config import load_settings
 from assistant.errors import ConfigError
 from assistant.pipeline import Pipeline
@@ -40,7 +40,7 @@ def user_config(text: str) -> None:
 
 
 def tiercode(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from assistant.cli import main; main()", *args]
+    command = [sys.executable, "-c", "from assistant.cli.main import main; main()", *args]
     return subprocess.run(command, input="", capture_output=True, text=True, timeout=300,
                           env=env or dict(os.environ))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.answer import Answer
-from assistant.output import metadata_line
+from assistant.cli.output import metadata_line
 from models.base import Usage
 from tests.assistant.test_ask_cli import tiercode
 from tests.emulators import fixtures

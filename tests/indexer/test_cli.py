@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant import paths
-from assistant.cli import cli
+from assistant.cli.main import cli
 from indexer.store import IndexStore
 from tests.models.tiny_bert import tiny_bert
 
@@ -153,7 +153,7 @@ def test_index_shows_a_progress_bar_with_files_rate_and_skipped_on_a_terminal(re
     env = {name: value for name, value in os.environ.items() if name not in rich_reads}
     env |= {"TERM": "xterm-256color", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "COLUMNS": "160",
             "LINES": "40"}  # rich draws as on a terminal, whatever terminal (or none) runs the tests
-    done = subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", "index", "--no-embed",
+    done = subprocess.run([sys.executable, "-c", "from assistant.cli.main import main; main()", "index", "--no-embed",
                            "--repo", str(repo)], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     bar = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", done.stderr)
@@ -226,7 +226,7 @@ def test_map_focus_takes_a_path_relative_to_the_repository_the_current_folder_or
 def test_index_watch_reports_updates_until_interrupted_however_busy(repo: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from assistant.cli import main; main()", "index", "--watch", "--no-embed",
+        [sys.executable, "-c", "from assistant.cli.main import main; main()", "index", "--watch", "--no-embed",
          "--repo", str(repo)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )

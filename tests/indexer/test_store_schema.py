@@ -116,7 +116,8 @@ def test_find_rebuilds_an_index_from_a_newer_schema_with_a_one_line_notice(sampl
     conn.close()
 
     proc = subprocess.run(
-        [sys.executable, "-c", "from assistant.cli import main; main()", "find", "make_report", "--repo", str(repo)],
+        [sys.executable, "-c", "from assistant.cli.main import main; main()", "find", "make_report", "--repo",
+         str(repo)],
         capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=300,
     )
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.cli import cli
-from assistant.commands.doctor_cmd import doctor
+from assistant.cli.doctor_cmd import doctor
+from assistant.cli.main import cli
 from models.catalog import CATALOG, CatalogEntry, HubSource, PyPISource
 from models.manager import ModelManager, PullError
 from tests.models.hub_emulator import HubEmulator

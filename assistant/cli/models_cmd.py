@@ -60,7 +60,7 @@ def models_list(as_json: bool) -> None:
 @_json_option
 def models_pull(name: str, force: bool, as_json: bool) -> None:
     """Download, verify (sha256) and install model NAME; an interrupted download resumes."""
-    from assistant.output import byte_progress
+    from assistant.cli.output import byte_progress
 
     manager = ModelManager(paths.models_dir())
     existing = manager.path(name)

@@ -15,9 +15,9 @@ from click.core import ParameterSource
 
 from assistant import __version__, paths
 from assistant import offline as offline_guard
-from assistant.commands.common import repo_option, settings_for
+from assistant.cli.common import repo_option, settings_for
+from assistant.cli.output import ConsoleReporter, print_metadata
 from assistant.errors import BudgetStop, TiercodeError, UsageError
-from assistant.output import ConsoleReporter, print_metadata
 from indexer.sqlitedb import DatabaseCorrupt, is_corruption
 from models.base import Cancelled, ModelUnavailable
 from models.manager import PullError
@@ -191,7 +191,7 @@ def ask(
         session.close()
 
 
-from assistant.commands import (  # noqa: E402 - subcommands register on `cli`
+from assistant.cli import (  # noqa: E402 - subcommands register on `cli`
     config_cmd,
     doctor_cmd,
     index_cmd,

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from assistant.commands.common import non_empty, repo_option
+from assistant.cli.common import non_empty, repo_option
+from assistant.cli.output import ConsoleReporter
 from assistant.config import Settings, load_settings
 from assistant.errors import UsageError
-from assistant.output import ConsoleReporter
 
 _SKIPPED_SHOWN = 10
 """Skipped paths `tiercode index` lists without --list-skipped."""

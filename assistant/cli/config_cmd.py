@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from assistant import paths
-from assistant.commands.common import repo_option
+from assistant.cli.common import repo_option
 from assistant.config import REPO_CONFIG_NAME, explain_settings
 
 

@@ -19,7 +19,7 @@ from assistant import paths
 from assistant.accounting.ledger import open_ledger
 from assistant.accounting.money import usd
 from assistant.accounting.stats import GROUPINGS, compute_stats, parse_since
-from assistant.commands.common import repo_option
+from assistant.cli.common import repo_option
 from assistant.config import BudgetSettings, load_settings
 from assistant.errors import ConfigError
 

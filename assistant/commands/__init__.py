@@ -1,1 +1,0 @@
-"""Subcommands of `tiercode`, one module per area."""
