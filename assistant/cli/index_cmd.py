@@ -120,47 +120,52 @@ def index(repo: Path, rebuild: bool, watch: bool, no_embed: bool, list_skipped: 
                    f"({report.parsed} parsed, {report.unchanged} unchanged, {report.removed} removed, "
                    f"{len(report.skipped)} skipped) in {report.seconds:.2f}s")
         _list_skipped(report.skipped, None if list_skipped else _SKIPPED_SHOWN)
+        if watch:
+            _watch(root, settings, embed=not no_embed)
+            return
         embedder = None if no_embed else _embedder(settings)
         if embedder is None and not no_embed:
-            click.echo("tiercode: no embedding model installed (the quick-start model does not embed code well);"
-                       " dense search is off (run `tiercode models pull bge-small`)", err=True)
-        vectors = _vectors(store, embedder) if embedder is not None else None
-        if embedder is not None and vectors is not None and not watch:
+            click.echo(_NO_EMBEDDER, err=True)
+        if embedder is not None:
+            vectors = _vectors(store, embedder)
             synced = sync_vectors(store, root, vectors, embedder)
             click.echo(f"embedded {synced.added} chunks from {synced.files} files ({vectors.size} vectors)")
-        if watch:
-            _watch(store, root, settings, vectors, embedder)
     finally:
         store.close()
 
 
-def _watch(
-    store: IndexStore, root: Path, settings: Settings, vectors: VectorIndex | None, embedder: LlamaEmbedder | None
-) -> None:
-    """Keep the index live until Ctrl-C; embeddings follow in the background."""
-    from indexer.background import BackgroundVectors
-    from indexer.scan import ScanOptions
-    from indexer.watch import IndexWatcher
+_NO_EMBEDDER = ("tiercode: no embedding model installed (the quick-start model does not embed code well);"
+                " dense search is off (run `tiercode models pull bge-small`)")
 
-    background = BackgroundVectors(store, root, vectors, embedder) if vectors and embedder else None
+
+def _watch(root: Path, settings: Settings, embed: bool) -> None:
+    """Keep the index live until Ctrl-C or SIGTERM (however the process was started); embeddings follow in
+    the background. Stopping leaves at once: what the watcher had not applied yet, the next scan finds."""
+    from assistant.live_index import LiveIndex
+    from assistant.session import Session
+    from assistant.signals import stop_on_signals
 
     def on_change(changed: list[str]) -> None:
         for path in changed:
             click.echo(f"updated {path}")
-        if background is not None:
-            background.request(changed)
 
-    if background is not None:
-        background.request()
-    try:  # Ctrl-C leaves the watcher at once: what it had not applied yet, the next scan finds
-        with IndexWatcher(store, root, ScanOptions(settings.max_file_bytes), on_change=on_change):
+    session = Session(root, settings, ConsoleReporter(stream=False))
+    live = LiveIndex(session, on_change=on_change, on_notice=lambda notice: click.echo(f"tiercode: {notice}", err=True))
+    try:
+        with stop_on_signals():
+            watching = live.start_watching(embed=embed)
+            if embed and session.code_embedder() is None:
+                click.echo(_NO_EMBEDDER, err=True)
+            if not watching:
+                raise SystemExit(2)
             click.echo(f"watching {root} (Ctrl-C to stop)", err=True)  # only once events are being observed
             while True:
                 time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    if background is not None:
-        background.stop()
+    finally:
+        live.close()
+        session.close()
 
 
 def _symbol_row(s: Any) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
@@ -18,8 +19,10 @@ from assistant.config import Settings
 from assistant.context.conversation import Conversation
 from assistant.edits import EditError, EditJournal, FileChange, parse_edits, plan_changes
 from assistant.errors import BudgetStop, TiercodeError
+from assistant.live_index import LiveIndex
 from assistant.pipeline import Pipeline
 from assistant.session import Session
+from assistant.signals import stop_on_signals
 from assistant.tui.bridge import TuiReporter
 from assistant.tui.commands import CommandHandler
 from assistant.tui.messages import (
@@ -33,13 +36,7 @@ from assistant.tui.messages import (
 )
 from assistant.tui.screens import ConfirmScreen
 from assistant.tui.widgets import FooterState, PromptInput, StatusFooter, Turn
-from indexer.build import update_file
 from models.base import Cancelled, ModelError
-
-if TYPE_CHECKING:
-    from indexer.background import BackgroundVectors
-    from indexer.store import IndexStore
-    from indexer.watch import IndexWatcher
 
 _SHUTDOWN_WAIT_SECONDS = 30.0
 
@@ -82,6 +79,9 @@ class TiercodeApp(App[None]):
         self.reporter = TuiReporter(self)
         self.session = Session(repo, settings, self.reporter)
         self.pipeline = Pipeline(self.session)
+        self.index = LiveIndex(self.session, on_change=self._index_changed, on_progress=self._embedding_progress,
+                               on_notice=lambda notice: self.post_message(Notice(notice, "warning")))
+        """The index's life: opened by the first worker, kept live while the app runs, closed on leaving."""
         self.budget = BudgetGuard(settings.budget, self.session.ledger, self.session.session_id)
         self.journal = EditJournal(self.session.repo, on_change=self.reindex)
         self.commands = CommandHandler(self)
@@ -95,10 +95,7 @@ class TiercodeApp(App[None]):
         """A question's turn is open (from Enter until its answer or stop message is shown)."""
         self.workers_running = RunningCount()
         """Ask workers still running (shutdown waits for them before closing the databases)."""
-        self._store_lock = threading.Lock()
         self._turn: Turn | None = None
-        self._watcher: IndexWatcher | None = None
-        self._vectors: BackgroundVectors | None = None
         self.sub_title = str(self.session.repo)
 
     # -- layout ----------------------------------------------------------------------------------
@@ -152,61 +149,25 @@ class TiercodeApp(App[None]):
 
     @work(thread=True, exclusive=True, group="index")
     def build_index(self) -> None:
-        """Open and update the index without blocking the interface."""
+        """Open and update the index without blocking the interface, then keep it live (edits made outside
+        Tiercode too); embeddings follow in the background when a model made for embeddings is installed,
+        and symbol lookups and answers never wait for them (answers search what is there so far)."""
         try:
-            with self._store_lock:
-                store = self.session.store()
-                counts = store.counts()
+            counts = self.index.open().counts()
         except TiercodeError as exc:
             self.post_message(Notice(str(exc), "error"))
             return
         self.index_ready.set()
-        self.start_embeddings(store)
-        self.start_watching(store)
+        if not self.reporter.closing.is_set():
+            self.index.start_watching()
         self.post_message(IndexReady(counts))
 
-    def start_embeddings(self, store: IndexStore) -> None:
-        """Compute dense vectors in the background when a model made for embeddings is installed;
-        symbol lookups and answers never wait for them (answers search what is there so far)."""
-        if self.reporter.closing.is_set():
-            return
-        from indexer.background import BackgroundVectors
+    def _index_changed(self, paths: list[str]) -> None:
+        """The watcher applied a batch (its thread): the footer follows."""
+        self.post_message(IndexReady(self.index.open().counts(), len(paths), announce=False))
 
-        try:
-            vectors = self.session.vectors(create=True)
-        except ModelError as exc:
-            self.post_message(Notice(f"dense search is off: {exc}", "warning"))
-            return
-        embedder = self.session.code_embedder()
-        if vectors is None or embedder is None:
-            return
-
-        def progress(done: int, total: int) -> None:
-            self.post_message(WorkProgress("embedding", done, total))
-
-        self._vectors = BackgroundVectors(store, self.session.repo, vectors, embedder, on_progress=progress)
-        progress(0, 0)  # the vectors already saved, until the first sync reports
-        self._vectors.request()
-
-    def start_watching(self, store: IndexStore) -> None:
-        """Keep the index live while the app runs (edits made outside Tiercode too)."""
-        try:
-            from indexer.watch import IndexWatcher
-        except ImportError:
-            return
-        if self.reporter.closing.is_set():
-            return
-
-        def changed(paths: list[str]) -> None:
-            self.post_message(IndexReady(store.counts(), len(paths), announce=False))
-            if self._vectors is not None:
-                self._vectors.request(paths)
-
-        watcher = IndexWatcher(store, self.session.repo, self.session.scan_options(), on_change=changed)
-        try:
-            self._watcher = watcher.start()
-        except OSError as exc:  # e.g. the system's limit on inotify watches
-            self.post_message(Notice(f"not watching the repository for changes: {exc}", "warning"))
+    def _embedding_progress(self, done: int, total: int) -> None:
+        self.post_message(WorkProgress("embedding", done, total))
 
     def reindex(self, paths: list[str]) -> None:
         """Update the index for files an edit changed (EditJournal's callback)."""
@@ -215,19 +176,13 @@ class TiercodeApp(App[None]):
     @work(thread=True, group="reindex")
     def update_index_files(self, paths: list[str]) -> None:
         """Re-index single files at once, in the background."""
-        with self._store_lock:
-            store = self.session.store()
-            options = self.session.scan_options()
-            changed = sum(update_file(store, self.session.repo, path, options) for path in paths)
-            counts = store.counts()
-        if self._vectors is not None:
-            self._vectors.request(paths)
-        self.post_message(IndexReady(counts, changed))
+        changed = self.index.update(paths)
+        self.post_message(IndexReady(self.index.open().counts(), changed))
 
     def on_index_ready(self, message: IndexReady) -> None:
         """Show the index's size in the footer."""
         counts = message.counts
-        live = " · live" if self._watcher is not None else ""
+        live = " · live" if self.index.watching else ""
         self.footer_state.index = f"index {counts['files']} files · {counts['symbols']} symbols{live}"
         self.query_one(ProgressBar).display = False
         if message.changed and message.announce:
@@ -241,9 +196,9 @@ class TiercodeApp(App[None]):
         bar.update(total=max(1, message.total), progress=message.done)
         if message.label == "embedding":  # background work: the footer says it, no bar
             bar.display = False
-            background = self._vectors
-            if background is not None and message.done >= message.total:
-                self.footer_state.vectors = f"{background.vectors.size} vectors"
+            vectors = self.index.vector_count()
+            if vectors is not None and message.done >= message.total:
+                self.footer_state.vectors = f"{vectors} vectors"
             else:
                 self.footer_state.vectors = f"embedding {message.done}/{message.total}"
             self.refresh_footer()
@@ -289,8 +244,7 @@ class TiercodeApp(App[None]):
 
     def _answer(self, question: str, tier: str | None, cancel: threading.Event) -> AnswerReady | AnswerStopped:
         try:
-            with self._store_lock:
-                self.session.store()
+            self.index.open()
             return AnswerReady(self.pipeline.ask(question, tier=tier, cancel=cancel, conversation=self.dialogue))
         except Cancelled:
             return AnswerStopped("cancelled; the partial usage is recorded", "cancelled")
@@ -360,15 +314,10 @@ class TiercodeApp(App[None]):
         self.say("cancelling…", "warning")
 
     def on_unmount(self) -> None:
-        """Leaving: decline pending questions, cancel the answer, stop watching files."""
+        """Leaving: decline pending questions, cancel the answer, stop keeping the index live."""
         self.reporter.closing.set()
         self.reporter.cancel.set()
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-        if self._vectors is not None:
-            self._vectors.stop()
-            self._vectors = None
+        self.index.close()
 
     def shutdown_workers(self) -> None:
         """Stop a running answer and wait for the worker to let go of the databases."""
@@ -376,11 +325,24 @@ class TiercodeApp(App[None]):
         self.workers_running.wait_for_none(_SHUTDOWN_WAIT_SECONDS)
 
 
+    def exit_on_signal(self) -> None:
+        """SIGINT or SIGTERM: leave as /quit does. Called from the signal handler, so the exit is scheduled on
+        the app's event loop; before the loop runs (or after) the signal interrupts as Ctrl-C would."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise KeyboardInterrupt from None
+        loop.call_soon_threadsafe(self.exit)
+
+
 def run_tui(repo: Path, settings: Settings) -> None:
-    """Open the terminal UI on `repo` (bare `tiercode`)."""
+    """Open the terminal UI on `repo` (bare `tiercode`); SIGINT and SIGTERM close it cleanly."""
     app = TiercodeApp(repo, settings)
     try:
-        app.run()
+        with stop_on_signals(app.exit_on_signal):
+            app.run()
+    except KeyboardInterrupt:
+        pass
     finally:
         app.shutdown_workers()
         app.session.close()

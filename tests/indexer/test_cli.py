@@ -223,32 +223,70 @@ def test_map_focus_takes_a_path_relative_to_the_repository_the_current_folder_or
     assert code == 2 and "--focus no/such/file.go: not a file in the index" in out
 
 
-def test_index_watch_reports_updates_until_interrupted_however_busy(repo: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _start_watching(repo: Path, sigint: str = "restored") -> tuple[subprocess.Popen[str], Lines, Lines]:
+    """`tiercode index --watch` in a child whose SIGINT starts restored to the default, or ignored (as a
+    non-interactive shell's `&` job, `nohup` or a CI runner leaves it), once it says it is watching."""
+    command = [sys.executable, "-c", "from assistant.cli.main import main; main()", "index", "--watch", "--no-embed",
+               "--repo", str(repo)]
+    if sigint == "ignored":
+        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from assistant.cli.main import main; main()", "index", "--watch", "--no-embed",
-         "--repo", str(repo)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if sigint == "restored" else None,
     )
     assert proc.stderr is not None and proc.stdout is not None
     stdout, stderr = Lines(proc.stdout), Lines(proc.stderr)  # drained to the end: no pipe ever fills
+    if not stderr.wait_for("watching"):
+        proc.kill()
+        pytest.fail("the watcher never said it was watching: " + stderr.text())
+    return proc, stdout, stderr
+
+
+def _stopped(proc: subprocess.Popen[str], signal_number: int) -> int:
+    """The child's exit code after `signal_number`; a child that does not stop is killed and the test fails."""
+    proc.send_signal(signal_number)
     try:
-        assert stderr.wait_for("watching"), "the watcher never said it was watching"
+        return proc.wait(timeout=STOP_GUARD)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"index --watch did not stop on {signal.Signals(signal_number).name}")
+
+
+def test_index_watch_reports_updates_until_interrupted_however_busy(repo: Path) -> None:
+    proc, stdout, stderr = _start_watching(repo)
+    try:
         (repo / "python" / "fresh.py").write_text("def fresh_function():\n    pass\n")
         assert stdout.wait_for("fresh.py").strip() == "updated python/fresh.py"
         for n in range(300):  # keep it busy: Ctrl-C lands while batches are pending or running
             (repo / "python" / f"busy_{n}.py").write_text(f"def busy_{n}():\n    return {n}\n" * 50)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=HANG_GUARD)
-    assert proc.returncode == 0, stderr.text()
+        code = _stopped(proc, signal.SIGINT)
+    assert code == 0, stderr.text()
     assert "Traceback" not in stderr.text()
     index = paths.index_dir(repo.resolve()) / "index.sqlite"
     assert [s.path for s in IndexStore(index).definitions("fresh_function")] == ["python/fresh.py"]
 
 
+def test_index_watch_stops_on_sigint_even_when_started_with_sigint_ignored(repo: Path) -> None:
+    proc, _, stderr = _start_watching(repo, sigint="ignored")
+    assert _stopped(proc, signal.SIGINT) == 0, stderr.text()
+    assert "Traceback" not in stderr.text()
+
+
+def test_index_watch_stops_cleanly_on_sigterm(repo: Path) -> None:
+    proc, stdout, stderr = _start_watching(repo)
+    (repo / "python" / "fresh.py").write_text("def fresh_function():\n    pass\n")
+    assert stdout.wait_for("fresh.py").strip() == "updated python/fresh.py"
+    assert _stopped(proc, signal.SIGTERM) == 0, stderr.text()
+    assert "Traceback" not in stderr.text()
+
+
 HANG_GUARD = 300.0
 """Seconds before a wait gives up: a guard against a hang, not a timing assertion."""
+STOP_GUARD = 120.0
+"""Seconds a signalled child has to stop before it is killed (also a hang guard, not a timing assertion)."""
 
 
 class Lines:

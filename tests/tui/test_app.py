@@ -212,6 +212,6 @@ async def test_embeddings_follow_in_the_background_and_the_footer_counts_them(
         store = app.session.store()
         chunks = store.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         assert chunks > 0 and f"{chunks} vectors" in str(footer.render())
-        assert VectorIndex.for_store(store, app._vectors.embedder.dim).size == chunks  # type: ignore[union-attr]
+        assert VectorIndex.for_store(store, app.session.code_embedder().dim).size == chunks  # type: ignore[union-attr]
         (sample_repo / "pkg" / "extra.py").write_text("def added() -> int:\n    return 1\n")
         await wait_for(pilot, lambda: f"{chunks + 1} vectors" in str(footer.render()), "the new file's vector")
