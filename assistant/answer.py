@@ -74,3 +74,11 @@ class Answer:
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "budget_stop": self.budget_stop or None,
         }
+
+
+def token_counts(answer: Answer) -> str:
+    """`1000→200 tokens`, with cache-read input apart: `1000 + 2000 cached→200 tokens`."""
+    usage = answer.usage
+    cached = usage.cache_read_tokens
+    given = f"{usage.total_input_tokens - cached} + {cached} cached" if cached else f"{usage.total_input_tokens}"
+    return f"{given}→{usage.output_tokens} tokens"

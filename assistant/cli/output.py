@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from assistant.accounting.money import usd
-from assistant.answer import Answer
+from assistant.answer import Answer, token_counts
 
 if TYPE_CHECKING:
     from assistant.pipeline import Plan
@@ -130,14 +130,6 @@ def metadata_line(answer: Answer) -> str:
         parts.append(f"{e.from_tier}→{e.to_tier} ({e.reason})")
     parts.append(f"{answer.duration_ms / 1000:.2f}s")
     return " · ".join(parts)
-
-
-def token_counts(answer: Answer) -> str:
-    """`1000→200 tokens`, with cache-read input apart: `1000 + 2000 cached→200 tokens`."""
-    usage = answer.usage
-    cached = usage.cache_read_tokens
-    given = f"{usage.total_input_tokens - cached} + {cached} cached" if cached else f"{usage.total_input_tokens}"
-    return f"{given}→{usage.output_tokens} tokens"
 
 
 def print_metadata(answer: Answer) -> None:

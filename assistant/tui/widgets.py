@@ -15,8 +15,7 @@ from textual.widgets import Input, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from assistant.accounting.money import usd
-from assistant.answer import Answer
-from assistant.cli.output import token_counts
+from assistant.answer import Answer, token_counts
 from assistant.edits import FileChange
 from models.tier_registry import DEFAULT_ORDER
 
