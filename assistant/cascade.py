@@ -76,6 +76,11 @@ class CascadeState:
     started: float
     queue: list[str] = field(default_factory=list)
     """The tiers still to try, in order."""
+    fallback: list[str] = field(default_factory=list)
+    """The tiers below the route's start tier, strongest first: tried only when no tier from the start tier
+    up could answer, so a question is answered with what there is."""
+    fallback_from: str = ""
+    """The route's start tier when the answer had to come from below it."""
     tried: list[str] = field(default_factory=list)
     escalations: list[Escalation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -120,7 +125,21 @@ class CascadeState:
             cached=self.final_cached, escalations=tuple(self.escalations), usage=self.usage, cost_usd=self.cost,
             sources=context.sources, duration_ms=(time.perf_counter() - self.started) * 1000,
             notes=tuple(self.notes), query_id=self.query_id, confidence=confidence, budget_stop=self.budget_stop,
+            fallback_from=self.fallback_from,
         )
+
+    def fall_back(self, reporter: Reporter) -> bool:
+        """Move to the tiers below the start tier when nothing from the start tier up answered; False when
+        there is an answer (or a cached one) already, or nothing below."""
+        if self.final is not None or self.rejected_hit is not None or not self.fallback:
+            return False
+        wanted = self.route.start_tier if self.route.start_tier in self.tried else self.tried[0]
+        self.fallback_from = wanted
+        self.notes.append(f"no tier from {wanted} up could answer; answering with {self.fallback[0]} and below"
+                          f" (a stronger tier would have been used)")
+        reporter.status(f"{', '.join(self.tried)} unavailable: answering with {self.fallback[0]}")
+        self.queue, self.fallback, self.pending = self.fallback, [], None
+        return True
 
 
 @dataclass
@@ -149,12 +168,12 @@ class Cascade:
         self.state = state
         self.query = query
         self.cache = AnswerCache(self.session) if use_cache else None
-        self.single = len(state.queue) == 1
+        self.single = query.forced is not None
 
     def run(self) -> Answer:
         """The answer the user gets; raises BudgetStop, NoTierAnswered, Cancelled or ModelUnavailable."""
         state = self.state
-        while state.queue:
+        while state.queue or state.fall_back(self.session.reporter):
             step = self._prepare(state.queue.pop(0))
             flow = Flow.NEXT if step is None else self._through(step)
             if flow is Flow.STOP:
@@ -178,7 +197,7 @@ class Cascade:
         try:
             backend = self.session.tiers.get(name)
         except ModelUnavailable as exc:
-            if self.query.forced or self.single:
+            if self.single:
                 raise
             self.state.notes.append(str(exc))
             self.session.reporter.status(f"{name} skipped: {exc}")

@@ -119,7 +119,8 @@ class Pipeline:
             found = answer_lookup(question, store) if answerable and route.kind == "lookup" else None
         if found is not None:
             return self._from_index(query_id, question, found, route, started, conversation)
-        state = CascadeState(query_id, route, started, queue=self.tier_order(route.start_tier, tier))
+        state = CascadeState(query_id, route, started, queue=self.tier_order(route.start_tier, tier),
+                             fallback=self.fallback_order(route.start_tier, tier))
         answer = Cascade(self, state, Query(question, extra, tier, cancel, assume_yes, conversation), use_cache).run()
         if conversation is not None and state.final is not None:
             context = state.final[3]
@@ -148,7 +149,7 @@ class Pipeline:
         if answerable and route.kind == "lookup" and answer_lookup(question, store) is not None:
             return Plan(route, True)
         plans = []
-        for name in self.tier_order(route.start_tier, None):
+        for name in [*self.tier_order(route.start_tier, None), *self.fallback_order(route.start_tier, None)]:
             try:
                 backend = self.session.tiers.get(name)
             except ModelUnavailable as exc:
@@ -184,6 +185,14 @@ class Pipeline:
                 raise UsageError(f"tier '{forced}' is not available here (cascade: {', '.join(order) or 'none'})")
             return [forced]
         return order[start_index(order, start):]
+
+    def fallback_order(self, start: str, forced: str | None) -> list[str]:
+        """The configured tiers below the route's start tier, strongest first: what answers when no tier from
+        the start tier up can (none when a tier is forced)."""
+        if forced is not None:
+            return []
+        order = self.session.tiers.order()
+        return order[: start_index(order, start)][::-1]
 
     def context_for(self, question: str, extra: str, tier: str, backend: Backend, history: History) -> Context:
         """The index context for `tier`, within its budget and its backend's window."""
