@@ -114,7 +114,7 @@ class Pipeline:
         if found is not None:
             return self._from_index(query_id, question, found, PREFLIGHT_ROUTE, started, conversation)
         with timings.stage("route"):
-            route = self._route(question, query_id)
+            route = self._route(question, query_id, extra)
         with timings.stage("index"):
             found = answer_lookup(question, store) if answerable and route.kind == "lookup" else None
         if found is not None:
@@ -145,7 +145,7 @@ class Pipeline:
         answerable = not (extra and refers_to_attached(question))
         if answerable and preflight(question, store, self.session.repo) is not None:
             return Plan(PREFLIGHT_ROUTE, True)
-        route = classify(question)
+        route = classify(question, attached=extra)
         if answerable and route.kind == "lookup" and answer_lookup(question, store) is not None:
             return Plan(route, True)
         plans = []
@@ -163,7 +163,7 @@ class Pipeline:
 
     # -- stages ---------------------------------------------------------------------------
 
-    def _route(self, question: str, query_id: str) -> Route:
+    def _route(self, question: str, query_id: str, attached: str = "") -> Route:
         """The question's route; a call of the classifier model is a ledger record of its own."""
         classifier: Backend | None = None
         try:
@@ -171,7 +171,7 @@ class Pipeline:
         except ModelUnavailable:
             classifier = None
         calls: list[GenerationResult] = []
-        route = classify(question, classifier, calls.append)
+        route = classify(question, classifier, calls.append, attached)
         if classifier is not None:
             for result in calls:
                 self.record_result(query_id, CLASSIFIER_TIER, classifier, result, route)
