@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from assistant import paths
 from assistant.errors import ConfigError
+from assistant.instructions import DEFAULT_FILES as DEFAULT_INSTRUCTION_FILES
 from models.tier_registry import (
     DEFAULT_ORDER,
     FREE_BUDGETS,
@@ -176,6 +177,11 @@ class Settings(BaseSettings):
     pass it in a scratch copy before the cascade stops (environment or user file only)."""
     test_timeout_s: float = Field(300.0, gt=0)
     """Seconds the test command may run before the patch counts as failing."""
+    instructions_files: list[str] = list(DEFAULT_INSTRUCTION_FILES)
+    """The repository's instructions for the models, looked for at its root in this order (first found)."""
+    instructions_tokens: int = Field(2000, ge=0)
+    """Most tokens of project instructions sent (a tier with a small window gets at most an eighth of it);
+    0 sends none."""
     local: LocalSettings = LocalSettings()
     """The local llama.cpp tier."""
     context: ContextSettings = ContextSettings()

@@ -12,6 +12,7 @@ from assistant.cascade import Cascade, CascadeState, Query, estimate
 from assistant.context import Context, Span, build_context
 from assistant.conversation import Conversation, History, Turn
 from assistant.errors import UsageError
+from assistant.instructions import Instructions, load_instructions
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
 from assistant.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
 from assistant.router import Route, classify, start_index
@@ -86,6 +87,7 @@ class Pipeline:
         self.session = session
         self.budget = BudgetGuard(session.settings.budget, session.ledger, session.session_id)
         self._maps: dict[tuple[str, int], str] = {}
+        self._cut_reported: set[str] = set()
 
     # -- the whole path -------------------------------------------------------------------
 
@@ -199,7 +201,9 @@ class Pipeline:
         budget = self.session.tiers.spec(tier).budgets.context_tokens
         window = capabilities_of(backend).context_window
         if window is not None:  # a small window: leave room for the answer, the history and the prompt's frame
-            room = window - self.session.settings.max_output_tokens // 2 - 400 - history.tokens
+            instructions = self.instructions_for(backend)
+            room = window - self.session.settings.max_output_tokens // 2 - 400 - history.tokens - \
+                (instructions.tokens if instructions else 0)
             budget = max(0, min(budget, room))
         store = self.session.store()
         vectors = self.session.vectors()
@@ -207,9 +211,28 @@ class Pipeline:
         return build_context(question, store, self.session.repo, budget, backend.count_tokens, extra, history.blocks,
                              vectors=vectors, embedder=embedder)
 
+    def instructions_for(self, backend: Backend) -> Instructions | None:
+        """The repository's instructions as `backend` is sent them: within `instructions_tokens`, and an eighth
+        of a small window; a cut is reported once."""
+        settings = self.session.settings
+        cap = settings.instructions_tokens
+        window = capabilities_of(backend).context_window
+        if window is not None:
+            cap = min(cap, window // 8)
+        found = load_instructions(self.session.repo, settings.instructions_files, cap, backend.count_tokens)
+        if found is not None and found.cut and found.path not in self._cut_reported:
+            self._cut_reported.add(found.path)
+            self.session.reporter.status(f"project instructions {found.describe()}: raise instructions_tokens to"
+                                         " send more")
+        return found
+
     def _system_prompt(self, tier: str, backend: Backend) -> str:
-        """The stable prefix: instructions, and for tiers with a map budget a repo map (cached by the provider)."""
+        """The stable prefix: instructions, the project's instructions, and for tiers with a map budget a repo map
+        (cached by the provider)."""
         prompt = _SYSTEM_PROMPT.format(repo=self.session.repo.name)
+        instructions = self.instructions_for(backend)
+        if instructions is not None:
+            prompt = f"{prompt}\n\n{instructions.block()}"
         budget = self.session.tiers.spec(tier).budgets.map_tokens
         if budget <= 0:
             return prompt

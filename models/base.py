@@ -193,6 +193,11 @@ class Backend(Protocol):
         ...
 
 
+def approx_tokens(text: str) -> int:
+    """A model-free token estimate (about four characters a token)."""
+    return max(1, len(text) // 4) if text else 0
+
+
 def capabilities_of(backend: Backend) -> Capabilities:
     """A backend's `capabilities` attribute; a backend that declares none is a priced cloud tier."""
     declared = getattr(backend, "capabilities", None)

@@ -9,21 +9,18 @@ from typing import TYPE_CHECKING
 from assistant import offline
 from assistant.context import build_context
 from assistant.edits import EditError
+from assistant.instructions import load_instructions
 from assistant.money import usd
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
 from assistant.tui.widgets import COMMANDS
+from models.base import approx_tokens
 
 if TYPE_CHECKING:
     from assistant.tui.app import TiercodeApp
     from indexer.store import IndexStore
 
 _MAP_TOKENS = 1500
-
-
-def approx_tokens(text: str) -> int:
-    """A model-free token estimate (about four characters a token)."""
-    return max(1, len(text) // 4) if text else 0
 
 
 class CommandHandler:
@@ -126,6 +123,13 @@ class CommandHandler:
             extra = stats.to_text()
         await self.app.push_screen(StatsScreen(report, extra))
 
+    def _instructions_note(self) -> str:
+        """Which project instructions file goes in the system prompt, and its size."""
+        settings = self.app.session.settings
+        found = load_instructions(self.app.session.repo, settings.instructions_files, settings.instructions_tokens,
+                                  approx_tokens)
+        return f"project instructions: {found.describe()}" if found else "no project instructions file"
+
     async def cmd_context(self, argument: str) -> None:
         """Show what the last question sent, or the context the index would send with a new one."""
         if not argument:
@@ -135,7 +139,8 @@ class CommandHandler:
                 return
             last = turns[-1]
             self.app.show(f"**Sent with** “{last.question}”: about {approx_tokens(last.prompt)} tokens, after "
-                          f"{len(turns) - 1} earlier turn(s) of this conversation\n\n````text\n{last.prompt}\n````")
+                          f"{len(turns) - 1} earlier turn(s) of this conversation; {self._instructions_note()}"
+                          f"\n\n````text\n{last.prompt}\n````")
             return
         store = self._store()
         if store is None:
