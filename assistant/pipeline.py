@@ -14,6 +14,7 @@ from assistant.conversation import Conversation, History, Turn
 from assistant.errors import UsageError
 from assistant.instructions import Instructions, load_instructions
 from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
+from assistant.pinned import PinnedFiles
 from assistant.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
 from assistant.router import Route, classify, start_index
 from assistant.session import Session
@@ -88,6 +89,8 @@ class Pipeline:
         self.budget = BudgetGuard(session.settings.budget, session.ledger, session.session_id)
         self._maps: dict[tuple[str, int], str] = {}
         self._cut_reported: set[str] = set()
+        self.pinned = PinnedFiles(session.repo)
+        """Files sent whole with every question (`ask --file`, `/add`)."""
 
     # -- the whole path -------------------------------------------------------------------
 
@@ -209,7 +212,7 @@ class Pipeline:
         vectors = self.session.vectors()
         embedder = self.session.code_embedder() if vectors is not None and vectors.size else None
         return build_context(question, store, self.session.repo, budget, backend.count_tokens, extra, history.blocks,
-                             vectors=vectors, embedder=embedder)
+                             vectors=vectors, embedder=embedder, pinned=self.pinned.texts())
 
     def instructions_for(self, backend: Backend) -> Instructions | None:
         """The repository's instructions as `backend` is sent them: within `instructions_tokens`, and an eighth

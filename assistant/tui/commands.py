@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from assistant import offline
 from assistant.context import build_context
 from assistant.edits import EditError
+from assistant.errors import UsageError
 from assistant.instructions import load_instructions
 from assistant.money import usd
 from assistant.tui.screens import ConfirmScreen, StatsScreen
@@ -139,17 +140,42 @@ class CommandHandler:
                 return
             last = turns[-1]
             self.app.show(f"**Sent with** “{last.question}”: about {approx_tokens(last.prompt)} tokens, after "
-                          f"{len(turns) - 1} earlier turn(s) of this conversation; {self._instructions_note()}"
+                          f"{len(turns) - 1} earlier turn(s) of this conversation; {self._instructions_note()};"
+                          f" pinned: {', '.join(self.app.pipeline.pinned.paths) or 'none'}"
                           f"\n\n````text\n{last.prompt}\n````")
             return
         store = self._store()
         if store is None:
             return
         context = build_context(argument, store, self.app.session.repo, self.app.session.settings.context.local,
-                                approx_tokens)
+                                approx_tokens, pinned=self.app.pipeline.pinned.texts())
         sources = "\n".join(f"- `{s.path}:{s.line}` {s.symbol}" for s in context.sources) or "- (nothing found)"
         self.app.show(f"**Context for** “{argument}”: about {context.tokens} tokens, "
                       f"{context.trimmed} piece(s) left out\n\n{sources}")
+
+    async def cmd_add(self, argument: str) -> None:
+        """Pin a file: it is sent whole with every question, counted against each tier's budget."""
+        if not argument:
+            self.app.say("usage: /add PATH pins a file into every question's context", "warning")
+            return
+        try:
+            path = self.app.pipeline.pinned.add(argument)
+        except UsageError as exc:
+            self.app.say(str(exc), "warning")
+            return
+        self.app.say(f"pinned {path}; pinned now: {', '.join(self.app.pipeline.pinned.paths)}")
+
+    async def cmd_drop(self, argument: str) -> None:
+        """Unpin a file (`/drop` alone unpins all)."""
+        pinned = self.app.pipeline.pinned
+        if not argument:
+            dropped, pinned.paths = list(pinned.paths), []
+            self.app.say(f"unpinned {', '.join(dropped) or 'nothing: no file was pinned'}")
+            return
+        try:
+            self.app.say(f"unpinned {pinned.drop(argument)}")
+        except UsageError as exc:
+            self.app.say(str(exc), "warning")
 
     async def cmd_map(self, argument: str) -> None:
         """Show the ranked repository map."""

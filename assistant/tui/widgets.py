@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "/budget": "show limits and spending; /budget daily 2.5 or /budget action pause changes them",
     "/stats": "cost per day, share by tier, cache hit rate, savings",
     "/context": "/context shows what the last question sent; /context QUESTION, what a new one would send",
+    "/add": "/add PATH pins a file: sent whole with every question",
+    "/drop": "/drop PATH unpins a file; /drop alone unpins all",
     "/map": "the repository map",
     "/find": "/find NAME lists definitions and references",
     "/apply": "write the edits the last answer proposed (asks first)",
