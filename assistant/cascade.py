@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from assistant.answer import Answer, Escalation
 from assistant.answer_cache import AnswerCache
+from assistant.answer_shape import AnswerShape
 from assistant.cache import CacheHit
 from assistant.confidence import Verdict, judge
 from assistant.context import Context
@@ -65,6 +66,8 @@ class Query:
     cancel: threading.Event | None = None
     assume_yes: bool = False
     conversation: Conversation | None = None
+    shape: AnswerShape | None = None
+    """How long the answer may be, its form and the thinking effort (by kind and difficulty)."""
 
 
 @dataclass
@@ -207,7 +210,8 @@ class Cascade:
         if self.query.conversation is not None:
             history = self.query.conversation.recall(history_budget(spec, backend), backend.count_tokens)
         with self.session.timings.stage("context"):
-            context = self.pipeline.context_for(self.query.question, self.query.extra, name, backend, history)
+            context = self.pipeline.context_for(self.query.question, self.query.extra, name, backend, history,
+                                                self.query.shape)
         return TierStep(name, backend, spec, history, context)
 
     def _cache(self, step: TierStep) -> Flow:
@@ -223,7 +227,8 @@ class Cascade:
         state.escalate_to(step.name, self.session.reporter)
         if step.context.trimmed:
             state.notes.append(f"{step.context.trimmed} context piece(s) left out to fit the {step.name} tier's budget")
-        step.request = self.pipeline.request_for(step.name, query.question, step.context, step.backend, step.history)
+        step.request = self.pipeline.request_for(step.name, query.question, step.context, step.backend, step.history,
+                                                 query.shape)
         with self.session.timings.stage("cache"):
             hit = self.cache.exact(step.name, step.backend.model, step.request, step.context) if self.cache else None
         if hit is None:

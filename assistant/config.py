@@ -17,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, Vali
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from assistant import paths
+from assistant.answer_shape import AnswerSettings
 from assistant.errors import ConfigError
 from assistant.instructions import DEFAULT_FILES as DEFAULT_INSTRUCTION_FILES
 from models.tier_registry import (
@@ -134,8 +135,8 @@ class Settings(BaseSettings):
     """Most escalations one question may take."""
     confirm_above_usd: float = Field(0.05, ge=0)
     """Ask before a cloud call estimated above this many dollars."""
-    max_output_tokens: int = Field(1024, ge=16)
-    """Upper bound on an answer's length (and on its cost estimate)."""
+    max_output_tokens: int = Field(4096, ge=16)
+    """Upper bound on any answer's length (and on its cost estimate); `[answers]` sets each kind's own."""
     groq_model: str | None = None
     """Groq model id (default: the catalog's)."""
     gemini_model: str | None = None
@@ -182,6 +183,8 @@ class Settings(BaseSettings):
     instructions_tokens: int = Field(2000, ge=0)
     """Most tokens of project instructions sent (a tier with a small window gets at most an eighth of it);
     0 sends none."""
+    answers: AnswerSettings = AnswerSettings()
+    """Output length, form and thinking effort by kind."""
     local: LocalSettings = LocalSettings()
     """The local llama.cpp tier."""
     context: ContextSettings = ContextSettings()

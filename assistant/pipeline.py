@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from assistant.answer import Answer
+from assistant.answer_shape import AnswerShape, answer_shape
 from assistant.budget import BudgetGuard
 from assistant.cascade import Cascade, CascadeState, Query, estimate
 from assistant.context import Context, Span, build_context
@@ -19,6 +20,7 @@ from assistant.preflight import IndexAnswer, answer_lookup, preflight, refers_to
 from assistant.router import Route, classify, start_index
 from assistant.session import Session
 from indexer.repomap import render_map
+from models import pricing
 from models.base import (
     Backend,
     GenerationRequest,
@@ -26,8 +28,10 @@ from models.base import (
     Message,
     ModelUnavailable,
     Usage,
+    approx_tokens,
     capabilities_of,
 )
+from models.tier_registry import builtin_specs
 
 _SYSTEM_PROMPT = (
     "You are Tiercode, a coding assistant working in the repository '{repo}'. Answer the developer's "
@@ -126,7 +130,8 @@ class Pipeline:
             return self._from_index(query_id, question, found, route, started, conversation)
         state = CascadeState(query_id, route, started, queue=self.tier_order(route.start_tier, tier),
                              fallback=self.fallback_order(route.start_tier, tier))
-        answer = Cascade(self, state, Query(question, extra, tier, cancel, assume_yes, conversation), use_cache).run()
+        query = Query(question, extra, tier, cancel, assume_yes, conversation, self.shape_for(route))
+        answer = Cascade(self, state, query, use_cache).run()
         if conversation is not None and state.final is not None:
             context = state.final[3]
             conversation.add(Turn(question, _user_content(question, context), answer.answer, context.blocks))
@@ -137,12 +142,24 @@ class Pipeline:
         conversation: Conversation | None,
     ) -> Answer:
         """The index's own answer, recorded at $0 with the route that led to it."""
-        self.record(query_id, "index", "index", "index", "ok", route=route)
+        self.record(query_id, "index", "index", "index", "ok", route=route,
+                    counterfactual=self.sonnet_estimate(question, found.text))
         self.session.reporter.text(found.text + "\n")
         if conversation is not None:
             conversation.add(Turn(question, question, found.text, frozenset()))
         return Answer(found.text, "index", "index", "lookup", route.difficulty, sources=found.sources,
                       duration_ms=(time.perf_counter() - started) * 1000, query_id=query_id)
+
+    def sonnet_estimate(self, question: str, answer: str) -> float:
+        """What an answer the index gave would have cost as a Sonnet call, without building its context: the
+        prompt frame, Sonnet's context and map budgets (no more than the repository holds), the question in,
+        the answer's length out, at the prices of the model `stats` compares with."""
+        spec = self.session.tiers.specs.get("sonnet") or builtin_specs()["sonnet"]
+        budgets = spec.budgets
+        code = min(budgets.context_tokens + budgets.map_tokens, self.session.store().total_bytes() // 4)
+        prompt = approx_tokens(_SYSTEM_PROMPT) + code + approx_tokens(question)
+        usage = Usage(input_tokens=prompt, output_tokens=approx_tokens(answer))
+        return pricing.cost_usd(pricing.default_model("sonnet"), usage)  # the model `stats` prices every answer at
 
     def plan(self, question: str, extra: str = "") -> Plan:
         """The route and per-tier estimates, calling no model."""
@@ -160,8 +177,9 @@ class Pipeline:
             except ModelUnavailable as exc:
                 plans.append(TierPlan(name, "", 0, 0.0, False, str(exc)))
                 continue
-            context = self.context_for(question, extra, name, backend, History())
-            request = self.request_for(name, question, context, backend, History())
+            shape = self.shape_for(route)
+            context = self.context_for(question, extra, name, backend, History(), shape)
+            request = self.request_for(name, question, context, backend, History(), shape)
             cost = estimate(self.session.tiers.spec(name), backend, request)
             plans.append(TierPlan(name, backend.model, context.tokens, cost, True, context=context.spans))
         return Plan(route, False, tuple(plans))
@@ -199,13 +217,22 @@ class Pipeline:
         order = self.session.tiers.order()
         return order[: start_index(order, start)][::-1]
 
-    def context_for(self, question: str, extra: str, tier: str, backend: Backend, history: History) -> Context:
-        """The index context for `tier`, within its budget and its backend's window."""
+    def shape_for(self, route: Route) -> AnswerShape:
+        """The answer's length limit, form and thinking effort for the route's kind and difficulty."""
+        settings = self.session.settings
+        return answer_shape(route.kind, route.difficulty, settings.answers, settings.max_output_tokens)
+
+    def context_for(
+        self, question: str, extra: str, tier: str, backend: Backend, history: History,
+        shape: AnswerShape | None = None,
+    ) -> Context:
+        """The index context for `tier`, within its budget and its backend's window (leaving the answer's room)."""
         budget = self.session.tiers.spec(tier).budgets.context_tokens
         window = capabilities_of(backend).context_window
         if window is not None:  # a small window: leave room for the answer, the history and the prompt's frame
             instructions = self.instructions_for(backend)
-            room = window - self.session.settings.max_output_tokens // 2 - 400 - history.tokens - \
+            answer_room = shape.max_tokens if shape else self.session.settings.max_output_tokens
+            room = window - answer_room // 2 - 400 - history.tokens - \
                 (instructions.tokens if instructions else 0)
             budget = max(0, min(budget, room))
         store = self.session.store()
@@ -249,16 +276,23 @@ class Pipeline:
 
     def request_for(
         self, tier: str, question: str, context: Context, backend: Backend, history: History,
+        shape: AnswerShape | None = None,
     ) -> GenerationRequest:
-        """The request `tier` is sent: the stable prefix, the history, then the context and the question."""
+        """The request `tier` is sent: the stable prefix, the history, then the context and the question (with
+        the kind's one line on the answer's form); max_tokens and effort from the answer's `shape`."""
+        capabilities = capabilities_of(backend)
+        content = _user_content(question, context)
+        if shape is not None and shape.brevity:
+            content = f"{content}\n\n{shape.brevity}"
         return GenerationRequest(
             messages=(
                 Message("system", self._system_prompt(tier, backend)),
                 *history.messages,
-                Message("user", _user_content(question, context)),
+                Message("user", content),
             ),
-            max_tokens=self.session.settings.max_output_tokens,
-            logprobs=capabilities_of(backend).logprobs,
+            max_tokens=shape.output_limit(capabilities.thinking) if shape else self.session.settings.max_output_tokens,
+            effort=shape.effort if shape is not None and capabilities.thinking else None,
+            logprobs=capabilities.logprobs,
         )
 
     # -- ledger ---------------------------------------------------------------------------
@@ -277,7 +311,7 @@ class Pipeline:
         self, query_id: str, tier: str, provider: str, model: str, outcome: str, *, route: Route | None = None,
         usage: Usage | None = None, cost: float = 0.0, latency_ms: float = 0.0, ttft_ms: float | None = None,
         escalation_reason: str = "", error: str = "", cached: bool = False, attempt: int = 1,
-        confidence: float | None = None,
+        confidence: float | None = None, counterfactual: float | None = None,
     ) -> None:
         """One ledger record of this session, with the endpoint the tier's calls go to."""
         usage = usage or Usage()
@@ -289,7 +323,7 @@ class Pipeline:
                 output_tokens=usage.output_tokens, cache_read_tokens=usage.cache_read_tokens,
                 cache_write_tokens=usage.cache_write_tokens, cost_usd=cost,
                 latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error,
-                cached=cached, attempt=attempt, confidence=confidence,
+                cached=cached, attempt=attempt, confidence=confidence, counterfactual_usd=counterfactual,
                 endpoint="" if provider in ("index", "cache") else self.session.tiers.endpoint(tier),
             ))
 

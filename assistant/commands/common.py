@@ -25,12 +25,8 @@ def find_repo_root(start: Path) -> Path:
     return start
 
 
-def _repo_or_root(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
-    return value if value is not None else find_repo_root(Path.cwd())
-
-
 repo_option = click.option(
-    "--repo", type=click.Path(path_type=Path), default=None, callback=_repo_or_root,
+    "--repo", type=click.Path(path_type=Path), default=lambda: find_repo_root(Path.cwd()),
     help="Repository to work in (default: the git work tree, or the folder with a .tiercode.toml, that holds"
          " the current folder; else the current folder).",
 )
