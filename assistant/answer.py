@@ -50,6 +50,8 @@ class Answer:
     budget_stop: str = ""
     """Set when a budget or a declined confirmation stopped the cascade after an earlier tier answered: the
     answer is that tier's, and `ask` exits 3 after printing it."""
+    fallback_from: str = ""
+    """The route's start tier when it and every tier above it were unavailable and a cheaper tier answered."""
 
     def to_json(self) -> dict[str, Any]:
         """The `ask --json` object (design.md)."""
@@ -73,6 +75,7 @@ class Answer:
             "notes": list(self.notes),
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "budget_stop": self.budget_stop or None,
+            "fallback_from": self.fallback_from or None,
         }
 
 

@@ -17,7 +17,9 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, Vali
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from assistant import paths
+from assistant.answer_shape import AnswerSettings
 from assistant.errors import ConfigError
+from assistant.instructions import DEFAULT_FILES as DEFAULT_INSTRUCTION_FILES
 from models.tier_registry import (
     DEFAULT_ORDER,
     FREE_BUDGETS,
@@ -133,8 +135,8 @@ class Settings(BaseSettings):
     """Most escalations one question may take."""
     confirm_above_usd: float = Field(0.05, ge=0)
     """Ask before a cloud call estimated above this many dollars."""
-    max_output_tokens: int = Field(1024, ge=16)
-    """Upper bound on an answer's length (and on its cost estimate)."""
+    max_output_tokens: int = Field(4096, ge=16)
+    """Upper bound on any answer's length (and on its cost estimate); `[answers]` sets each kind's own."""
     groq_model: str | None = None
     """Groq model id (default: the catalog's)."""
     gemini_model: str | None = None
@@ -176,6 +178,13 @@ class Settings(BaseSettings):
     pass it in a scratch copy before the cascade stops (environment or user file only)."""
     test_timeout_s: float = Field(300.0, gt=0)
     """Seconds the test command may run before the patch counts as failing."""
+    instructions_files: list[str] = list(DEFAULT_INSTRUCTION_FILES)
+    """The repository's instructions for the models, looked for at its root in this order (first found)."""
+    instructions_tokens: int = Field(2000, ge=0)
+    """Most tokens of project instructions sent (a tier with a small window gets at most an eighth of it);
+    0 sends none."""
+    answers: AnswerSettings = AnswerSettings()
+    """Output length, form and thinking effort by kind."""
     local: LocalSettings = LocalSettings()
     """The local llama.cpp tier."""
     context: ContextSettings = ContextSettings()

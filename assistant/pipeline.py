@@ -9,14 +9,18 @@ from dataclasses import asdict, dataclass, field
 from assistant.accounting.budget import BudgetGuard
 from assistant.accounting.ledger import CLASSIFIER_TIER, CallRecord, new_id
 from assistant.answer import Answer
+from assistant.answer_shape import AnswerShape, answer_shape
 from assistant.cascade.steps import Cascade, CascadeState, Query, estimate
 from assistant.context.builder import Context, Span, build_context
 from assistant.context.conversation import Conversation, History, Turn
 from assistant.errors import UsageError
+from assistant.instructions import Instructions, load_instructions
+from assistant.pinned import PinnedFiles
 from assistant.route.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
 from assistant.route.router import Route, classify, start_index
 from assistant.session import Session
 from indexer.repomap import render_map
+from models import pricing
 from models.base import (
     Backend,
     GenerationRequest,
@@ -24,8 +28,10 @@ from models.base import (
     Message,
     ModelUnavailable,
     Usage,
+    approx_tokens,
     capabilities_of,
 )
+from models.tier_registry import builtin_specs
 
 _SYSTEM_PROMPT = (
     "You are Tiercode, a coding assistant working in the repository '{repo}'. Answer the developer's "
@@ -86,6 +92,9 @@ class Pipeline:
         self.session = session
         self.budget = BudgetGuard(session.settings.budget, session.ledger, session.session_id)
         self._maps: dict[tuple[str, int], str] = {}
+        self._cut_reported: set[str] = set()
+        self.pinned = PinnedFiles(session.repo)
+        """Files sent whole with every question (`ask --file`, `/add`)."""
 
     # -- the whole path -------------------------------------------------------------------
 
@@ -114,13 +123,15 @@ class Pipeline:
         if found is not None:
             return self._from_index(query_id, question, found, PREFLIGHT_ROUTE, started, conversation)
         with timings.stage("route"):
-            route = self._route(question, query_id)
+            route = self._route(question, query_id, extra)
         with timings.stage("index"):
             found = answer_lookup(question, store) if answerable and route.kind == "lookup" else None
         if found is not None:
             return self._from_index(query_id, question, found, route, started, conversation)
-        state = CascadeState(query_id, route, started, queue=self.tier_order(route.start_tier, tier))
-        answer = Cascade(self, state, Query(question, extra, tier, cancel, assume_yes, conversation), use_cache).run()
+        state = CascadeState(query_id, route, started, queue=self.tier_order(route.start_tier, tier),
+                             fallback=self.fallback_order(route.start_tier, tier))
+        query = Query(question, extra, tier, cancel, assume_yes, conversation, self.shape_for(route))
+        answer = Cascade(self, state, query, use_cache).run()
         if conversation is not None and state.final is not None:
             context = state.final[3]
             conversation.add(Turn(question, _user_content(question, context), answer.answer, context.blocks))
@@ -131,12 +142,24 @@ class Pipeline:
         conversation: Conversation | None,
     ) -> Answer:
         """The index's own answer, recorded at $0 with the route that led to it."""
-        self.record(query_id, "index", "index", "index", "ok", route=route)
+        self.record(query_id, "index", "index", "index", "ok", route=route,
+                    counterfactual=self.sonnet_estimate(question, found.text))
         self.session.reporter.text(found.text + "\n")
         if conversation is not None:
             conversation.add(Turn(question, question, found.text, frozenset()))
         return Answer(found.text, "index", "index", "lookup", route.difficulty, sources=found.sources,
                       duration_ms=(time.perf_counter() - started) * 1000, query_id=query_id)
+
+    def sonnet_estimate(self, question: str, answer: str) -> float:
+        """What an answer the index gave would have cost as a Sonnet call, without building its context: the
+        prompt frame, Sonnet's context and map budgets (no more than the repository holds), the question in,
+        the answer's length out, at the prices of the model `stats` compares with."""
+        spec = self.session.tiers.specs.get("sonnet") or builtin_specs()["sonnet"]
+        budgets = spec.budgets
+        code = min(budgets.context_tokens + budgets.map_tokens, self.session.store().total_bytes() // 4)
+        prompt = approx_tokens(_SYSTEM_PROMPT) + code + approx_tokens(question)
+        usage = Usage(input_tokens=prompt, output_tokens=approx_tokens(answer))
+        return pricing.cost_usd(pricing.default_model("sonnet"), usage)  # the model `stats` prices every answer at
 
     def plan(self, question: str, extra: str = "") -> Plan:
         """The route and per-tier estimates, calling no model."""
@@ -144,25 +167,26 @@ class Pipeline:
         answerable = not (extra and refers_to_attached(question))
         if answerable and preflight(question, store, self.session.repo) is not None:
             return Plan(PREFLIGHT_ROUTE, True)
-        route = classify(question)
+        route = classify(question, attached=extra)
         if answerable and route.kind == "lookup" and answer_lookup(question, store) is not None:
             return Plan(route, True)
         plans = []
-        for name in self.tier_order(route.start_tier, None):
+        for name in [*self.tier_order(route.start_tier, None), *self.fallback_order(route.start_tier, None)]:
             try:
                 backend = self.session.tiers.get(name)
             except ModelUnavailable as exc:
                 plans.append(TierPlan(name, "", 0, 0.0, False, str(exc)))
                 continue
-            context = self.context_for(question, extra, name, backend, History())
-            request = self.request_for(name, question, context, backend, History())
+            shape = self.shape_for(route)
+            context = self.context_for(question, extra, name, backend, History(), shape)
+            request = self.request_for(name, question, context, backend, History(), shape)
             cost = estimate(self.session.tiers.spec(name), backend, request)
             plans.append(TierPlan(name, backend.model, context.tokens, cost, True, context=context.spans))
         return Plan(route, False, tuple(plans))
 
     # -- stages ---------------------------------------------------------------------------
 
-    def _route(self, question: str, query_id: str) -> Route:
+    def _route(self, question: str, query_id: str, attached: str = "") -> Route:
         """The question's route; a call of the classifier model is a ledger record of its own."""
         classifier: Backend | None = None
         try:
@@ -170,7 +194,7 @@ class Pipeline:
         except ModelUnavailable:
             classifier = None
         calls: list[GenerationResult] = []
-        route = classify(question, classifier, calls.append)
+        route = classify(question, classifier, calls.append, attached)
         if classifier is not None:
             for result in calls:
                 self.record_result(query_id, CLASSIFIER_TIER, classifier, result, route)
@@ -185,22 +209,60 @@ class Pipeline:
             return [forced]
         return order[start_index(order, start):]
 
-    def context_for(self, question: str, extra: str, tier: str, backend: Backend, history: History) -> Context:
-        """The index context for `tier`, within its budget and its backend's window."""
+    def fallback_order(self, start: str, forced: str | None) -> list[str]:
+        """The configured tiers below the route's start tier, strongest first: what answers when no tier from
+        the start tier up can (none when a tier is forced)."""
+        if forced is not None:
+            return []
+        order = self.session.tiers.order()
+        return order[: start_index(order, start)][::-1]
+
+    def shape_for(self, route: Route) -> AnswerShape:
+        """The answer's length limit, form and thinking effort for the route's kind and difficulty."""
+        settings = self.session.settings
+        return answer_shape(route.kind, route.difficulty, settings.answers, settings.max_output_tokens)
+
+    def context_for(
+        self, question: str, extra: str, tier: str, backend: Backend, history: History,
+        shape: AnswerShape | None = None,
+    ) -> Context:
+        """The index context for `tier`, within its budget and its backend's window (leaving the answer's room)."""
         budget = self.session.tiers.spec(tier).budgets.context_tokens
         window = capabilities_of(backend).context_window
         if window is not None:  # a small window: leave room for the answer, the history and the prompt's frame
-            room = window - self.session.settings.max_output_tokens // 2 - 400 - history.tokens
+            instructions = self.instructions_for(backend)
+            answer_room = shape.max_tokens if shape else self.session.settings.max_output_tokens
+            room = window - answer_room // 2 - 400 - history.tokens - \
+                (instructions.tokens if instructions else 0)
             budget = max(0, min(budget, room))
         store = self.session.store()
         vectors = self.session.vectors()
         embedder = self.session.code_embedder() if vectors is not None and vectors.size else None
         return build_context(question, store, self.session.repo, budget, backend.count_tokens, extra, history.blocks,
-                             vectors=vectors, embedder=embedder)
+                             vectors=vectors, embedder=embedder, pinned=self.pinned.texts())
+
+    def instructions_for(self, backend: Backend) -> Instructions | None:
+        """The repository's instructions as `backend` is sent them: within `instructions_tokens`, and an eighth
+        of a small window; a cut is reported once."""
+        settings = self.session.settings
+        cap = settings.instructions_tokens
+        window = capabilities_of(backend).context_window
+        if window is not None:
+            cap = min(cap, window // 8)
+        found = load_instructions(self.session.repo, settings.instructions_files, cap, backend.count_tokens)
+        if found is not None and found.cut and found.path not in self._cut_reported:
+            self._cut_reported.add(found.path)
+            self.session.reporter.status(f"project instructions {found.describe()}: raise instructions_tokens to"
+                                         " send more")
+        return found
 
     def _system_prompt(self, tier: str, backend: Backend) -> str:
-        """The stable prefix: instructions, and for tiers with a map budget a repo map (cached by the provider)."""
+        """The stable prefix: instructions, the project's instructions, and for tiers with a map budget a repo map
+        (cached by the provider)."""
         prompt = _SYSTEM_PROMPT.format(repo=self.session.repo.name)
+        instructions = self.instructions_for(backend)
+        if instructions is not None:
+            prompt = f"{prompt}\n\n{instructions.block()}"
         budget = self.session.tiers.spec(tier).budgets.map_tokens
         if budget <= 0:
             return prompt
@@ -214,16 +276,23 @@ class Pipeline:
 
     def request_for(
         self, tier: str, question: str, context: Context, backend: Backend, history: History,
+        shape: AnswerShape | None = None,
     ) -> GenerationRequest:
-        """The request `tier` is sent: the stable prefix, the history, then the context and the question."""
+        """The request `tier` is sent: the stable prefix, the history, then the context and the question (with
+        the kind's one line on the answer's form); max_tokens and effort from the answer's `shape`."""
+        capabilities = capabilities_of(backend)
+        content = _user_content(question, context)
+        if shape is not None and shape.brevity:
+            content = f"{content}\n\n{shape.brevity}"
         return GenerationRequest(
             messages=(
                 Message("system", self._system_prompt(tier, backend)),
                 *history.messages,
-                Message("user", _user_content(question, context)),
+                Message("user", content),
             ),
-            max_tokens=self.session.settings.max_output_tokens,
-            logprobs=capabilities_of(backend).logprobs,
+            max_tokens=shape.output_limit(capabilities.thinking) if shape else self.session.settings.max_output_tokens,
+            effort=shape.effort if shape is not None and capabilities.thinking else None,
+            logprobs=capabilities.logprobs,
         )
 
     # -- ledger ---------------------------------------------------------------------------
@@ -242,7 +311,7 @@ class Pipeline:
         self, query_id: str, tier: str, provider: str, model: str, outcome: str, *, route: Route | None = None,
         usage: Usage | None = None, cost: float = 0.0, latency_ms: float = 0.0, ttft_ms: float | None = None,
         escalation_reason: str = "", error: str = "", cached: bool = False, attempt: int = 1,
-        confidence: float | None = None,
+        confidence: float | None = None, counterfactual: float | None = None,
     ) -> None:
         """One ledger record of this session, with the endpoint the tier's calls go to."""
         usage = usage or Usage()
@@ -254,7 +323,7 @@ class Pipeline:
                 output_tokens=usage.output_tokens, cache_read_tokens=usage.cache_read_tokens,
                 cache_write_tokens=usage.cache_write_tokens, cost_usd=cost,
                 latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error,
-                cached=cached, attempt=attempt, confidence=confidence,
+                cached=cached, attempt=attempt, confidence=confidence, counterfactual_usd=counterfactual,
                 endpoint="" if provider in ("index", "cache") else self.session.tiers.endpoint(tier),
             ))
 

@@ -254,6 +254,10 @@ class IndexStore(Database):
             "skipped": one("SELECT COUNT(*) FROM skipped").fetchone()[0],
         }
 
+    def total_bytes(self) -> int:
+        """The size of every indexed file together."""
+        return int(self.conn.execute("SELECT COALESCE(SUM(size), 0) FROM files").fetchone()[0])
+
     def definitions(self, name: str) -> list[Symbol]:
         """Definitions named `name`: exact name or qualified name first, then case-insensitive."""
         query = _SYMBOL_SELECT + " WHERE s.name = ? OR s.qualified_name = ? ORDER BY f.path, s.line"

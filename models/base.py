@@ -37,6 +37,8 @@ class GenerationRequest:
     """Ask for token log-probabilities (local tier)."""
     json_schema: dict[str, object] | None = None
     """Constrain the output to this JSON schema (local tier, via a grammar)."""
+    effort: str | None = None
+    """How hard a backend that thinks (`Capabilities.thinking`) should think: low, medium, high, max."""
 
     @property
     def system(self) -> str:
@@ -163,6 +165,8 @@ class Capabilities:
     """Tokens a prompt and its answer must fit together; None when it does not limit what is sent."""
     prompt_caching: bool = True
     """The provider reuses a stable prefix (the repo map in the system prompt is worth sending)."""
+    thinking: bool = False
+    """The model thinks before it answers, billed as output within max_tokens, steered by a request's effort."""
 
 
 LOCAL_CAPABILITIES = Capabilities(free=True, logprobs=True, retries=False, prompt_caching=False)
@@ -191,6 +195,11 @@ class Backend(Protocol):
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes for this model (exact where the tokenizer is local)."""
         ...
+
+
+def approx_tokens(text: str) -> int:
+    """A model-free token estimate (about four characters a token)."""
+    return max(1, len(text) // 4) if text else 0
 
 
 def capabilities_of(backend: Backend) -> Capabilities:

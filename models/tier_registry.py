@@ -90,6 +90,7 @@ class TierSpec:
             retries=kind.retries,
             context_window=self.context_window,
             prompt_caching=kind.prompt_caching,
+            thinking=kind.thinking,
         )
 
     @property
@@ -160,6 +161,8 @@ class ProviderKind:
     """Whether its tiers give token log-probabilities unless they say; None: when the tier is free."""
     retries: bool = True
     prompt_caching: bool = True
+    thinking: bool = False
+    """Its models think before answering (billed as output) and take a request's effort."""
     default_base_url: str | None = None
     """Where its SDK sends calls unless told otherwise (what `doctor` checks)."""
     base_url_env: str | None = None
@@ -175,7 +178,7 @@ PROVIDER_KINDS: dict[str, ProviderKind] = {kind.name: kind for kind in (
     ProviderKind("llama-cpp", "models.tier_registry:build_local", in_process=True, always_free=True, logprobs=True,
                  retries=False, prompt_caching=False),
     ProviderKind("openai-compatible", "models.cloud.openai_compat:from_spec", needs_base_url=True, logprobs=None),
-    ProviderKind("anthropic", "models.cloud:from_spec", key_env=("ANTHROPIC_API_KEY",),
+    ProviderKind("anthropic", "models.cloud:from_spec", key_env=("ANTHROPIC_API_KEY",), thinking=True,
                  default_base_url="https://api.anthropic.com", base_url_env="ANTHROPIC_BASE_URL"),
     ProviderKind("gemini", "models.cloud:from_spec", key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
                  default_base_url="https://generativelanguage.googleapis.com", base_url_env="GOOGLE_GEMINI_BASE_URL"),

@@ -71,6 +71,11 @@ ALTER TABLE calls ADD COLUMN endpoint TEXT NOT NULL DEFAULT '';
 """
 """Where the call went (scheme, host, port, path; never a key): which server or gateway answered."""
 
+_COUNTERFACTUAL_V6 = """
+ALTER TABLE calls ADD COLUMN counterfactual_usd REAL;
+"""
+"""What an answer that used no model tokens (the index's) would have cost as a Sonnet call."""
+
 
 CLASSIFIER_TIER = "classifier"
 """The `tier` of the router's own model calls: recorded and priced like any call, never an answer."""
@@ -115,6 +120,9 @@ class CallRecord:
     endpoint: str = ""
     """The URL the call went to, without credentials or a query; empty for in-process models, the index
     and cache hits."""
+    counterfactual_usd: float | None = None
+    """For an answer that used no model tokens (the index's): what the same question would have cost as a
+    Sonnet call (its context and map budgets, the question in, the answer's length out); None otherwise."""
     ts: float = 0.0
     """Unix time; filled in when the record is written."""
 
@@ -125,7 +133,7 @@ _COLUMNS = [f.name for f in fields(CallRecord)]
 class Ledger(Database):
     """The append-only call ledger (several processes may write at once)."""
 
-    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5)
+    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5, _COUNTERFACTUAL_V6)
 
     def record(self, call: CallRecord) -> int:
         """Append one record; returns its id."""

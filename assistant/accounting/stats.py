@@ -4,9 +4,11 @@ Everything is computed from ledger records alone. A query's answer is its last r
 `ok` or `cache_hit` and carries no escalation reason (or, when the cascade ended without accepting
 one, the last answer it kept); its tier says who answered (`index`, a model
 tier, or `cache` when the record is a cache hit). Savings compare the real spend with the
-counterfactual of sending every model-answered query (cache hits included) to Sonnet with the
-tokens of the call that answered it. A cache-hit record carries the tokens of the original call it
-saved at $0; those tokens count toward the counterfactual, not toward the tokens used.
+counterfactual of sending every answered query to Sonnet: a model's answer with the tokens of the call
+that answered it; a cache hit with the tokens of the original call it saved at $0 (they count toward the
+counterfactual, not toward the tokens used); an index answer with the Sonnet call estimated when it was
+recorded (`counterfactual_usd`: Sonnet's context and map budgets, no more than the repository holds, the
+question in and the answer's length out). Index answers recorded before that estimate existed count $0.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ _NOT_ANSWER_TIERS = (CLASSIFIER_TIER,)
 
 
 def sonnet_cost(record: CallRecord) -> float:
-    """What the record's tokens would have cost on the Sonnet tier's model, at today's prices."""
+    """What the record's answer would have cost on the Sonnet tier's model, at today's prices: its tokens, or
+    the estimate an index answer carries."""
+    if record.counterfactual_usd is not None:
+        return record.counterfactual_usd
     usage = Usage(input_tokens=record.input_tokens, output_tokens=record.output_tokens,
                   cache_read_tokens=record.cache_read_tokens, cache_write_5m_tokens=record.cache_write_tokens)
     return pricing.cost_usd(pricing.default_model("sonnet"), usage)
@@ -193,7 +198,8 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
         answerer = "unanswered" if answer is None else "cache" if cached else answer.tier
         answered_by[answerer] += 1
         free_answers += answer is not None and not cached and is_free(answer)
-        model_answered = answer is not None and (cached or answer.tier not in _NOT_MODEL_TIERS)
+        priced = answer is not None and (cached or answer.tier not in _NOT_MODEL_TIERS
+                                         or answer.counterfactual_usd is not None)
         tiers = [r for r in query if r.outcome != "budget_stop" and r.tier not in _NOT_MODEL_TIERS + _NOT_ANSWER_TIERS]
         if any(not r.cached and r.outcome != "cache_hit" for r in tiers):
             model_queries += 1
@@ -202,7 +208,7 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
         totals.queries += 1
         seen_groups: set[str] = set()
         for record in query:
-            answering = model_answered and record is answer
+            answering = priced and record is answer
             outcomes[record.outcome] += 1
             totals.add(record, answering)
             if by is not None:

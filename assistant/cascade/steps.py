@@ -19,6 +19,7 @@ from assistant.accounting.budget import BudgetGuard
 from assistant.accounting.cache import CacheHit
 from assistant.accounting.money import usd
 from assistant.answer import Answer, Escalation
+from assistant.answer_shape import AnswerShape
 from assistant.cascade.confidence import Verdict, judge
 from assistant.cascade.known_names import known_to
 from assistant.cascade.patch_check import check_patch
@@ -98,6 +99,8 @@ class Query:
     cancel: threading.Event | None = None
     assume_yes: bool = False
     conversation: Conversation | None = None
+    shape: AnswerShape | None = None
+    """How long the answer may be, its form and the thinking effort (by kind and difficulty)."""
 
 
 @dataclass
@@ -109,6 +112,11 @@ class CascadeState:
     started: float
     queue: list[str] = field(default_factory=list)
     """The tiers still to try, in order."""
+    fallback: list[str] = field(default_factory=list)
+    """The tiers below the route's start tier, strongest first: tried only when no tier from the start tier
+    up could answer, so a question is answered with what there is."""
+    fallback_from: str = ""
+    """The route's start tier when the answer had to come from below it."""
     tried: list[str] = field(default_factory=list)
     escalations: list[Escalation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -153,7 +161,21 @@ class CascadeState:
             cached=self.final_cached, escalations=tuple(self.escalations), usage=self.usage, cost_usd=self.cost,
             sources=context.sources, duration_ms=(time.perf_counter() - self.started) * 1000,
             notes=tuple(self.notes), query_id=self.query_id, confidence=confidence, budget_stop=self.budget_stop,
+            fallback_from=self.fallback_from,
         )
+
+    def fall_back(self, reporter: Reporter) -> bool:
+        """Move to the tiers below the start tier when nothing from the start tier up answered; False when
+        there is an answer (or a cached one) already, or nothing below."""
+        if self.final is not None or self.rejected_hit is not None or not self.fallback:
+            return False
+        wanted = self.route.start_tier if self.route.start_tier in self.tried else self.tried[0]
+        self.fallback_from = wanted
+        self.notes.append(f"no tier from {wanted} up could answer; answering with {self.fallback[0]} and below"
+                          f" (a stronger tier would have been used)")
+        reporter.status(f"{', '.join(self.tried)} unavailable: answering with {self.fallback[0]}")
+        self.queue, self.fallback, self.pending = self.fallback, [], None
+        return True
 
 
 @dataclass
@@ -182,12 +204,12 @@ class Cascade:
         self.state = state
         self.query = query
         self.cache = AnswerCache(self.session) if use_cache else None
-        self.single = len(state.queue) == 1
+        self.single = query.forced is not None
 
     def run(self) -> Answer:
         """The answer the user gets; raises BudgetStop, NoTierAnswered, Cancelled or ModelUnavailable."""
         state = self.state
-        while state.queue:
+        while state.queue or state.fall_back(self.session.reporter):
             step = self._prepare(state.queue.pop(0))
             flow = Flow.NEXT if step is None else self._through(step)
             if flow is Flow.STOP:
@@ -211,7 +233,7 @@ class Cascade:
         try:
             backend = self.session.tiers.get(name)
         except ModelUnavailable as exc:
-            if self.query.forced or self.single:
+            if self.single:
                 raise
             self.state.notes.append(str(exc))
             self.session.reporter.status(f"{name} skipped: {exc}")
@@ -221,7 +243,8 @@ class Cascade:
         if self.query.conversation is not None:
             history = self.query.conversation.recall(history_budget(spec, backend), backend.count_tokens)
         with self.session.timings.stage("context"):
-            context = self.pipeline.context_for(self.query.question, self.query.extra, name, backend, history)
+            context = self.pipeline.context_for(self.query.question, self.query.extra, name, backend, history,
+                                                self.query.shape)
         return TierStep(name, backend, spec, history, context)
 
     def _cache(self, step: TierStep) -> Flow:
@@ -237,7 +260,8 @@ class Cascade:
         state.escalate_to(step.name, self.session.reporter)
         if step.context.trimmed:
             state.notes.append(f"{step.context.trimmed} context piece(s) left out to fit the {step.name} tier's budget")
-        step.request = self.pipeline.request_for(step.name, query.question, step.context, step.backend, step.history)
+        step.request = self.pipeline.request_for(step.name, query.question, step.context, step.backend, step.history,
+                                                 query.shape)
         with self.session.timings.stage("cache"):
             hit = self.cache.exact(step.name, step.backend.model, step.request, step.context) if self.cache else None
         if hit is None:

@@ -8,11 +8,27 @@ from typing import Any
 import click
 
 from assistant import offline
-from assistant.config import Settings, load_settings
+from assistant.config import REPO_CONFIG_NAME, Settings, load_settings
+
+
+def find_repo_root(start: Path) -> Path:
+    """The repository `start` is in: the nearest folder at or above it that holds `.git` (a work tree, a
+    linked worktree or a submodule) or `.tiercode.toml`; `start` itself when there is none. The home folder
+    is never taken for a repository unless Tiercode is run there (a dotfiles repository in $HOME)."""
+    start = start.resolve()
+    home = Path.home().resolve()
+    for folder in (start, *start.parents):
+        if folder == home and folder != start:
+            break
+        if (folder / ".git").exists() or (folder / REPO_CONFIG_NAME).is_file():
+            return folder
+    return start
+
 
 repo_option = click.option(
-    "--repo", type=click.Path(path_type=Path), default=Path("."), show_default=True,
-    help="Repository to work in.",
+    "--repo", type=click.Path(path_type=Path), default=lambda: find_repo_root(Path.cwd()),
+    help="Repository to work in (default: the git work tree, or the folder with a .tiercode.toml, that holds"
+         " the current folder; else the current folder).",
 )
 """`--repo PATH`, on every command that works in a repository."""
 

@@ -10,7 +10,9 @@ import click
 
 from assistant import paths
 from assistant.cli.common import repo_option
-from assistant.config import REPO_CONFIG_NAME, explain_settings
+from assistant.config import REPO_CONFIG_NAME, explain_settings, load_settings
+from assistant.instructions import load_instructions
+from models.base import approx_tokens
 
 
 @click.command("config")
@@ -25,11 +27,19 @@ def config(repo: Path, as_json: bool, docs: bool) -> None:
         return
     click.echo(f"# user file: {paths.user_config_file()}")
     click.echo(f"# repo file: {repo.resolve() / REPO_CONFIG_NAME}")
+    click.echo(f"# instructions: {_instructions_line(repo)}")
     width = max(len(r.key) for r in rows)
     for row in rows:
         click.echo(f"{row.key:<{width}}  {row.value:<28} {row.source}")
         if docs and row.doc:
             click.echo(f"{'':<{width}}  # {row.doc}")
+
+
+def _instructions_line(repo: Path) -> str:
+    """Which instructions file the models get, and its size, in the counting `tiercode` uses without a model."""
+    settings = load_settings(repo.resolve() if repo.is_dir() else None)
+    found = load_instructions(repo, settings.instructions_files, settings.instructions_tokens, approx_tokens)
+    return found.describe() if found else f"none (looked for {', '.join(settings.instructions_files)})"
 
 
 COMMANDS = [config]

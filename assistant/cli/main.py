@@ -137,12 +137,14 @@ def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
               help="Send only what changed (git diff against --base): the hunks and their enclosing functions.")
 @click.option("--base", "diff_base", default="HEAD", show_default=True, metavar="REV", help="What --diff compares to.")
 @click.option("--verbose", "-v", is_flag=True, help="Also print where the time went, stage by stage, on stderr.")
+@click.option("--file", "-f", "pinned", multiple=True, metavar="PATH",
+              help="Send this file whole with the question (repeatable), counted against each tier's budget.")
 @click.option("--no-stdin", "-n", is_flag=True,
               help="Do not read stdin (like ssh -n): for scripts and loops whose stdin is not for Tiercode.")
 def ask(
     question: tuple[str, ...], repo: Path, offline: bool | None, tier: str | None, max_cost: float | None,
     yes: bool, as_json: bool, no_cache: bool, dry_run: bool, diff_only: bool, diff_base: str, verbose: bool,
-    no_stdin: bool,
+    no_stdin: bool, pinned: tuple[str, ...],
 ) -> None:
     """Answer QUESTION about the repository. Stdin, when it is not a terminal, is read and added as context
     (not with --no-stdin); a piped diff (`git diff | tiercode ask "review this"`) is sent diff-only, like
@@ -169,6 +171,8 @@ def ask(
         elif looks_like_diff(extra):
             extra = diff_context(extra, session.store(), session.repo) or extra
         pipeline = Pipeline(session)
+        for path in pinned:
+            pipeline.pinned.add(path)
         if dry_run:
             plan = pipeline.plan(text, extra)
             click.echo(json.dumps(plan.to_json(), indent=2) if as_json else reporter.format_plan(plan))

@@ -128,6 +128,8 @@ def metadata_line(answer: Answer) -> str:
         parts.append("cached")
     for e in answer.escalations:
         parts.append(f"{e.from_tier}→{e.to_tier} ({e.reason})")
+    if answer.fallback_from:
+        parts.append(f"below {answer.fallback_from} (unavailable)")
     parts.append(f"{answer.duration_ms / 1000:.2f}s")
     return " · ".join(parts)
 

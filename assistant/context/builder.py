@@ -27,7 +27,8 @@ class Piece:
     text: str
     source: Source | None
     part: str = "signature"
-    """What of the source it holds: "definition" (the code whole), "signature", "use" (one line)."""
+    """What of the source it holds: "file" (a pinned file whole), "definition" (the code whole), "signature",
+    "use" (one line)."""
     end_line: int = 0
     """The last line of the source it holds (0: the source's line alone)."""
 
@@ -82,19 +83,23 @@ def build_context(
     already_sent: frozenset[str] = frozenset(),
     vectors: VectorIndex | None = None,
     embedder: Embedder | None = None,
+    pinned: Sequence[tuple[str, str]] = (),
 ) -> Context:
     """Collect pieces by priority and keep those that fit `budget_tokens`, leaving out the blocks in
     `already_sent` (hashes from `block_hash`).
 
-    By priority: the provided input; the definitions `locate` ranks first for the question (the
-    same ranking `tiercode search` shows: traceback frames, the names it uses, BM25, dense hits when
-    `vectors` and `embedder` are given), whole, beside the ones it names that rank among them; the
+    By priority: the provided input and the `pinned` files (path, text), whole; the definitions `locate`
+    ranks first for the question (the same ranking `tiercode search` shows: traceback frames, the names it
+    uses, BM25, dense hits when `vectors` and `embedder` are given), whole, beside the ones it names that
+    rank among them; the
     signatures of the next ones; the lines that call the named symbols and the definitions they call;
     the named symbols' files' imports.
     """
     pieces: list[Piece] = []
     if extra.strip():
         pieces.append(Piece(0, "Provided input", extra.strip(), None))
+    for path, text in pinned:  # whole files the user pinned, before anything the index chooses
+        pieces.append(Piece(0, f"{path} (pinned)", text, Source(path, 1, ""), "file", max(1, text.count("\n"))))
     evidence = evidence_text(question, extra)
     ranked = [symbol for symbol, _ in locate(store, evidence, 20, vectors, embedder).definitions[:_RANKED]]
     named = named_symbols(question, store, ranked)

@@ -239,13 +239,28 @@ def label_probability(result: GenerationResult, label: str, labels: tuple[str, .
 
 
 def classify(
-    question: str, classifier: Backend | None = None, on_call: Callable[[GenerationResult], None] | None = None
+    question: str, classifier: Backend | None = None, on_call: Callable[[GenerationResult], None] | None = None,
+    attached: str = "",
 ) -> Route:
     """All stages: rules, then the lexical model, then the classifier model, each only when the one
-    before it is unsure; `on_call` receives the classifier model's result when it ran."""
-    decided = classify_fast(question) or classify_lexical(question)
-    if decided is not None:
-        return decided
-    if classifier is not None:
-        return classify_with_model(question, classifier, on_call)
-    return _default_route(question)
+    before it is unsure; `on_call` receives the classifier model's result when it ran. A question about an
+    `attached` error (a traceback, an exception line) that reads as a lookup or an explanation is a debug
+    question."""
+    route = classify_fast(question) or classify_lexical(question)
+    if route is None:
+        route = classify_with_model(question, classifier, on_call) if classifier is not None else \
+            _default_route(question)
+    if route.kind in ("lookup", "explain") and shows_an_error(attached):
+        difficulty = difficulty_of(question, "debug")
+        return Route("debug", difficulty, start_tier("debug", difficulty), route.stage, route.probability)
+    return route
+
+
+_ERROR_LINE = re.compile(r"^(?:E\s+)?(?:Traceback \(most recent call last\)"
+                         r"|\w+(?:\.\w+)*(?:Error|Exception|Warning)\b:?"
+                         r"|panic:|thread '.*' panicked|Exception in thread|\s+at [\w$.]+\(.*:\d+\))", re.MULTILINE)
+
+
+def shows_an_error(text: str) -> bool:
+    """Whether `text` holds an error report: a traceback, an `...Error:` line, a panic or a stack frame."""
+    return bool(text) and _ERROR_LINE.search(text) is not None

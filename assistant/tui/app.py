@@ -215,6 +215,7 @@ class TiercodeApp(App[None]):
         """Enter: a slash command runs, anything else is a question."""
         prompt = self.query_one(PromptInput)
         line = event.value.strip()
+        question, attached = prompt.take_question()
         prompt.clear()
         prompt.remember(line)
         if not line:
@@ -222,30 +223,34 @@ class TiercodeApp(App[None]):
         if line.startswith("/"):
             await self.commands.run(line)
         else:
-            await self.ask(line)
+            await self.ask(question, attached)
 
-    async def ask(self, question: str) -> None:
-        """Start answering a question in a worker."""
+    async def ask(self, question: str, attached: str = "") -> None:
+        """Start answering a question in a worker; `attached` is pasted text that goes with it."""
         if self.answering:
             self.say("still answering the last question; Ctrl+C cancels it", "warning")
             return
         self.answering = True
         self.reporter.cancel = threading.Event()
-        self._turn = Turn(question)
+        shown = f"{question}\n[pasted {len(attached.splitlines())} lines]" if attached else question
+        self._turn = Turn(shown)
         await self.conversation.mount(self._turn)
         self.refresh_footer()
-        self.answer_question(question, self.forced_tier, self.reporter.cancel)
+        self.answer_question(question, attached, self.forced_tier, self.reporter.cancel)
 
     @work(thread=True, exclusive=True, group="ask")
-    def answer_question(self, question: str, tier: str | None, cancel: threading.Event) -> None:
+    def answer_question(self, question: str, attached: str, tier: str | None, cancel: threading.Event) -> None:
         """Run the pipeline; its reporter streams through messages."""
         with self.workers_running:
-            self.post_message(self._answer(question, tier, cancel))
+            self.post_message(self._answer(question, attached, tier, cancel))
 
-    def _answer(self, question: str, tier: str | None, cancel: threading.Event) -> AnswerReady | AnswerStopped:
+    def _answer(
+        self, question: str, attached: str, tier: str | None, cancel: threading.Event,
+    ) -> AnswerReady | AnswerStopped:
         try:
             self.index.open()
-            return AnswerReady(self.pipeline.ask(question, tier=tier, cancel=cancel, conversation=self.dialogue))
+            return AnswerReady(self.pipeline.ask(question, attached, tier=tier, cancel=cancel,
+                                                 conversation=self.dialogue))
         except Cancelled:
             return AnswerStopped("cancelled; the partial usage is recorded", "cancelled")
         except BudgetStop as exc:

@@ -12,9 +12,12 @@ from assistant import offline
 from assistant.accounting.money import usd
 from assistant.context.builder import build_context
 from assistant.edits import EditError, EditJournal, FileChange
+from assistant.errors import UsageError
+from assistant.instructions import load_instructions
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
 from assistant.tui.widgets import COMMANDS
+from models.base import approx_tokens
 
 if TYPE_CHECKING:
     from textual.containers import VerticalScroll
@@ -26,11 +29,6 @@ if TYPE_CHECKING:
     from indexer.store import IndexStore
 
 _MAP_TOKENS = 1500
-
-
-def approx_tokens(text: str) -> int:
-    """A model-free token estimate (about four characters a token)."""
-    return max(1, len(text) // 4) if text else 0
 
 
 class CommandHost(Protocol):
@@ -166,6 +164,13 @@ class CommandHandler:
             extra = stats.to_text()
         await self.app.push_screen(StatsScreen(report, extra))
 
+    def _instructions_note(self) -> str:
+        """Which project instructions file goes in the system prompt, and its size."""
+        settings = self.app.session.settings
+        found = load_instructions(self.app.session.repo, settings.instructions_files, settings.instructions_tokens,
+                                  approx_tokens)
+        return f"project instructions: {found.describe()}" if found else "no project instructions file"
+
     async def cmd_context(self, argument: str) -> None:
         """Show what the last question sent, or the context the index would send with a new one."""
         if not argument:
@@ -175,16 +180,42 @@ class CommandHandler:
                 return
             last = turns[-1]
             self.app.show(f"**Sent with** “{last.question}”: about {approx_tokens(last.prompt)} tokens, after "
-                          f"{len(turns) - 1} earlier turn(s) of this conversation\n\n````text\n{last.prompt}\n````")
+                          f"{len(turns) - 1} earlier turn(s) of this conversation; {self._instructions_note()};"
+                          f" pinned: {', '.join(self.app.pipeline.pinned.paths) or 'none'}"
+                          f"\n\n````text\n{last.prompt}\n````")
             return
         store = self._store()
         if store is None:
             return
         context = build_context(argument, store, self.app.session.repo, self.app.session.settings.context.local,
-                                approx_tokens)
+                                approx_tokens, pinned=self.app.pipeline.pinned.texts())
         sources = "\n".join(f"- `{s.path}:{s.line}` {s.symbol}" for s in context.sources) or "- (nothing found)"
         self.app.show(f"**Context for** “{argument}”: about {context.tokens} tokens, "
                       f"{context.trimmed} piece(s) left out\n\n{sources}")
+
+    async def cmd_add(self, argument: str) -> None:
+        """Pin a file: it is sent whole with every question, counted against each tier's budget."""
+        if not argument:
+            self.app.say("usage: /add PATH pins a file into every question's context", "warning")
+            return
+        try:
+            path = self.app.pipeline.pinned.add(argument)
+        except UsageError as exc:
+            self.app.say(str(exc), "warning")
+            return
+        self.app.say(f"pinned {path}; pinned now: {', '.join(self.app.pipeline.pinned.paths)}")
+
+    async def cmd_drop(self, argument: str) -> None:
+        """Unpin a file (`/drop` alone unpins all)."""
+        pinned = self.app.pipeline.pinned
+        if not argument:
+            dropped, pinned.paths = list(pinned.paths), []
+            self.app.say(f"unpinned {', '.join(dropped) or 'nothing: no file was pinned'}")
+            return
+        try:
+            self.app.say(f"unpinned {pinned.drop(argument)}")
+        except UsageError as exc:
+            self.app.say(str(exc), "warning")
 
     async def cmd_map(self, argument: str) -> None:
         """Show the ranked repository map."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.suggester import SuggestFromList
@@ -26,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "/budget": "show limits and spending; /budget daily 2.5 or /budget action pause changes them",
     "/stats": "cost per day, share by tier, cache hit rate, savings",
     "/context": "/context shows what the last question sent; /context QUESTION, what a new one would send",
+    "/add": "/add PATH pins a file: sent whole with every question",
+    "/drop": "/drop PATH unpins a file; /drop alone unpins all",
     "/map": "the repository map",
     "/find": "/find NAME lists definitions and references",
     "/apply": "write the edits the last answer proposed (asks first)",
@@ -179,8 +182,13 @@ class StatusFooter(Static):
         self.update(footer_text(state))
 
 
+PASTE_MARKER = re.compile(r"\[pasted \d+ lines\] ?")
+"""How a multi-line paste shows in the question box; the pasted text itself goes with the question."""
+
+
 class PromptInput(Input):
-    """The question box: history on up/down, slash-command completion with Tab (or →)."""
+    """The question box: history on up/down, slash-command completion with Tab (or →); a multi-line paste (a
+    traceback, a log, a diff) is attached to the question whole and shown as `[pasted N lines]`."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "history(-1)", "Previous", show=False),
@@ -196,6 +204,25 @@ class PromptInput(Input):
                          **kwargs)  # type: ignore[arg-type]
         self.history: list[str] = []
         self._position = 0
+        self.attached = ""
+        """The text pasted since the last question, sent with it as its attached input."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        """Attach a multi-line paste whole (a one-line box would keep only its first line); one line is typed."""
+        text = event.text.strip("\n")
+        if "\n" not in text:
+            return  # Input's own handler inserts it
+        event.prevent_default()
+        event.stop()
+        self.attached = f"{self.attached}\n\n{text}" if self.attached else text
+        self.insert_text_at_cursor(f"[pasted {len(text.splitlines())} lines] ")
+
+    def take_question(self) -> tuple[str, str]:
+        """The typed question without paste markers, and the pasted text (cleared for the next question). A
+        paste with no question typed is the question itself."""
+        typed = PASTE_MARKER.sub("", self.value).strip()
+        attached, self.attached = self.attached, ""
+        return (typed, attached) if typed else (attached, "")
 
     def remember(self, line: str) -> None:
         """Add a submitted line to the history."""

@@ -21,7 +21,7 @@ import anthropic
 import httpx2
 
 from models import pricing
-from models.base import GenerationRequest, GenerationResult, ModelError, TextCallback, Usage
+from models.base import Capabilities, GenerationRequest, GenerationResult, ModelError, TextCallback, Usage
 from models.cloud.common import (
     DEFAULT_TIMEOUT,
     CloudTier,
@@ -55,6 +55,7 @@ class AnthropicTier(CloudTier):
     provider = PROVIDER
     label = LABEL
     key_env = KEY_ENV
+    capabilities = Capabilities(thinking=True)
 
     def __init__(
         self,
@@ -68,7 +69,7 @@ class AnthropicTier(CloudTier):
     ) -> None:
         """`api_key` defaults to ANTHROPIC_API_KEY and `base_url` to the SDK's (ANTHROPIC_BASE_URL).
 
-        `effort` (low … max) is sent as `output_config.effort` when given.
+        `effort` (low … max) is sent as `output_config.effort` when given; a request's own effort wins.
         """
         super().__init__(model, api_key)
         self.min_cache_tokens = (
@@ -129,8 +130,9 @@ class AnthropicTier(CloudTier):
         params: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens, "messages": messages}
         if system:
             params["system"] = system
-        if self.effort:
-            params["output_config"] = {"effort": self.effort}
+        effort = request.effort or self.effort
+        if effort:
+            params["output_config"] = {"effort": effort}
         return params
 
     def _status_error(self, exc: anthropic.APIStatusError, state: StreamState | None) -> ModelError:

@@ -100,3 +100,19 @@ def test_design_without_scope_words_is_medium_and_starts_below_sonnet() -> None:
     route = classify_fast("how should we structure the plugin system?")
     assert route is not None and route.kind == "design"
     assert route.difficulty == "medium" and route.start_tier == "gemini"
+
+
+@pytest.mark.parametrize("attached", [
+    'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\n    main()\nKeyError: \'x\'\n',
+    "thread 'main' panicked at src/main.rs:4:5:\nindex out of bounds\n",
+    'Exception in thread "main" java.lang.NullPointerException\n    at com.acme.App.run(App.java:12)\n',
+    "E   ValueError: bad input\n",
+])
+def test_a_question_about_an_attached_error_is_a_debug_question(attached: str) -> None:
+    assert classify("why does this happen?").kind != "debug"
+    assert classify("why does this happen?", attached=attached).kind == "debug"
+
+
+def test_attached_text_without_an_error_keeps_the_route() -> None:
+    diff = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n"
+    assert classify("explain this change", attached=diff) == classify("explain this change")

@@ -75,8 +75,9 @@ def test_builtin_capabilities_are_todays() -> None:
     specs = builtin_specs()
     local = specs["local"].capabilities
     assert (local.free, local.logprobs, local.retries, local.prompt_caching) == (True, True, False, False)
-    for name in ("groq", "gemini", "sonnet"):
+    for name in ("groq", "gemini"):
         assert specs[name].capabilities == Capabilities()
+    assert specs["sonnet"].capabilities == Capabilities(thinking=True)  # Claude thinks, steered by effort
 
 
 def test_cloud_kinds_take_keys_where_their_sdk_classes_do() -> None:
@@ -185,7 +186,7 @@ def test_builtin_cloud_tiers_build_their_sdk_classes(cloud_emulators: fixtures.C
     for name, cls in (("groq", cloud.GroqTier), ("gemini", cloud.GeminiTier), ("sonnet", cloud.AnthropicTier)):
         backend = build_backend(specs[name])
         assert isinstance(backend, cls) and isinstance(backend, Backend)
-        assert backend.model == specs[name].model and capabilities_of(backend) == Capabilities()
+        assert backend.model == specs[name].model and capabilities_of(backend) == specs[name].capabilities
 
 
 def test_a_key_from_the_settings_wins_over_the_environment(cloud_emulators: fixtures.CloudEmulators) -> None:

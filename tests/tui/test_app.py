@@ -215,3 +215,30 @@ async def test_embeddings_follow_in_the_background_and_the_footer_counts_them(
         assert VectorIndex.for_store(store, app.session.code_embedder().dim).size == chunks  # type: ignore[union-attr]
         (sample_repo / "pkg" / "extra.py").write_text("def added() -> int:\n    return 1\n")
         await wait_for(pilot, lambda: f"{chunks + 1} vectors" in str(footer.render()), "the new file's vector")
+
+
+async def test_a_pasted_traceback_goes_with_the_question_and_chooses_its_code(
+    tmp_path: Path, installed_model: Path
+) -> None:
+    from textual import events
+
+    from tests.assistant.test_everyday_error import inventory_repo, real_traceback
+
+    repo = inventory_repo(tmp_path / "repo")
+    report = real_traceback(repo)
+    app = make_app(repo, max_output_tokens=16)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, app.index_ready.is_set, "the index")
+        prompt = app.query_one(PromptInput)
+        await pilot.click("#prompt")
+        prompt.post_message(events.Paste(report))
+        await pilot.pause()
+        assert prompt.value.startswith(f"[pasted {len(report.strip().splitlines())} lines]")
+        await pilot.press(*"why does this crash?")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        sent = app.dialogue.turns[-1]
+        assert sent.question == "why does this crash?"
+        assert "KeyError: 'nuts'" in sent.prompt  # the whole paste, not its first line
+        assert "return sum(self.movements[item])" in sent.prompt  # the innermost frame's function
+        assert prompt.attached == ""
