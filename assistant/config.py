@@ -18,8 +18,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from assistant import paths
 from assistant.answer_shape import AnswerSettings
+from assistant.context.instructions import DEFAULT_FILES as DEFAULT_INSTRUCTION_FILES
 from assistant.errors import ConfigError
-from assistant.instructions import DEFAULT_FILES as DEFAULT_INSTRUCTION_FILES
 from models.tier_registry import (
     DEFAULT_ORDER,
     FREE_BUDGETS,

@@ -11,7 +11,7 @@ import click
 from assistant import paths
 from assistant.cli.common import repo_option
 from assistant.config import REPO_CONFIG_NAME, explain_settings, load_settings
-from assistant.instructions import load_instructions
+from assistant.context.instructions import load_instructions
 from models.base import approx_tokens
 
 

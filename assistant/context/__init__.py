@@ -1,2 +1,3 @@
-"""Context: takes a question (with attached text, a diff or earlier turns) and a tier's token budget; gives
-the smallest sufficient code from the index, each block with where it came from."""
+"""Context: takes a question (with attached text, a diff, earlier turns, pinned files) and a tier's token
+budget; gives the smallest sufficient code from the index, each block with where it came from, and the
+project's instructions for the stable prefix."""

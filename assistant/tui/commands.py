@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from assistant import offline
 from assistant.accounting.money import usd
 from assistant.context.builder import build_context
+from assistant.context.instructions import load_instructions
 from assistant.edits import EditError, EditJournal, FileChange
 from assistant.errors import UsageError
-from assistant.instructions import load_instructions
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
 from assistant.tui.widgets import COMMANDS

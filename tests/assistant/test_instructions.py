@@ -10,7 +10,7 @@ import pytest
 
 from assistant.config import load_settings
 from assistant.context.conversation import History
-from assistant.instructions import load_instructions
+from assistant.context.instructions import load_instructions
 from assistant.pipeline import Pipeline
 from assistant.session import Session
 from models.base import approx_tokens

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.context.pinned import PinnedFiles
 from assistant.errors import UsageError
-from assistant.pinned import PinnedFiles
 from tests.assistant.test_ask_cli import assert_one_line_error, tiercode
 from tests.emulators import fixtures
 
