@@ -17,9 +17,9 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, Vali
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from assistant import paths
-from assistant.answer_shape import AnswerSettings
 from assistant.context.instructions import DEFAULT_FILES as DEFAULT_INSTRUCTION_FILES
 from assistant.errors import ConfigError
+from assistant.route.answer_shape import AnswerSettings
 from models.tier_registry import (
     DEFAULT_ORDER,
     FREE_BUDGETS,

@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass, field
 from assistant.accounting.budget import BudgetGuard
 from assistant.accounting.ledger import CLASSIFIER_TIER, CallRecord, new_id
 from assistant.answer import Answer
-from assistant.answer_shape import AnswerShape, answer_shape
 from assistant.cascade.steps import Cascade, CascadeState, Query, estimate
 from assistant.context.builder import Context, Span, build_context
 from assistant.context.conversation import Conversation, History, Turn
 from assistant.context.instructions import Instructions, load_instructions
 from assistant.context.pinned import PinnedFiles
 from assistant.errors import UsageError
+from assistant.route.answer_shape import AnswerShape, answer_shape
 from assistant.route.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
 from assistant.route.router import Route, classify, start_index
 from assistant.session import Session

@@ -19,13 +19,13 @@ from assistant.accounting.budget import BudgetGuard
 from assistant.accounting.cache import CacheHit
 from assistant.accounting.money import usd
 from assistant.answer import Answer, Escalation
-from assistant.answer_shape import AnswerShape
 from assistant.cascade.confidence import Verdict, judge
 from assistant.cascade.known_names import known_to
 from assistant.cascade.patch_check import check_patch
 from assistant.context.builder import Context
 from assistant.context.conversation import Conversation, History
 from assistant.errors import BudgetStop, NoTierAnswered
+from assistant.route.answer_shape import AnswerShape
 from assistant.route.router import Route
 from assistant.session import Reporter, Session
 from models.base import (

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from assistant.answer_shape import THINKING_ALLOWANCE, AnswerSettings, answer_shape
 from assistant.config import load_settings
 from assistant.errors import ConfigError
 from assistant.pipeline import Pipeline
+from assistant.route.answer_shape import THINKING_ALLOWANCE, AnswerSettings, answer_shape
 from models import pricing
 from tests.emulators.fixtures import CloudEmulators
 from tests.emulators.server import Reply
