@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 from assistant.accounting.budget import BudgetGuard
 from assistant.accounting.ledger import CLASSIFIER_TIER, CallRecord, new_id
 from assistant.answer import Answer
-from assistant.cascade.steps import Cascade, CascadeState, Query, estimate
+from assistant.cascade.estimates import estimate
+from assistant.cascade.steps import Cascade, CascadeState, Query
 from assistant.context.builder import Context, Span, build_context
 from assistant.context.conversation import Conversation, History, Turn
 from assistant.context.instructions import Instructions, load_instructions

@@ -87,3 +87,18 @@ def judge(
     if score is not None and score < threshold:
         return Verdict(score, f"low token confidence ({score:.2f} < {threshold:.2f})")
     return Verdict(score if score is not None else 1.0, "")
+
+
+_FENCE_LANGUAGES = {"python": "python", "py": "python", "js": "javascript", "javascript": "javascript",
+                    "ts": "typescript", "typescript": "typescript", "go": "go", "rust": "rust", "rs": "rust",
+                    "java": "java", "c": "c", "cpp": "cpp", "c++": "cpp"}
+
+
+def code_parses(fence_language: str, code: str) -> bool:
+    """Whether a fenced block in a language the index parses parses without errors (others pass)."""
+    from indexer.parse import parse_source
+
+    language = _FENCE_LANGUAGES.get(fence_language.lower())
+    if language is None:
+        return True
+    return not parse_source(language, code.encode()).has_errors

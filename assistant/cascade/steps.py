@@ -19,7 +19,8 @@ from assistant.accounting.budget import BudgetGuard
 from assistant.accounting.cache import CacheHit
 from assistant.accounting.money import usd
 from assistant.answer import Answer, Escalation
-from assistant.cascade.confidence import Verdict, judge
+from assistant.cascade.confidence import Verdict, code_parses, judge
+from assistant.cascade.estimates import estimate, history_budget, prompt_tokens
 from assistant.cascade.known_names import known_to
 from assistant.cascade.patch_check import check_patch
 from assistant.context.builder import Context
@@ -483,38 +484,6 @@ class Cascade:
                              route=self.state.route, **details)  # type: ignore[arg-type]
 
 
-def history_budget(spec: TierSpec, backend: Backend) -> int:
-    """Tokens of earlier turns a tier gets: its budget, and never more than a quarter of a small window."""
-    budget = spec.budgets.history_tokens
-    window = capabilities_of(backend).context_window
-    return budget if window is None else min(budget, window // 4)
-
-
-def estimate(spec: TierSpec, backend: Backend, request: GenerationRequest) -> float:
-    """The most `request` can cost on a tier: what the budget checks, the consent prompt and the dry run show."""
-    return spec.max_cost_usd(prompt_tokens(backend, request), request.max_tokens)
-
-
-def prompt_tokens(backend: Backend, request: GenerationRequest) -> int:
-    """Input tokens a request will be billed for, with room for the chat template's framing."""
-    return sum(backend.count_tokens(m.content) + 8 for m in request.messages)
-
-
 def hit_usage(hit: CacheHit) -> Usage:
     """The tokens a cached answer took when it was made (what the all-Sonnet counterfactual counts)."""
     return Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
-
-
-_FENCE_LANGUAGES = {"python": "python", "py": "python", "js": "javascript", "javascript": "javascript",
-                    "ts": "typescript", "typescript": "typescript", "go": "go", "rust": "rust", "rs": "rust",
-                    "java": "java", "c": "c", "cpp": "cpp", "c++": "cpp"}
-
-
-def code_parses(fence_language: str, code: str) -> bool:
-    """Whether a fenced block in a language the index parses parses without errors (others pass)."""
-    from indexer.parse import parse_source
-
-    language = _FENCE_LANGUAGES.get(fence_language.lower())
-    if language is None:
-        return True
-    return not parse_source(language, code.encode()).has_errors
