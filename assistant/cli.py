@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -13,16 +11,14 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from assistant import __version__, paths
+from assistant import __version__
 from assistant import offline as offline_guard
 from assistant.commands.common import repo_option, settings_for
-from assistant.errors import BudgetStop, TiercodeError, UsageError
+from assistant.errors import BudgetStop, UsageError
+from assistant.failures import EXIT_INPUT, Failure, failure_of
 from assistant.output import ConsoleReporter, print_metadata
-from indexer.sqlitedb import DatabaseCorrupt, is_corruption
-from models.base import Cancelled, ModelUnavailable
-from models.manager import PullError
+from models.base import Cancelled
 
-_EXIT_INTERRUPTED = 130
 _STARTED = time.perf_counter()
 """When the command line was loaded: the start of `ask -v`'s start-up stage."""
 
@@ -36,57 +32,16 @@ class TiercodeGroup(click.Group):
             code = super().main(*args, **kwargs)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
-            sys.exit(2)
+            sys.exit(EXIT_INPUT)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "tiercode"
-            _fail(f"{exc.format_message().rstrip('.')}; see '{command} --help'", 2)
-        except click.Abort:
-            _fail("interrupted", _EXIT_INTERRUPTED)
-        except TiercodeError as exc:
-            _fail(str(exc), exc.exit_code)
-        except ModelUnavailable as exc:
-            _fail(str(exc), 2)
-        except PullError as exc:
-            _fail(str(exc), 2)
-        except KeyboardInterrupt:
-            _fail("interrupted", _EXIT_INTERRUPTED)
-        except DatabaseCorrupt as exc:  # a store that cannot even be opened
-            _fail(_damaged(exc.path, exc.reason), 1)
-        except sqlite3.DatabaseError as exc:  # damage the index build did not reach, or the ledger's
-            if not is_corruption(exc):
+            _fail(Failure(f"{exc.format_message().rstrip('.')}; see '{command} --help'", EXIT_INPUT))
+        except (Exception, KeyboardInterrupt) as exc:
+            failure = failure_of(exc)
+            if failure is None:
                 raise
-            _fail(_damage_advice(exc), 1)
+            _fail(failure)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-_STORES = {
-    "ledger.sqlite": ("the ledger", "move it aside to keep its records; Tiercode then starts a new one"),
-    "cache.sqlite": ("the response cache", "move it aside (it is only a cache); Tiercode then starts a new one"),
-}
-"""What each of Tiercode's databases in the data folder is, and what to do when it is damaged."""
-
-
-def _damaged(path: Path, reason: str) -> str:
-    """The one-line advice for a damaged database file."""
-    what, fix = _STORES.get(path.name, ("the index", "`tiercode index --rebuild` builds it anew"))
-    return f"{what} at {path} is damaged ({reason}); {fix}"
-
-
-def _damage_advice(exc: sqlite3.DatabaseError) -> str:
-    """Which of Tiercode's databases is damaged, and what to do about it (checked only after an error)."""
-    data = paths.data_dir()
-    for name in _STORES:
-        if (data / name).exists() and not _intact(data / name):
-            return _damaged(data / name, str(exc))
-    return f"the index is damaged ({exc}); `tiercode index --rebuild` builds it anew"
-
-
-def _intact(path: Path) -> bool:
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            return db.execute("PRAGMA quick_check(1)").fetchone()[0] == "ok"
-    except sqlite3.DatabaseError as exc:  # locked or unopenable is not damage
-        return not is_corruption(exc)
 
 
 def _defaults_for(group: click.Group, values: dict[str, object]) -> dict[str, object]:
@@ -95,11 +50,9 @@ def _defaults_for(group: click.Group, values: dict[str, object]) -> dict[str, ob
             for name, command in group.commands.items()}
 
 
-def _fail(message: str, code: int) -> None:
-    click.echo(f"tiercode: error: {message}", err=True)
-    sys.exit(code)
-
-
+def _fail(failure: Failure) -> None:
+    click.echo(f"tiercode: error: {failure.message}", err=True)
+    sys.exit(failure.exit_code)
 
 
 @click.group(cls=TiercodeGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
