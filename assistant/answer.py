@@ -50,16 +50,24 @@ class Answer:
     budget_stop: str = ""
     """Set when a budget or a declined confirmation stopped the cascade after an earlier tier answered: the
     answer is that tier's, and `ask` exits 3 after printing it."""
+    error: str = ""
+    """Why there is no answer (`ask --json` of a question that failed); empty when answered."""
+
+    @classmethod
+    def failed(cls, error: str, budget_stop: str = "") -> Answer:
+        """The stand-in for a question that got no answer: what `ask --json` prints when it fails."""
+        return cls("", "", "", "", "", budget_stop=budget_stop, error=error)
 
     def to_json(self) -> dict[str, Any]:
-        """The `ask --json` object (design.md)."""
+        """The `ask --json` object (design.md); a failed question's has `answer`, `tier` and `model` null."""
+        answered = not self.error
         return {
-            "answer": self.answer,
-            "tier": self.tier,
-            "model": self.model,
+            "answer": self.answer if answered else None,
+            "tier": self.tier if answered else None,
+            "model": self.model if answered else None,
             "cached": self.cached,
-            "kind": self.kind,
-            "difficulty": self.difficulty,
+            "kind": self.kind or None,
+            "difficulty": self.difficulty or None,
             "escalations": [{"from": e.from_tier, "to": e.to_tier, "reason": e.reason} for e in self.escalations],
             "usage": {
                 "input_tokens": self.usage.input_tokens,
@@ -73,4 +81,5 @@ class Answer:
             "notes": list(self.notes),
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "budget_stop": self.budget_stop or None,
+            "error": self.error or None,
         }

@@ -15,7 +15,7 @@ from assistant import __version__
 from assistant import offline as offline_guard
 from assistant.commands.common import repo_option, settings_for
 from assistant.errors import BudgetStop, UsageError
-from assistant.failures import EXIT_INPUT, Failure, failure_of
+from assistant.failures import EXIT_INPUT, Failure, failure_of, reported_in_json
 from assistant.output import ConsoleReporter, print_metadata
 from models.base import Cancelled
 
@@ -107,41 +107,45 @@ def ask(
 
     text = " ".join(question)
     extra = "" if no_stdin or sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    settings = settings_for(repo, offline=offline)
-    if max_cost is not None:
-        settings.budget.per_query = max_cost
-        settings.budget.action = "fail"
-    reporter = ConsoleReporter(stream=not as_json and not dry_run, assume_yes=yes)
-    session = Session(repo, settings, reporter)
-    try:
-        if diff_only:
-            extra = "\n\n".join(part for part in (diff_context(git_diff(session.repo, diff_base), session.store(),
-                                                                session.repo), extra) if part.strip())
-            if not extra:
-                raise UsageError(f"--diff: nothing changed since {diff_base}")
-        elif looks_like_diff(extra):
-            extra = diff_context(extra, session.store(), session.repo) or extra
-        pipeline = Pipeline(session)
-        if dry_run:
-            plan = pipeline.plan(text, extra)
-            click.echo(json.dumps(plan.to_json(), indent=2) if as_json else reporter.format_plan(plan))
-            return
-        session.timings.add("start-up", time.perf_counter() - _STARTED)
+    stopped = ""
+    with reported_in_json(as_json and not dry_run):
+        settings = settings_for(repo, offline=offline)
+        if max_cost is not None:
+            settings.budget.per_query = max_cost
+            settings.budget.action = "fail"
+        reporter = ConsoleReporter(stream=not as_json and not dry_run, assume_yes=yes)
+        session = Session(repo, settings, reporter)
         try:
-            answer = pipeline.ask(text, extra=extra, tier=tier, assume_yes=yes, use_cache=not no_cache)
-        except Cancelled:
-            raise click.Abort() from None
-        if as_json:
-            click.echo(json.dumps(answer.to_json()))
-        else:
-            reporter.finish()
-            print_metadata(answer)
-        if verbose:
-            click.echo(f"tiercode: timing: {session.timings.line(time.perf_counter() - _STARTED)}", err=True)
-        if answer.budget_stop:
-            raise BudgetStop(answer.budget_stop)
-    finally:
-        session.close()
+            if diff_only:
+                extra = "\n\n".join(part for part in (diff_context(git_diff(session.repo, diff_base),
+                                                                    session.store(), session.repo), extra)
+                                     if part.strip())
+                if not extra:
+                    raise UsageError(f"--diff: nothing changed since {diff_base}")
+            elif looks_like_diff(extra):
+                extra = diff_context(extra, session.store(), session.repo) or extra
+            pipeline = Pipeline(session)
+            if dry_run:
+                plan = pipeline.plan(text, extra)
+                click.echo(json.dumps(plan.to_json(), indent=2) if as_json else reporter.format_plan(plan))
+                return
+            session.timings.add("start-up", time.perf_counter() - _STARTED)
+            try:
+                answer = pipeline.ask(text, extra=extra, tier=tier, assume_yes=yes, use_cache=not no_cache)
+            except Cancelled:
+                raise click.Abort() from None
+            if as_json:
+                click.echo(json.dumps(answer.to_json()))
+            else:
+                reporter.finish()
+                print_metadata(answer)
+            if verbose:
+                click.echo(f"tiercode: timing: {session.timings.line(time.perf_counter() - _STARTED)}", err=True)
+            stopped = answer.budget_stop
+        finally:
+            session.close()
+    if stopped:  # the answer is printed already: its JSON says why the cascade stopped
+        raise BudgetStop(stopped)
 
 
 from assistant.commands import (  # noqa: E402 - subcommands register on `cli`

@@ -4,14 +4,18 @@ answer, 2 usage, input or configuration, 3 stopped by a budget; 130 interrupted)
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from assistant import paths
-from assistant.errors import TiercodeError
+from assistant.answer import Answer
+from assistant.errors import BudgetStop, TiercodeError
 from indexer.sqlitedb import DatabaseCorrupt, is_corruption
 from models.base import ModelUnavailable
 from models.manager import PullError
@@ -72,3 +76,16 @@ def _intact(path: Path) -> bool:
     except sqlite3.DatabaseError as exc:  # locked or unopenable is not damage
         return not is_corruption(exc)
 
+
+@contextmanager
+def reported_in_json(enabled: bool) -> Iterator[None]:
+    """With `enabled` (`ask --json`), a failure also prints the one JSON object a script reads on stdout: the
+    answer's keys, empty, and `error`; the one-line error on stderr and the exit code are as always."""
+    try:
+        yield
+    except (Exception, KeyboardInterrupt) as exc:
+        failure = failure_of(exc) if enabled else None
+        if failure is not None:
+            stop = failure.message if isinstance(exc, BudgetStop) else ""
+            click.echo(json.dumps(Answer.failed(failure.message, budget_stop=stop).to_json()))
+        raise
