@@ -126,7 +126,7 @@ def ask(
                 extra = diff_context(extra, session.store(), session.repo) or extra
             pipeline = Pipeline(session)
             if dry_run:
-                plan = pipeline.plan(text, extra)
+                plan = pipeline.plan(text, extra, tier)
                 click.echo(json.dumps(plan.to_json(), indent=2) if as_json else reporter.format_plan(plan))
                 return
             session.timings.add("start-up", time.perf_counter() - _STARTED)
