@@ -23,13 +23,18 @@ def config(repo: Path, as_json: bool, docs: bool) -> None:
     if as_json:
         click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
-    click.echo(f"# user file: {paths.user_config_file()}")
-    click.echo(f"# repo file: {repo.resolve() / REPO_CONFIG_NAME}")
+    click.echo(_file_line("user file", paths.user_config_file()))
+    click.echo(_file_line("repo file", repo.resolve() / REPO_CONFIG_NAME))
     width = max(len(r.key) for r in rows)
     for row in rows:
         click.echo(f"{row.key:<{width}}  {row.value:<28} {row.source}")
         if docs and row.doc:
             click.echo(f"{'':<{width}}  # {row.doc}")
+
+
+def _file_line(label: str, path: Path) -> str:
+    """`# user file: PATH` for a file that is read; for one that does not exist, where it would be."""
+    return f"# {label}: {path}" if path.is_file() else f"# {label}: none (it would be {path})"
 
 
 COMMANDS = [config]
