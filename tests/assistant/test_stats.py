@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import os
@@ -195,6 +196,9 @@ def test_ledger_export_command(ledger: Ledger, tmp_path: Path) -> None:
     result = CliRunner().invoke(ledger_group, ["export", "--format", "csv", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert len(out.read_text().splitlines()) == 1 + 8
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert all(dt.datetime.fromisoformat(row["ts"]).tzinfo is not None for row in rows)  # ISO 8601, not epoch
+    assert all(row["latency_ms"].isdigit() for row in rows)  # whole milliseconds
 
 
 def test_budget_set_keeps_the_rest_of_the_config_file() -> None:
