@@ -46,7 +46,8 @@ class Answer:
     """Things the user should know (context trimmed, tier skipped)."""
     query_id: str = ""
     confidence: float | None = None
-    """The score the cascade judged the final answer by (0..1); None for index and cached answers."""
+    """The score the cascade judged the final answer by (0..1), a cached answer's when it was made; None for
+    the index's answers."""
     budget_stop: str = ""
     """Set when a budget or a declined confirmation stopped the cascade after an earlier tier answered: the
     answer is that tier's, and `ask` exits 3 after printing it."""

@@ -1,6 +1,7 @@
 """`ask --json` prints exactly one JSON object on stdout for every outcome, through the real console script:
 answered (`error` null), no tier could answer (exit 1), stopped by a budget before any answer (exit 3) and
-a usage or input error found after parsing (exit 2); the one-line error still goes to stderr."""
+a usage or input error found after parsing (exit 2); the one-line error still goes to stderr. A cached answer
+carries the confidence it was judged by."""
 
 from __future__ import annotations
 
@@ -67,3 +68,15 @@ def test_a_usage_error_after_parsing_is_one_object_with_the_error_and_exit_2(
     failure = failed_json(done.stdout, 2, done.returncode, done.stderr)
     assert fragment in str(failure["error"])
 
+
+
+@pytest.mark.usefixtures("loopback_only")
+def test_a_cached_answer_carries_the_confidence_it_was_judged_by(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    env = dict(os.environ, TIERCODE_TIERS='["groq"]')
+    first, again = (json.loads(tiercode("ask", "--json", QUESTION, "--repo", str(sample_repo), env=env).stdout)
+                    for _ in range(2))
+    assert (first["cached"], again["cached"]) == (False, True)
+    assert first["confidence"] is not None and again["confidence"] == first["confidence"]
+    assert len(cloud_emulators.groq.bodies()) == 1
