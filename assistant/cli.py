@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -18,6 +18,9 @@ from assistant.errors import BudgetStop, UsageError
 from assistant.failures import EXIT_INPUT, Failure, failure_of, reported_in_json
 from assistant.output import ConsoleReporter, print_metadata
 from models.base import Cancelled
+
+if TYPE_CHECKING:
+    from assistant.session import Session
 
 _STARTED = time.perf_counter()
 """When the command line was loaded: the start of `ask -v`'s start-up stage."""
@@ -101,7 +104,6 @@ def ask(
     (not with --no-stdin); a piped diff (`git diff | tiercode ask "review this"`) is sent diff-only, like
     --diff. A question the index answers is answered by it unless it refers to the piped text ("this",
     "the diff", "above")."""
-    from assistant.diff_context import diff_context, git_diff, looks_like_diff
     from assistant.pipeline import Pipeline
     from assistant.session import Session
 
@@ -116,14 +118,7 @@ def ask(
         reporter = ConsoleReporter(stream=not as_json and not dry_run, assume_yes=yes)
         session = Session(repo, settings, reporter)
         try:
-            if diff_only:
-                extra = "\n\n".join(part for part in (diff_context(git_diff(session.repo, diff_base),
-                                                                    session.store(), session.repo), extra)
-                                     if part.strip())
-                if not extra:
-                    raise UsageError(f"--diff: nothing changed since {diff_base}")
-            elif looks_like_diff(extra):
-                extra = diff_context(extra, session.store(), session.repo) or extra
+            extra = _attached(session, extra, diff_base if diff_only else None)
             pipeline = Pipeline(session)
             if dry_run:
                 plan = pipeline.plan(text, extra, tier)
@@ -146,6 +141,22 @@ def ask(
             session.close()
     if stopped:  # the answer is printed already: its JSON says why the cascade stopped
         raise BudgetStop(stopped)
+
+
+def _attached(session: Session, extra: str, diff_base: str | None) -> str:
+    """What goes with the question: with --diff (`diff_base`) the changed hunks and their enclosing functions
+    before any piped text; a piped diff is sent the same way."""
+    from assistant.diff_context import diff_context, git_diff, looks_like_diff
+
+    if diff_base is not None:
+        changed = diff_context(git_diff(session.repo, diff_base), session.store(), session.repo)
+        extra = "\n\n".join(part for part in (changed, extra) if part.strip())
+        if not extra:
+            raise UsageError(f"--diff: nothing changed since {diff_base}")
+        return extra
+    if looks_like_diff(extra):
+        return diff_context(extra, session.store(), session.repo) or extra
+    return extra
 
 
 from assistant.commands import (  # noqa: E402 - subcommands register on `cli`
