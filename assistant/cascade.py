@@ -311,7 +311,7 @@ class Cascade:
             with self.session.timings.stage("cache"):
                 self.cache.remember(step.name, step.request, step.context, self.query.question, state.route.kind,
                                     result, step.cost, "" if verdict.confident else verdict.reason,
-                                    state.first_context)
+                                    state.first_context, verdict.score)
         state.add(step.name, step.backend.model, result.text, result.usage, step.cost, step.context, result.notes,
                   verdict.score)
         state.rejected_hit = None  # a fresh answer from a later tier supersedes a skipped cached one
@@ -337,7 +337,7 @@ class Cascade:
         if state.rejected_hit is not None:
             hit, hit_tier, hit_context = state.rejected_hit
             self.session.reporter.text(hit.answer)
-            state.add(hit_tier, hit.model, hit.answer, Usage(), 0.0, hit_context, ())
+            state.add(hit_tier, hit.model, hit.answer, Usage(), 0.0, hit_context, (), hit_confidence(hit))
             state.final_cached = True
             state.rejected_hit = None
         if state.final is None:
@@ -359,7 +359,7 @@ class Cascade:
         self.session.reporter.text(hit.answer)
         if hit.match == "semantic":
             state.notes.append(f"semantic cache hit ({hit.similarity:.3f}): answered earlier as \"{hit.question}\"")
-        state.add(hit.tier, hit.model, hit.answer, Usage(), 0.0, context, ())
+        state.add(hit.tier, hit.model, hit.answer, Usage(), 0.0, context, (), hit_confidence(hit))
         state.final_cached, state.rejected_hit = True, None
         return Flow.STOP
 
@@ -470,6 +470,12 @@ def prompt_tokens(backend: Backend, request: GenerationRequest) -> int:
 def hit_usage(hit: CacheHit) -> Usage:
     """The tokens a cached answer took when it was made (what the all-Sonnet counterfactual counts)."""
     return Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
+
+
+def hit_confidence(hit: CacheHit) -> float | None:
+    """The score the cached answer was judged by when it was made; None for one cached before it was kept."""
+    score = (hit.meta or {}).get("confidence")
+    return float(score) if isinstance(score, int | float) else None
 
 
 _FENCE_LANGUAGES = {"python": "python", "py": "python", "js": "javascript", "javascript": "javascript",
