@@ -40,6 +40,8 @@ def _instructions_line(repo: Path) -> str:
     settings = load_settings(repo.resolve() if repo.is_dir() else None)
     found = load_instructions(repo, settings.instructions_files, settings.instructions_tokens, approx_tokens)
     return found.describe() if found else f"none (looked for {', '.join(settings.instructions_files)})"
+
+
 def _file_line(label: str, path: Path) -> str:
     """`# user file: PATH` for a file that is read; for one that does not exist, where it would be."""
     return f"# {label}: {path}" if path.is_file() else f"# {label}: none (it would be {path})"
