@@ -25,6 +25,7 @@ from models.base import (
     ModelError,
     ModelUnavailable,
     TextCallback,
+    TierHealth,
     Usage,
 )
 
@@ -268,6 +269,14 @@ class LocalBackend:
     def capabilities(self) -> Capabilities:
         """Free, log-probabilities, no retries, no prompt cache; the window is the loaded context's."""
         return replace(LOCAL_CAPABILITIES, context_window=self.context_window)
+
+    def check(self, timeout: float) -> TierHealth:
+        """Whether its GGUF is there and readable (loading it is left to the first question)."""
+        try:
+            check_gguf(self._model.path)
+        except ModelUnavailable as exc:
+            return TierHealth(False, str(exc))
+        return TierHealth(True, f"{self.model}: {self._model.path}")
 
     def count_tokens(self, text: str) -> int:
         """Exact token count with the model's tokenizer."""
