@@ -65,7 +65,7 @@ class LocalSettings(BaseModel):
     gpu_layers: int = -1
     """Layers to offload to the GPU when llama.cpp has one (-1: all); ignored on CPU builds."""
     threads: int | None = None
-    """CPU threads (default: physical cores)."""
+    """CPU threads (default: the physical cores that other work, by the load average, leaves free)."""
     min_confidence: float = Field(0.35, ge=0, le=1)
     """Geometric-mean token probability below which a local answer escalates to the next tier."""
     server: str | None = None

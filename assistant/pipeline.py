@@ -304,8 +304,8 @@ class Pipeline:
         outcome: str = "ok", cost: float = 0.0, escalation_reason: str = "", attempt: int = 1,
         confidence: float | None = None,
     ) -> None:
-        """A call's result as a ledger record."""
-        self.record(query_id, tier, backend.provider, backend.model, outcome, route=route, usage=result.usage,
+        """A call's result as a ledger record, under the model that answered (what the server reported)."""
+        self.record(query_id, tier, backend.provider, result.model, outcome, route=route, usage=result.usage,
                      cost=cost, latency_ms=result.latency_ms, ttft_ms=result.ttft_ms,
                      escalation_reason=escalation_reason, attempt=attempt, confidence=confidence)
 
