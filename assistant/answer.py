@@ -46,22 +46,31 @@ class Answer:
     """Things the user should know (context trimmed, tier skipped)."""
     query_id: str = ""
     confidence: float | None = None
-    """The score the cascade judged the final answer by (0..1); None for index and cached answers."""
+    """The score the cascade judged the final answer by (0..1), a cached answer's when it was made; None for
+    the index's answers."""
     budget_stop: str = ""
     """Set when a budget or a declined confirmation stopped the cascade after an earlier tier answered: the
     answer is that tier's, and `ask` exits 3 after printing it."""
     fallback_from: str = ""
     """The route's start tier when it and every tier above it were unavailable and a cheaper tier answered."""
+    error: str = ""
+    """Why there is no answer (`ask --json` of a question that failed); empty when answered."""
+
+    @classmethod
+    def failed(cls, error: str, budget_stop: str = "") -> Answer:
+        """The stand-in for a question that got no answer: what `ask --json` prints when it fails."""
+        return cls("", "", "", "", "", budget_stop=budget_stop, error=error)
 
     def to_json(self) -> dict[str, Any]:
-        """The `ask --json` object (design.md)."""
+        """The `ask --json` object (design.md); a failed question's has `answer`, `tier` and `model` null."""
+        answered = not self.error
         return {
-            "answer": self.answer,
-            "tier": self.tier,
-            "model": self.model,
+            "answer": self.answer if answered else None,
+            "tier": self.tier if answered else None,
+            "model": self.model if answered else None,
             "cached": self.cached,
-            "kind": self.kind,
-            "difficulty": self.difficulty,
+            "kind": self.kind or None,
+            "difficulty": self.difficulty or None,
             "escalations": [{"from": e.from_tier, "to": e.to_tier, "reason": e.reason} for e in self.escalations],
             "usage": {
                 "input_tokens": self.usage.input_tokens,
@@ -76,6 +85,7 @@ class Answer:
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "budget_stop": self.budget_stop or None,
             "fallback_from": self.fallback_from or None,
+            "error": self.error or None,
         }
 
 

@@ -65,7 +65,7 @@ class LocalSettings(BaseModel):
     gpu_layers: int = -1
     """Layers to offload to the GPU when llama.cpp has one (-1: all); ignored on CPU builds."""
     threads: int | None = None
-    """CPU threads (default: physical cores)."""
+    """CPU threads (default: the physical cores that other work, by the load average, leaves free)."""
     min_confidence: float = Field(0.35, ge=0, le=1)
     """Geometric-mean token probability below which a local answer escalates to the next tier."""
     server: str | None = None
@@ -300,9 +300,13 @@ def load_settings(repo: Path | None = None, **flags: Any) -> Settings:
     may make the money limits, the budget action, the confirmation threshold and offline stricter than
     the user's, never looser (a cloned repository must not undo `tiercode budget set`)."""
     overrides = {k: v for k, v in flags.items() if v is not None}
-    settings = _settings(repo.resolve() if repo is not None else None, overrides)
-    if repo is not None and (repo / REPO_CONFIG_NAME).is_file():
-        _keep_stricter(settings, _settings(None, overrides))
+    if repo is None or not (repo / REPO_CONFIG_NAME).is_file():
+        settings = _settings(repo.resolve() if repo is not None else None, overrides)
+    else:
+        users = _settings(None, overrides)
+        settings = _settings(repo.resolve(), overrides, users.tiers)
+        _keep_stricter(settings, users)
+    _warn_unreachable(settings.tiers)
     return settings
 
 
@@ -323,10 +327,14 @@ def _keep_stricter(settings: Settings, users: Settings) -> None:
     settings.confirm_above_usd = min(settings.confirm_above_usd, users.confirm_above_usd)
 
 
-def _settings(repo: Path | None, overrides: dict[str, Any]) -> Settings:
+def _settings(repo: Path | None, overrides: dict[str, Any], users_tiers: list[str] | None = None) -> Settings:
+    """The settings from the files `_config_files` names; with `users_tiers`, a `tiers` list that differs
+    from them is the repository's, and is narrowed to the tiers the user declares."""
     token = _active_repo.set(repo)
     try:
         settings = Settings(**overrides)
+        if repo is not None and users_tiers is not None and settings.tiers != users_tiers:
+            settings.tiers = _repo_tiers(settings.tiers, users_tiers, settings.tier_specs(), repo / REPO_CONFIG_NAME)
         check_order(settings.tiers, settings.tier_specs())
         return settings
     except ValidationError as exc:
@@ -338,6 +346,36 @@ def _settings(repo: Path | None, overrides: dict[str, Any]) -> Settings:
         raise ConfigError(f"invalid tier configuration ({_where()}): {exc}") from exc
     finally:
         _active_repo.reset(token)
+
+
+def _repo_tiers(theirs: list[str], users: list[str], declared: dict[str, TierSpec], path: Path) -> list[str]:
+    """A repository's cascade: its order of the tiers the user declares. A name the user does not declare,
+    or a repeat, is left out with a warning; when none is left, the user's own cascade, with a warning."""
+    kept: list[str] = []
+    for name in theirs:
+        if name not in declared:
+            _warn_once(f"ignoring '{name}' in tiers of {path}: you declare no such tier ({', '.join(declared)}); "
+                       "a repository may order or narrow your tiers, never add one")
+        elif name in kept:
+            _warn_once(f"ignoring the second '{name}' in tiers of {path}")
+        else:
+            kept.append(name)
+    if not kept:
+        _warn_once(f"ignoring tiers in {path}: it names none of your tiers; using yours ({', '.join(users)})")
+    return kept or users
+
+
+def _warn_unreachable(order: list[str]) -> None:
+    """Warn about tiers the cascade never reaches: those before the earliest tier any question starts at."""
+    if order[:1] == list(DEFAULT_ORDER[:1]):  # the cheapest start tier comes first: every tier is reachable
+        return
+    from assistant.route.router import first_start  # only for a cascade that does not begin with the local tier
+
+    first = first_start(order)
+    if first > 0:
+        skipped = ", ".join(order[:first])
+        _warn_once(f"tiers lists {skipped} before {order[first]}, and no question's cascade starts before "
+                   f"{order[first]}: {skipped} {'is' if first == 1 else 'are'} asked only with --tier")
 
 
 def _where() -> str:
@@ -393,6 +431,8 @@ def _source(key: str, env_names: list[str], given: set[str], user: dict[str, Any
             return f"environment ({env})"
     if leaf in repo and repo[leaf] == value:
         return "repo file"
+    if leaf in repo and isinstance(value, list) and value and all(item in repo[leaf] for item in value):
+        return "repo file (less what it may not name: see the warning)"
     kept = " (the repo file's looser value is not used)" if leaf in repo else ""
     if leaf in user:
         return f"user file{kept}"

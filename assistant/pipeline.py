@@ -69,6 +69,8 @@ class Plan:
     route: Route
     preflight: bool
     tiers: tuple[TierPlan, ...] = field(default=())
+    forced: str | None = None
+    """The tier `--tier` names: the only one asked, and the index is not."""
 
     @property
     def start_tier(self) -> str:
@@ -81,7 +83,7 @@ class Plan:
         """The dry-run's JSON form."""
         return {
             "kind": self.route.kind, "difficulty": self.route.difficulty, "stage": self.route.stage,
-            "probability": self.route.probability, "start_tier": self.start_tier,
+            "probability": self.route.probability, "start_tier": self.start_tier, "forced_tier": self.forced,
             "tiers": [t.to_json() for t in self.tiers],
         }
 
@@ -117,7 +119,7 @@ class Pipeline:
         started = time.perf_counter()
         query_id = new_id()
         timings = self.session.timings
-        answerable = tier is None and not (extra and refers_to_attached(question))
+        answerable = index_may_answer(question, extra, tier)
         with timings.stage("index"):
             store = self.session.store()
             found = preflight(question, store, self.session.repo) if answerable else None
@@ -162,17 +164,17 @@ class Pipeline:
         usage = Usage(input_tokens=prompt, output_tokens=approx_tokens(answer))
         return pricing.cost_usd(pricing.default_model("sonnet"), usage)  # the model `stats` prices every answer at
 
-    def plan(self, question: str, extra: str = "") -> Plan:
-        """The route and per-tier estimates, calling no model."""
+    def plan(self, question: str, extra: str = "", tier: str | None = None) -> Plan:
+        """The route and per-tier estimates `ask` with the same arguments would take, calling no model."""
         store = self.session.store()
-        answerable = not (extra and refers_to_attached(question))
+        answerable = index_may_answer(question, extra, tier)
         if answerable and preflight(question, store, self.session.repo) is not None:
             return Plan(PREFLIGHT_ROUTE, True)
         route = classify(question, attached=extra)
         if answerable and route.kind == "lookup" and answer_lookup(question, store) is not None:
             return Plan(route, True)
         plans = []
-        for name in [*self.tier_order(route.start_tier, None), *self.fallback_order(route.start_tier, None)]:
+        for name in [*self.tier_order(route.start_tier, tier), *self.fallback_order(route.start_tier, tier)]:
             try:
                 backend = self.session.tiers.get(name)
             except ModelUnavailable as exc:
@@ -183,7 +185,7 @@ class Pipeline:
             request = self.request_for(name, question, context, backend, History(), shape)
             cost = estimate(self.session.tiers.spec(name), backend, request)
             plans.append(TierPlan(name, backend.model, context.tokens, cost, True, context=context.spans))
-        return Plan(route, False, tuple(plans))
+        return Plan(route, False, tuple(plans), forced=tier)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -303,8 +305,8 @@ class Pipeline:
         outcome: str = "ok", cost: float = 0.0, escalation_reason: str = "", attempt: int = 1,
         confidence: float | None = None,
     ) -> None:
-        """A call's result as a ledger record."""
-        self.record(query_id, tier, backend.provider, backend.model, outcome, route=route, usage=result.usage,
+        """A call's result as a ledger record, under the model that answered (what the server reported)."""
+        self.record(query_id, tier, backend.provider, result.model, outcome, route=route, usage=result.usage,
                      cost=cost, latency_ms=result.latency_ms, ttft_ms=result.ttft_ms,
                      escalation_reason=escalation_reason, attempt=attempt, confidence=confidence)
 
@@ -327,6 +329,12 @@ class Pipeline:
                 cached=cached, attempt=attempt, confidence=confidence, counterfactual_usd=counterfactual,
                 endpoint="" if provider in ("index", "cache") else self.session.tiers.endpoint(tier),
             ))
+
+
+def index_may_answer(question: str, extra: str, forced: str | None) -> bool:
+    """Whether the index may answer by itself: not when a tier is named, nor when the question is about the
+    attached text."""
+    return forced is None and not (extra and refers_to_attached(question))
 
 
 def _user_content(question: str, context: Context) -> str:

@@ -6,15 +6,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from assistant import paths
 from assistant.config import Settings
 from models import pricing
-from models.base import Backend, ModelUnavailable
+from models.base import Backend, ModelUnavailable, health_of
 from models.catalog import LocalRole
 from models.local import LocalBackend, LocalModel, LocalOptions
 from models.manager import ModelManager
 from models.tier_registry import BuildContext, TierSpec, build_backend
+
+CheckStatus = Literal["ok", "failed", "not set up", "skipped"]
+
+
+@dataclass(frozen=True)
+class TierCheck:
+    """What checking one tier found (`tiercode doctor`)."""
+
+    tier: str
+    provider: str
+    endpoint: str
+    status: CheckStatus
+    """`ok`; `failed`: a tier the user configured cannot answer; `not set up`: a built-in tier the user never
+    named lacks its key or model; `skipped`: offline, and not on this machine."""
+    detail: str
+    warning: str = ""
 
 
 @dataclass
@@ -80,6 +97,24 @@ class TierSet:
                     raise ModelUnavailable(f"{tier}: {exc}", provider=tier) from None
             self._backends[tier] = build_backend(spec, self._build_context)
         return self._backends[tier]
+
+    def configured(self, tier: str) -> bool:
+        """Whether the user set this tier up: declared it, named it in `tiers`, or served the local one."""
+        named = "tiers" in self.settings.model_fields_set and tier in self.settings.tiers
+        return named or tier in self.settings.tier or (tier == "local" and self.settings.local.server is not None)
+
+    def check(self, tier: str, timeout: float) -> TierCheck:
+        """Build the tier and let its backend check itself (reachable, its model served, its key set)."""
+        spec = self.spec(tier)
+        if self.settings.offline and not spec.on_this_machine:
+            return TierCheck(tier, spec.provider, spec.endpoint, "skipped", "offline: not on this machine")
+        try:
+            health = health_of(self.get(tier), timeout)
+        except ModelUnavailable as exc:
+            status: CheckStatus = "failed" if self.configured(tier) else "not set up"
+            return TierCheck(tier, spec.provider, spec.endpoint, status, str(exc))
+        return TierCheck(tier, spec.provider, spec.endpoint, "ok" if health.ok else "failed", health.detail,
+                         health.warning)
 
     def loaded_models(self) -> list[LocalModel]:
         """Local models loaded so far."""

@@ -64,8 +64,8 @@ from assistant.session import QuietReporter, Session
 from bench.local_bench import machine
 from bench.route_bench import install_quickstart, percentile
 from models.catalog import QUICKSTART_MODEL, entry
-from models.local import physical_cores
 from models.manager import ModelManager
+from models.threads import physical_cores
 
 WORKLOAD = Path(__file__).parent / "workloads" / "quality_questions.jsonl"
 RESULTS = Path(__file__).parent / "results" / "calibration.json"

@@ -7,7 +7,12 @@
 2. Classifier latency (a JSON-schema-constrained, logprob-scored label, as `classify_with_model` asks) on
    a ~500-token system prompt with prefix reuse on and off (target: >= 3x faster with reuse).
 
-Run: python bench/local_bench.py [--reps 7] [--max-tokens 128] -> bench/results/local.json and a table.
+3. With `--busy`: the local tier's answer with zero, one and two cores kept busy (`yes > /dev/null`
+   processes the bench starts and kills), at each thread count one could choose, beside the count
+   `models.threads.choose_threads` picks at that load: whether a busy machine degrades gracefully.
+
+Run: python bench/local_bench.py [--reps 7] [--max-tokens 128] -> bench/results/local.json and a table;
+     python bench/local_bench.py --busy [--reps 3] [--max-tokens 128] -> bench/results/local_busy.json.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,10 +38,12 @@ from assistant.cli.doctor_cmd import llama_backend
 from assistant.route.router import _CLASSIFIER_PROMPT, _CLASSIFIER_SCHEMA, KINDS, label_probability
 from models.base import GenerationRequest, Message
 from models.catalog import QUICKSTART_MODEL
-from models.local import LocalBackend, LocalModel, LocalOptions, gpu_offload_available, physical_cores
+from models.local import LocalBackend, LocalModel, LocalOptions, gpu_offload_available
 from models.manager import ModelManager
+from models.threads import choose_threads, physical_cores, usable_cpus
 
 RESULTS = Path(__file__).parent / "results" / "local.json"
+BUSY_RESULTS = Path(__file__).parent / "results" / "local_busy.json"
 N_CTX = 2048
 TOP_K, TOP_P, MIN_P, REPEAT_PENALTY = 40, 0.95, 0.05, 1.1
 """The sampling LocalBackend uses (models/local.py); the raw side is given the same."""
@@ -187,6 +195,76 @@ def bench_classifier(path: Path, reps: int, threads: int) -> dict:
     }
 
 
+def thread_choices() -> list[int]:
+    """The thread counts one could choose here: one, the physical cores less one, the physical cores and
+    every logical CPU this process may use."""
+    cores, usable = physical_cores(), usable_cpus()
+    return sorted({n for n in (1, cores - 1, cores, usable) if n >= 1})
+
+
+def busy_cores(count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` processes that keep one core each busy (`yes > /dev/null`); the caller stops them."""
+    return [subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) for _ in range(count)]
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Kill the busy processes this bench started and reap them."""
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.wait()
+
+
+def bench_busy(path: Path, reps: int, max_tokens: int, busy_levels: tuple[int, ...] = (0, 1, 2)) -> dict:
+    """Median decode tokens/s and total time of the local tier's answer per (busy cores, threads)."""
+    threads = thread_choices()
+    models = {n: LocalModel(path, LocalOptions(context_tokens=N_CTX, threads=n, gpu_layers=0)) for n in threads}
+    rows = []
+    for busy in busy_levels:
+        processes = busy_cores(busy)
+        try:
+            for n in threads:
+                rows.append(_busy_row(models[n], busy, n, reps, max_tokens))
+                print(f"busy {busy}, threads {n}: {rows[-1]['median_tps']:.1f} tokens/s, "
+                      f"{rows[-1]['median_total_s']:.2f} s", file=sys.stderr)
+        finally:
+            stop(processes)
+    picked = {busy: choose_threads(usable_cpus(), physical_cores(), float(busy)) for busy in busy_levels}
+    return {"reps": reps, "max_tokens": max_tokens, "threads": threads, "rows": rows,
+            "picked_threads_by_busy_cores": picked}
+
+
+def _busy_row(model: LocalModel, busy: int, threads: int, reps: int, max_tokens: int) -> dict:
+    backend = LocalBackend(model, QUICKSTART_MODEL)
+    tps, totals, tokens = [], [], []
+    for rep in range(reps + 1):  # the first round loads the model and warms it up
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question(rep)}]
+        run = timed(tier_stream(backend, messages, max_tokens))
+        if rep == 0:
+            continue
+        count = len(model.tokenize(run.text, special=False))
+        tokens.append(count)
+        tps.append(decode_rate(run, count))
+        totals.append(run.total_s)
+    return {"busy_cores": busy, "threads": threads, "median_tps": round(statistics.median(tps), 2),
+            "median_total_s": round(statistics.median(totals), 3), "median_tokens": statistics.median(tokens),
+            "samples_tps": [round(x, 2) for x in tps]}
+
+
+def print_busy(report: dict) -> None:
+    """The busy-machine table: one row per busy level, one column per thread count, the pick starred."""
+    threads, picked = report["threads"], report["picked_threads_by_busy_cores"]
+    print(f"decode tokens/s (median of {report['reps']}; total s) · * = the default's pick at that load")
+    print(f"{'busy cores':<12}" + "".join(f"{str(n) + ' thread(s)':>22}" for n in threads))
+    for busy in sorted({r["busy_cores"] for r in report["rows"]}):
+        cells = []
+        for n in threads:
+            row = next(r for r in report["rows"] if r["busy_cores"] == busy and r["threads"] == n)
+            star = "*" if picked[busy] == n else " "
+            cells.append(f"{row['median_tps']:>10.1f} ({row['median_total_s']:>6.2f} s){star}")
+        print(f"{busy:<12}" + "".join(f"{cell:>22}" for cell in cells))
+
+
 def machine(path: Path, threads: int) -> dict:
     cpu = platform.processor() or platform.machine()
     try:
@@ -208,9 +286,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--busy", action="store_true", help="measure threads with 0, 1 and 2 cores kept busy")
     args = parser.parse_args()
     path = find_model()
+    if args.busy:
+        main_busy(path, args.reps, args.max_tokens, args.out or BUSY_RESULTS)
+        return
+    args.out = args.out or RESULTS
     threads = physical_cores()
     load_before = [round(x, 2) for x in os.getloadavg()]
     gpu_layers = -1 if gpu_offload_available() else 0
@@ -240,6 +323,21 @@ def main() -> None:
     print(f"{'':<34}{classifier['median_ms_without_reuse']:>14.1f}{classifier['median_ms_with_reuse']:>14.1f}"
           f"{classifier['speedup']:>9.2f}")
     print(f"wrote {args.out}")
+
+
+def main_busy(path: Path, reps: int, max_tokens: int, out: Path) -> None:
+    """The busy-machine study: results to `out` and a table on stdout."""
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    busy = bench_busy(path, reps, max_tokens)
+    report = {"machine": machine(path, physical_cores()), "busy": busy, "load_average_before": load_before,
+              "note": "run on an otherwise quiet machine: the busy cores are the bench's own `yes` processes",
+              "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{report['machine']['cpu']} · {physical_cores()} physical cores, {usable_cpus()} usable CPUs · "
+          f"llama-cpp-python {llama_cpp.__version__} · {path.name} · load before {load_before}")
+    print_busy(busy)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from assistant.accounting.cache import SEMANTIC_THRESHOLD, ResponseCache, embedd
 from assistant.config import Settings
 from bench.minilm_gguf import made_gguf
 from models.embedder import LlamaEmbedder
-from models.local import physical_cores
+from models.threads import physical_cores
 
 WORKLOAD = Path(__file__).parent / "workloads" / "semantic_pairs.jsonl"
 RESULTS = Path(__file__).parent / "results" / "semantic.json"

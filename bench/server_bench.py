@@ -37,7 +37,8 @@ from bench.route_bench import install_quickstart, percentile
 from models.base import Backend, Capabilities, GenerationRequest, Message
 from models.catalog import QUICKSTART_MODEL
 from models.cloud.openai_compat import OpenAICompatTier
-from models.local import LocalBackend, LocalModel, LocalOptions, physical_cores
+from models.local import LocalBackend, LocalModel, LocalOptions
+from models.threads import physical_cores
 from tests.models.llama_server import LlamaServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -169,6 +169,18 @@ class Capabilities:
     """The model thinks before it answers, billed as output within max_tokens, steered by a request's effort."""
 
 
+@dataclass(frozen=True)
+class TierHealth:
+    """What a backend found when it checked itself (`tiercode doctor`)."""
+
+    ok: bool
+    """It can answer: reachable, and (where it can tell) serving its model."""
+    detail: str
+    """One line: what it found (the model served, or why it cannot answer)."""
+    warning: str = ""
+    """Something that does not stop it answering but is likely a mistake (a model the server does not list)."""
+
+
 LOCAL_CAPABILITIES = Capabilities(free=True, logprobs=True, retries=False, prompt_caching=False)
 """The in-process llama.cpp tier's (its window comes from the loaded model)."""
 
@@ -177,7 +189,8 @@ LOCAL_CAPABILITIES = Capabilities(free=True, logprobs=True, retries=False, promp
 class Backend(Protocol):
     """A model tier: streams text deltas to `on_text` and returns one result.
 
-    A backend may also declare `capabilities` (a `Capabilities`); read them with `capabilities_of`.
+    A backend may also declare `capabilities` (a `Capabilities`), read with `capabilities_of`, and
+    `check(timeout) -> TierHealth`, how it checks itself without generating, read with `health_of`.
     """
 
     provider: str
@@ -206,3 +219,13 @@ def capabilities_of(backend: Backend) -> Capabilities:
     """A backend's `capabilities` attribute; a backend that declares none is a priced cloud tier."""
     declared = getattr(backend, "capabilities", None)
     return declared if isinstance(declared, Capabilities) else Capabilities()
+
+
+def health_of(backend: Backend, timeout: float) -> TierHealth:
+    """A backend's own check (`check(timeout)`); one that declares none was built, which is all it can tell."""
+    check = getattr(backend, "check", None)
+    if not callable(check):
+        return TierHealth(True, f"{backend.provider} {backend.model}: built (it has no check of its own)")
+    health = check(timeout)
+    assert isinstance(health, TierHealth)
+    return health

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.base import ModelUnavailable
-from models.local import PROVIDER, check_gguf, physical_cores
+from models.local import PROVIDER, check_gguf
+from models.threads import default_threads
 
 if TYPE_CHECKING:
     import llama_cpp
@@ -88,7 +89,7 @@ class LlamaEmbedder:
             n_ctx=self.context_tokens,
             n_batch=self.context_tokens,
             n_ubatch=self.context_tokens,
-            n_threads=self.threads or physical_cores(),
+            n_threads=self.threads or default_threads(),
             n_gpu_layers=0,
             verbose=False,
         )

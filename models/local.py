@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import json
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -25,8 +24,10 @@ from models.base import (
     ModelError,
     ModelUnavailable,
     TextCallback,
+    TierHealth,
     Usage,
 )
+from models.threads import default_threads
 
 if TYPE_CHECKING:
     import llama_cpp
@@ -50,31 +51,7 @@ class LocalOptions:
     gpu_layers: int = -1
     """Layers to offload when llama.cpp was built with a GPU backend (-1: all)."""
     threads: int | None = None
-    """CPU threads; default: physical cores."""
-
-
-def physical_cores() -> int:
-    """Physical CPU cores (llama.cpp is slower on hyper-threads); falls back to logical CPUs."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            cores = {
-                (block.get("physical id"), block.get("core id"))
-                for block in _cpuinfo_blocks(f.read())
-                if "core id" in block
-            }
-        if cores:
-            return len(cores)
-    except OSError:
-        pass
-    return os.cpu_count() or 1
-
-
-def _cpuinfo_blocks(text: str) -> list[dict[str, str]]:
-    blocks = []
-    for chunk in text.split("\n\n"):
-        pairs = (line.split(":", 1) for line in chunk.splitlines() if ":" in line)
-        blocks.append({k.strip(): v.strip() for k, v in pairs})
-    return blocks
+    """CPU threads; default: the physical cores other work leaves free (models/threads.py)."""
 
 
 def gpu_offload_available() -> bool:
@@ -127,7 +104,7 @@ class LocalModel:
         check_gguf(self.path)
         import llama_cpp
 
-        threads = self.options.threads or physical_cores()
+        threads = self.options.threads or default_threads()
         layers = self.options.gpu_layers if gpu_offload_available() else 0
         attempts = [layers, layers // 2, 0] if layers else [0]
         if layers < 0:
@@ -268,6 +245,14 @@ class LocalBackend:
     def capabilities(self) -> Capabilities:
         """Free, log-probabilities, no retries, no prompt cache; the window is the loaded context's."""
         return replace(LOCAL_CAPABILITIES, context_window=self.context_window)
+
+    def check(self, timeout: float) -> TierHealth:
+        """Whether its GGUF is there and readable (loading it is left to the first question)."""
+        try:
+            check_gguf(self._model.path)
+        except ModelUnavailable as exc:
+            return TierHealth(False, str(exc))
+        return TierHealth(True, f"{self.model}: {self._model.path}")
 
     def count_tokens(self, text: str) -> int:
         """Exact token count with the model's tokenizer."""

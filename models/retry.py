@@ -1,7 +1,10 @@
 """Retrying transient model failures: few retries, full-jitter backoff, `retry-after`, and the budget.
 
 Only `ModelError`s marked `transient` are retried (rate limits, overload, server errors, dropped
-connections); anything else fails at once. Every attempt, successful or not, is reported to
+connections); anything else fails at once. An attempt whose stream already delivered text is not
+retried either: that text has reached the user (stdout, a pipe, the TUI), and a new attempt would be a
+different answer after it, so it fails like the official SDKs' streams do and the cascade's next tier
+answers instead. Every attempt, successful or not, is reported to
 `on_attempt` so the caller can write one ledger record per attempt: a failed attempt may still have
 cost money (its `partial_usage`).
 """
@@ -43,7 +46,7 @@ class RetryPolicy:
 
     def delay(self, retry: int, error: ModelError, rng: Callable[[], float] = random.random) -> float | None:
         """Seconds to wait before retrying after `error`, or None when it should not be retried."""
-        if not error.transient or retry > self.max_retries:
+        if not error.transient or error.partial_text or retry > self.max_retries:
             return None
         if error.retry_after is not None:
             return None if error.retry_after > self.max_retry_after else max(0.0, error.retry_after)
@@ -51,6 +54,8 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
+NO_RETRIES = RetryPolicy(max_retries=0)
+"""For backends whose failures are not worth retrying (their capabilities say so)."""
 
 
 def call_with_retry(
@@ -58,6 +63,7 @@ def call_with_retry(
     *,
     policy: RetryPolicy = DEFAULT_POLICY,
     on_attempt: AttemptCallback | None = None,
+    on_retry: Callable[[int, ModelError], object] | None = None,
     can_afford: Callable[[], bool] | None = None,
     cancel: threading.Event | None = None,
     sleep: Callable[[float], object] | None = None,
@@ -65,7 +71,8 @@ def call_with_retry(
 ) -> T:
     """Run `call`, retrying transient ModelErrors per `policy`; return its result or raise its last error.
 
-    `on_attempt` sees every attempt. Before each retry, `can_afford()` is asked whether the budget can
+    `on_attempt` sees every attempt; `on_retry` (retry number from 1, the error) each retry about to be
+    made. Before each retry, `can_afford()` is asked whether the budget can
     pay for another attempt; when it says no, the last error is raised instead. Setting `cancel`
     stops further retries (the wait is cut short when `sleep` is left to its default). `sleep` and
     `rng` are injectable so tests neither wait nor depend on chance.
@@ -83,6 +90,8 @@ def call_with_retry(
             delay = policy.delay(attempt, exc, rng)
             if delay is None or _stopped(cancel) or (can_afford is not None and not can_afford()):
                 raise
+            if on_retry is not None:
+                on_retry(attempt, exc)
             wait(delay)
             if _stopped(cancel):
                 raise

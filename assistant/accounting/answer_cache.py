@@ -49,10 +49,11 @@ class AnswerCache:
     def remember(
         self, tier: str, request: GenerationRequest, context: Context, question: str, kind: str,
         result: GenerationResult, cost_usd: float, rejected: str, first_context: Context,
+        confidence: float | None = None,
     ) -> None:
-        """Store one tier's answer; an accepted one asked outside a conversation also becomes findable by
-        similar questions."""
-        meta: dict[str, Any] = {"sources": [s.__dict__ for s in context.sources]}
+        """Store one tier's answer with its verdict's score; an accepted one asked outside a conversation also
+        becomes findable by similar questions."""
+        meta: dict[str, Any] = {"sources": [s.__dict__ for s in context.sources], "confidence": confidence}
         if rejected:
             meta["rejected"] = rejected
         embedding, embedder = (None, "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import time
 import uuid
@@ -168,19 +169,29 @@ class Ledger(Database):
         return float(self.conn.execute(query, args).fetchone()[0])
 
     def export(self, out: IO[str], fmt: str = "jsonl", since: float | None = None) -> int:
-        """Write records as JSONL or CSV; returns how many."""
+        """Write records as JSONL (the exact values: `ts` in Unix seconds) or CSV (for spreadsheets:
+        `spreadsheet_row`); returns how many."""
         count = 0
         writer = csv.DictWriter(out, fieldnames=_COLUMNS) if fmt == "csv" else None
         if writer:
             writer.writeheader()
         for record in self.records(since):
-            row = asdict(record)
             if writer:
-                writer.writerow(row)
+                writer.writerow(spreadsheet_row(record))
             else:
-                out.write(json.dumps(row) + "\n")
+                out.write(json.dumps(asdict(record)) + "\n")
             count += 1
         return count
+
+
+def spreadsheet_row(record: CallRecord) -> dict[str, object]:
+    """A record as a spreadsheet reads it: `ts` in ISO 8601 (local time with its UTC offset, to the
+    millisecond) and the latencies in whole milliseconds."""
+    row = asdict(record)
+    row["ts"] = dt.datetime.fromtimestamp(record.ts).astimezone().isoformat(timespec="milliseconds")
+    row["latency_ms"] = round(record.latency_ms)
+    row["ttft_ms"] = None if record.ttft_ms is None else round(record.ttft_ms)
+    return row
 
 
 def open_ledger(data_dir: Path) -> Ledger:

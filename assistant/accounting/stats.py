@@ -24,6 +24,7 @@ from assistant.accounting.ledger import CLASSIFIER_TIER, CallRecord, Ledger
 from assistant.accounting.money import usd
 from models import pricing
 from models.base import Usage
+from models.loopback import is_loopback_url
 
 GROUPINGS = ("tier", "model", "kind", "day")
 _ANSWERED = ("ok", "cache_hit")
@@ -104,6 +105,8 @@ class Stats:
     groups: dict[str, Totals] = field(default_factory=dict)
     free_answers: int = 0
     """Queries the index or a free tier (one that charged nothing: local, a served model) answered."""
+    local_answers: int = 0
+    """Queries the index or a free tier on this machine (in-process, or served on loopback) answered."""
 
     @property
     def cache_hit_rate(self) -> float:
@@ -113,7 +116,13 @@ class Stats:
 
     @property
     def local_share(self) -> float:
-        """Share of queries answered by the index or a free tier (the local model, a served one)."""
+        """Share of queries answered on this machine: the index or a free tier in-process or on loopback."""
+        n = self.totals.queries
+        return self.local_answers / n if n else 0.0
+
+    @property
+    def free_share(self) -> float:
+        """Share of queries answered at no charge: the index or any free tier (a team's server too)."""
         n = self.totals.queries
         return self.free_answers / n if n else 0.0
 
@@ -127,6 +136,7 @@ class Stats:
         out: dict[str, Any] = {
             "since": self.since, **self.totals.to_json(),
             "cache_hit_rate": round(self.cache_hit_rate, 4), "local_or_index_share": round(self.local_share, 4),
+            "free_share": round(self.free_share, 4),
             "escalation_rate": round(self.escalation_rate, 4), "escalated_queries": self.escalated,
             "answered_by": dict(self.answered_by), "outcomes": dict(self.outcomes),
         }
@@ -146,7 +156,8 @@ class Stats:
             f"Tokens: {t.input_tokens:,} in, {t.output_tokens:,} out, {t.cache_read_tokens:,} cache read, "
             f"{t.cache_write_tokens:,} cache write",
             f"Answered by: {answered or 'nothing yet'}",
-            f"Local or index: {self.local_share:.1%}   cache hit rate: {self.cache_hit_rate:.1%}   "
+            f"Local or index: {self.local_share:.1%}   free: {self.free_share:.1%}   "
+            f"cache hit rate: {self.cache_hit_rate:.1%}   "
             f"escalation rate: {self.escalation_rate:.1%}",
             f"All-Sonnet counterfactual: {usd(t.counterfactual_usd)}; saved {usd(t.savings_usd)}{saved_pct}",
         ]
@@ -191,13 +202,15 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
     groups: dict[str, Totals] = defaultdict(Totals)
     answered_by: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
-    escalated = model_queries = free_answers = 0
+    escalated = model_queries = free_answers = local_answers = 0
     for query in by_query.values():
         answer = _answer_of(query)
         cached = answer is not None and (answer.cached or answer.outcome == "cache_hit")
         answerer = "unanswered" if answer is None else "cache" if cached else answer.tier
         answered_by[answerer] += 1
-        free_answers += answer is not None and not cached and is_free(answer)
+        if answer is not None and not cached and is_free(answer):
+            free_answers += 1
+            local_answers += on_this_machine(answer)
         priced = answer is not None and (cached or answer.tier not in _NOT_MODEL_TIERS
                                          or answer.counterfactual_usd is not None)
         tiers = [r for r in query if r.outcome != "budget_stop" and r.tier not in _NOT_MODEL_TIERS + _NOT_ANSWER_TIERS]
@@ -220,12 +233,17 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
     ordered = dict(sorted(groups.items())) if by == "day" else dict(
         sorted(groups.items(), key=lambda kv: (-kv[1].calls, kv[0])))
     return Stats(since, by, totals, dict(answered_by), escalated, model_queries, dict(outcomes), ordered,
-                 free_answers)
+                 free_answers, local_answers)
 
 
 def is_free(record: CallRecord) -> bool:
     """Whether a record's answer came at no charge from the index or a free tier (not from the cache)."""
     return record.cost_usd == 0 and record.outcome == "ok"
+
+
+def on_this_machine(record: CallRecord) -> bool:
+    """Whether the call stayed on this machine: in-process or the index (no endpoint), or a loopback server."""
+    return not record.endpoint or is_loopback_url(record.endpoint)
 
 
 _RELATIVE = re.compile(r"^(\d+)\s*([hdw])$")

@@ -39,7 +39,7 @@ from models.base import (
     Usage,
     capabilities_of,
 )
-from models.retry import call_with_retry
+from models.retry import DEFAULT_POLICY, NO_RETRIES, call_with_retry
 from models.tier_registry import TierSpec
 
 
@@ -121,6 +121,8 @@ class CascadeState:
     tried: list[str] = field(default_factory=list)
     escalations: list[Escalation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)
+    """Why tiers were skipped or failed (also among `notes`): what an error with no answer leads with."""
     usage: Usage = field(default_factory=Usage)
     cost: float = 0.0
     pending: tuple[str, str] | None = None
@@ -155,7 +157,8 @@ class CascadeState:
     def answer(self) -> Answer:
         """The Answer for the latest tier's answer; NoTierAnswered when there is none."""
         if self.final is None:
-            raise NoTierAnswered("no tier could answer: " + ("; ".join(self.notes) or "the cascade is empty"))
+            why = self.causes + [note for note in self.notes if note not in self.causes]
+            raise NoTierAnswered("no tier could answer: " + ("; ".join(why) or "the cascade is empty"))
         tier, model, text, context, confidence = self.final
         return Answer(
             answer=text, tier=tier, model=model, kind=self.route.kind, difficulty=self.route.difficulty,
@@ -237,6 +240,7 @@ class Cascade:
             if self.single:
                 raise
             self.state.notes.append(str(exc))
+            self.state.causes.append(str(exc))
             self.session.reporter.status(f"{name} skipped: {exc}")
             return None
         spec = self.session.tiers.spec(name)
@@ -301,6 +305,7 @@ class Cascade:
             raise
         except ModelError as exc:
             state.notes.append(f"{step.name} failed: {exc}")
+            state.causes.append(f"{step.name} failed: {exc}")
             state.pending = (step.name, f"{step.name} failed: {exc}")
             spent = state.queue and self._escalations_spent()
             why = f"the cascade allows {self.session.settings.max_escalations} escalation(s)"
@@ -345,8 +350,8 @@ class Cascade:
             with self.session.timings.stage("cache"):
                 self.cache.remember(step.name, step.request, step.context, self.query.question, state.route.kind,
                                     result, step.cost, "" if verdict.confident else verdict.reason,
-                                    state.first_context)
-        state.add(step.name, step.backend.model, result.text, result.usage, step.cost, step.context, result.notes,
+                                    state.first_context, verdict.score)
+        state.add(step.name, result.model, result.text, result.usage, step.cost, step.context, result.notes,
                   verdict.score)
         state.rejected_hit = None  # a fresh answer from a later tier supersedes a skipped cached one
         if not reason:
@@ -371,7 +376,7 @@ class Cascade:
         if state.rejected_hit is not None:
             hit, hit_tier, hit_context = state.rejected_hit
             self.session.reporter.text(hit.answer)
-            state.add(hit_tier, hit.model, hit.answer, Usage(), 0.0, hit_context, ())
+            state.add(hit_tier, hit.model, hit.answer, Usage(), 0.0, hit_context, (), hit_confidence(hit))
             state.final_cached = True
             state.rejected_hit = None
         if state.final is None:
@@ -393,7 +398,7 @@ class Cascade:
         self.session.reporter.text(hit.answer)
         if hit.match == "semantic":
             state.notes.append(f"semantic cache hit ({hit.similarity:.3f}): answered earlier as \"{hit.question}\"")
-        state.add(hit.tier, hit.model, hit.answer, Usage(), 0.0, context, ())
+        state.add(hit.tier, hit.model, hit.answer, Usage(), 0.0, context, (), hit_confidence(hit))
         state.final_cached, state.rejected_hit = True, None
         return Flow.STOP
 
@@ -446,18 +451,18 @@ class Cascade:
     def _generate(self, step: TierStep) -> tuple[GenerationResult, int]:
         """One tier's answer and the attempt that gave it; backends worth retrying retry transient failures.
 
-        Every failed attempt is its own ledger record with the usage it had run up, and a retry is
-        only made while the budget could still pay for it.
+        Every failed attempt is its own ledger record with the usage it had run up and how long it took,
+        a retry is only made while the budget could still pay for it, and only the first retry is
+        announced (the last failure is the tier's, in the notes).
         """
         assert step.request is not None
         request, backend, reporter, state = step.request, step.backend, self.session.reporter, self.state
+        attempts, started = 0, time.perf_counter()
 
         def attempt_once() -> GenerationResult:
+            nonlocal started
+            started = time.perf_counter()
             return backend.generate(request, on_text=reporter.text, cancel=self.query.cancel)
-
-        if not capabilities_of(backend).retries:
-            return attempt_once(), 1
-        attempts = 0
 
         def on_attempt(number: int, outcome: object) -> None:
             nonlocal attempts
@@ -467,16 +472,20 @@ class Cascade:
             cost = step.spec.cost_usd(outcome.partial_usage or Usage())
             state.cost += cost
             self._record(step, "error", usage=outcome.partial_usage, cost=cost, error=str(outcome)[:300],
-                         attempt=number)
+                         attempt=number, latency_ms=(time.perf_counter() - started) * 1000)
             if outcome.partial_text:
                 reporter.text("\n")
-            if outcome.transient:
-                reporter.status(f"{step.name}: {outcome}")
+
+        def on_retry(number: int, error: ModelError) -> None:
+            if number == 1:
+                reporter.status(f"{step.name}: {error}; retrying")
 
         def can_afford() -> bool:
             return self.pipeline.budget.check(step.estimate, state.cost).verdict.allows
 
-        result = call_with_retry(attempt_once, on_attempt=on_attempt, can_afford=can_afford, cancel=self.query.cancel)
+        policy = DEFAULT_POLICY if capabilities_of(backend).retries else NO_RETRIES
+        result = call_with_retry(attempt_once, policy=policy, on_attempt=on_attempt, on_retry=on_retry,
+                                 can_afford=can_afford, cancel=self.query.cancel)
         return result, attempts
 
     def _record(self, step: TierStep, outcome: str, **details: object) -> None:
@@ -487,3 +496,9 @@ class Cascade:
 def hit_usage(hit: CacheHit) -> Usage:
     """The tokens a cached answer took when it was made (what the all-Sonnet counterfactual counts)."""
     return Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
+
+
+def hit_confidence(hit: CacheHit) -> float | None:
+    """The score the cached answer was judged by when it was made; None for one cached before it was kept."""
+    score = (hit.meta or {}).get("confidence")
+    return float(score) if isinstance(score, int | float) else None

@@ -25,8 +25,8 @@ def config(repo: Path, as_json: bool, docs: bool) -> None:
     if as_json:
         click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
-    click.echo(f"# user file: {paths.user_config_file()}")
-    click.echo(f"# repo file: {repo.resolve() / REPO_CONFIG_NAME}")
+    click.echo(_file_line("user file", paths.user_config_file()))
+    click.echo(_file_line("repo file", repo.resolve() / REPO_CONFIG_NAME))
     click.echo(f"# instructions: {_instructions_line(repo)}")
     width = max(len(r.key) for r in rows)
     for row in rows:
@@ -40,6 +40,11 @@ def _instructions_line(repo: Path) -> str:
     settings = load_settings(repo.resolve() if repo.is_dir() else None)
     found = load_instructions(repo, settings.instructions_files, settings.instructions_tokens, approx_tokens)
     return found.describe() if found else f"none (looked for {', '.join(settings.instructions_files)})"
+
+
+def _file_line(label: str, path: Path) -> str:
+    """`# user file: PATH` for a file that is read; for one that does not exist, where it would be."""
+    return f"# {label}: {path}" if path.is_file() else f"# {label}: none (it would be {path})"
 
 
 COMMANDS = [config]

@@ -1,4 +1,6 @@
-"""`tiercode doctor`: llama.cpp's backend, installed models, provider keys (set or not) and reachability."""
+"""`tiercode doctor`: llama.cpp's backend, installed models, provider keys (set or not), reachability, and
+every tier of the cascade and every declared one, each checked by its own backend; exit 1 when a tier the
+user configured cannot answer, 2 when the configuration cannot be read."""
 
 from __future__ import annotations
 
@@ -9,8 +11,13 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
+    from assistant.tiers import TierCheck
 
 from assistant import paths
 from models.local_servers import KNOWN_SERVERS, ServerStatus, probe
@@ -122,21 +129,32 @@ def reachability(offline: bool) -> list[Reachability]:
         return list(pool.map(check_reachable, PROVIDERS))
 
 
-def _is_offline(flag: bool) -> bool:
-    if flag:
-        return True
+def _settings(offline: bool) -> Settings | str:
+    """The user's settings (offline when the flag says so), or the one-line reason they cannot be read."""
     from assistant.config import load_settings
 
     try:
-        return load_settings(None).offline
-    except Exception:
-        return False
+        return load_settings(None, **({"offline": True} if offline else {}))
+    except Exception as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def tier_checks(settings: Settings, timeout: float = _REACH_TIMEOUT_S) -> list[TierCheck]:
+    """Every tier of the cascade, then every other declared one, each checked by its backend."""
+    from assistant.tiers import TierSet
+
+    tiers = TierSet(settings)
+    names = list(dict.fromkeys([*settings.tiers, *settings.tier]))
+    return [tiers.check(name, timeout) for name in names]
 
 
 def build_report(offline: bool, servers: Sequence[tuple[str, int]] = KNOWN_SERVERS) -> dict[str, object]:
     """Everything `doctor` reports, as plain data; `servers`: the (name, port) pairs asked on loopback
     (offline too: loopback stays allowed)."""
     manager = ModelManager(paths.models_dir())
+    settings = _settings(offline)
+    if not isinstance(settings, str):
+        offline = settings.offline
     return {
         "llama_cpp": llama_backend(),
         "models_dir": str(manager.root),
@@ -145,8 +163,21 @@ def build_report(offline: bool, servers: Sequence[tuple[str, int]] = KNOWN_SERVE
         "keys": [asdict(k) for k in key_status()],
         "providers": [asdict(r) for r in reachability(offline)],
         "local_servers": [asdict(s) for s in probe(servers)],
+        "tiers": [] if isinstance(settings, str) else [asdict(c) for c in tier_checks(settings)],
+        "cascade": [] if isinstance(settings, str) else list(settings.tiers),
+        "config_error": settings if isinstance(settings, str) else None,
         "offline": offline,
     }
+
+
+def exit_code(report: dict[str, object]) -> int:
+    """2 when the configuration cannot be read, 1 when a configured tier of the cascade cannot answer, else 0."""
+    if report["config_error"]:
+        return 2
+    cascade = report["cascade"]
+    assert isinstance(cascade, list)
+    failed = [c for c in report["tiers"] if c["status"] == "failed" and c["tier"] in cascade]  # type: ignore[attr-defined]
+    return 1 if failed else 0
 
 
 def format_report(report: dict[str, object]) -> str:
@@ -171,7 +202,22 @@ def format_report(report: dict[str, object]) -> str:
     lines.append("local model servers (use one with local.server or a [tier.NAME] table):")
     lines += [_server_line(ServerStatus(**{**s, "models": tuple(s["models"])}))
               for s in report["local_servers"]]  # type: ignore[attr-defined]
-    return "\n".join(lines)
+    return "\n".join(lines + _tier_lines(report))
+
+
+def _tier_lines(report: dict[str, object]) -> list[str]:
+    if report["config_error"]:
+        return [f"tiers: the configuration cannot be read: {report['config_error']}"]
+    cascade = report["cascade"]
+    assert isinstance(cascade, list)
+    lines = [f"tiers (cascade: {' → '.join(cascade)}):"]
+    for check in report["tiers"]:  # type: ignore[attr-defined]
+        where = "" if check["tier"] in cascade else " (declared, not in tiers)"
+        status = "FAILED" if check["status"] == "failed" else check["status"]
+        lines.append(f"  {check['tier']:<10} {status:<11} {check['detail']}{where}")
+        if check["warning"]:
+            lines.append(f"  {'':<10} warning: {check['warning']}")
+    return lines
 
 
 def _server_line(server: ServerStatus) -> str:
@@ -185,8 +231,11 @@ def _server_line(server: ServerStatus) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def doctor(offline: bool, as_json: bool) -> None:
     """Report llama.cpp's backend, installed models, which provider keys are set and which providers answer."""
-    report = build_report(_is_offline(offline))
+    report = build_report(offline)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+    code = exit_code(report)
+    if code:
+        click.get_current_context().exit(code)
 
 
 COMMANDS = [doctor]

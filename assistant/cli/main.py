@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
-from assistant import __version__, paths
+from assistant import __version__
 from assistant import offline as offline_guard
 from assistant.cli.common import repo_option, settings_for
 from assistant.cli.output import ConsoleReporter, print_metadata
-from assistant.errors import BudgetStop, TiercodeError, UsageError
-from indexer.sqlitedb import DatabaseCorrupt, is_corruption
-from models.base import Cancelled, ModelUnavailable
-from models.manager import PullError
+from assistant.errors import BudgetStop, UsageError
+from assistant.failures import EXIT_INPUT, Failure, failure_of, reported_in_json
+from models.base import Cancelled
 
-_EXIT_INTERRUPTED = 130
+if TYPE_CHECKING:
+    from assistant.session import Session
+
 _STARTED = time.perf_counter()
 """When the command line was loaded: the start of `ask -v`'s start-up stage."""
 
@@ -36,57 +35,16 @@ class TiercodeGroup(click.Group):
             code = super().main(*args, **kwargs)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
-            sys.exit(2)
+            sys.exit(EXIT_INPUT)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "tiercode"
-            _fail(f"{exc.format_message().rstrip('.')}; see '{command} --help'", 2)
-        except click.Abort:
-            _fail("interrupted", _EXIT_INTERRUPTED)
-        except TiercodeError as exc:
-            _fail(str(exc), exc.exit_code)
-        except ModelUnavailable as exc:
-            _fail(str(exc), 2)
-        except PullError as exc:
-            _fail(str(exc), 2)
-        except KeyboardInterrupt:
-            _fail("interrupted", _EXIT_INTERRUPTED)
-        except DatabaseCorrupt as exc:  # a store that cannot even be opened
-            _fail(_damaged(exc.path, exc.reason), 1)
-        except sqlite3.DatabaseError as exc:  # damage the index build did not reach, or the ledger's
-            if not is_corruption(exc):
+            _fail(Failure(f"{exc.format_message().rstrip('.')}; see '{command} --help'", EXIT_INPUT))
+        except (Exception, KeyboardInterrupt) as exc:
+            failure = failure_of(exc)
+            if failure is None:
                 raise
-            _fail(_damage_advice(exc), 1)
+            _fail(failure)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-_STORES = {
-    "ledger.sqlite": ("the ledger", "move it aside to keep its records; Tiercode then starts a new one"),
-    "cache.sqlite": ("the response cache", "move it aside (it is only a cache); Tiercode then starts a new one"),
-}
-"""What each of Tiercode's databases in the data folder is, and what to do when it is damaged."""
-
-
-def _damaged(path: Path, reason: str) -> str:
-    """The one-line advice for a damaged database file."""
-    what, fix = _STORES.get(path.name, ("the index", "`tiercode index --rebuild` builds it anew"))
-    return f"{what} at {path} is damaged ({reason}); {fix}"
-
-
-def _damage_advice(exc: sqlite3.DatabaseError) -> str:
-    """Which of Tiercode's databases is damaged, and what to do about it (checked only after an error)."""
-    data = paths.data_dir()
-    for name in _STORES:
-        if (data / name).exists() and not _intact(data / name):
-            return _damaged(data / name, str(exc))
-    return f"the index is damaged ({exc}); `tiercode index --rebuild` builds it anew"
-
-
-def _intact(path: Path) -> bool:
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            return db.execute("PRAGMA quick_check(1)").fetchone()[0] == "ok"
-    except sqlite3.DatabaseError as exc:  # locked or unopenable is not damage
-        return not is_corruption(exc)
 
 
 def _defaults_for(group: click.Group, values: dict[str, object]) -> dict[str, object]:
@@ -95,11 +53,9 @@ def _defaults_for(group: click.Group, values: dict[str, object]) -> dict[str, ob
             for name, command in group.commands.items()}
 
 
-def _fail(message: str, code: int) -> None:
-    click.echo(f"tiercode: error: {message}", err=True)
-    sys.exit(code)
-
-
+def _fail(failure: Failure) -> None:
+    click.echo(f"tiercode: error: {failure.message}", err=True)
+    sys.exit(failure.exit_code)
 
 
 @click.group(cls=TiercodeGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -150,49 +106,61 @@ def ask(
     (not with --no-stdin); a piped diff (`git diff | tiercode ask "review this"`) is sent diff-only, like
     --diff. A question the index answers is answered by it unless it refers to the piped text ("this",
     "the diff", "above")."""
-    from assistant.context.diff import diff_context, git_diff, looks_like_diff
     from assistant.pipeline import Pipeline
     from assistant.session import Session
 
     text = " ".join(question)
     extra = "" if no_stdin or sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    settings = settings_for(repo, offline=offline)
-    if max_cost is not None:
-        settings.budget.per_query = max_cost
-        settings.budget.action = "fail"
-    reporter = ConsoleReporter(stream=not as_json and not dry_run, assume_yes=yes)
-    session = Session(repo, settings, reporter)
-    try:
-        if diff_only:
-            extra = "\n\n".join(part for part in (diff_context(git_diff(session.repo, diff_base), session.store(),
-                                                                session.repo), extra) if part.strip())
-            if not extra:
-                raise UsageError(f"--diff: nothing changed since {diff_base}")
-        elif looks_like_diff(extra):
-            extra = diff_context(extra, session.store(), session.repo) or extra
-        pipeline = Pipeline(session)
-        for path in pinned:
-            pipeline.pinned.add(path)
-        if dry_run:
-            plan = pipeline.plan(text, extra)
-            click.echo(json.dumps(plan.to_json(), indent=2) if as_json else reporter.format_plan(plan))
-            return
-        session.timings.add("start-up", time.perf_counter() - _STARTED)
+    stopped = ""
+    with reported_in_json(as_json and not dry_run):
+        settings = settings_for(repo, offline=offline)
+        if max_cost is not None:
+            settings.budget.per_query = max_cost
+            settings.budget.action = "fail"
+        reporter = ConsoleReporter(stream=not as_json and not dry_run, assume_yes=yes)
+        session = Session(repo, settings, reporter)
         try:
-            answer = pipeline.ask(text, extra=extra, tier=tier, assume_yes=yes, use_cache=not no_cache)
-        except Cancelled:
-            raise click.Abort() from None
-        if as_json:
-            click.echo(json.dumps(answer.to_json()))
-        else:
-            reporter.finish()
-            print_metadata(answer)
-        if verbose:
-            click.echo(f"tiercode: timing: {session.timings.line(time.perf_counter() - _STARTED)}", err=True)
-        if answer.budget_stop:
-            raise BudgetStop(answer.budget_stop)
-    finally:
-        session.close()
+            extra = _attached(session, extra, diff_base if diff_only else None)
+            pipeline = Pipeline(session)
+            for path in pinned:
+                pipeline.pinned.add(path)
+            if dry_run:
+                plan = pipeline.plan(text, extra, tier)
+                click.echo(json.dumps(plan.to_json(), indent=2) if as_json else reporter.format_plan(plan))
+                return
+            session.timings.add("start-up", time.perf_counter() - _STARTED)
+            try:
+                answer = pipeline.ask(text, extra=extra, tier=tier, assume_yes=yes, use_cache=not no_cache)
+            except Cancelled:
+                raise click.Abort() from None
+            if as_json:
+                click.echo(json.dumps(answer.to_json()))
+            else:
+                reporter.finish()
+                print_metadata(answer)
+            if verbose:
+                click.echo(f"tiercode: timing: {session.timings.line(time.perf_counter() - _STARTED)}", err=True)
+            stopped = answer.budget_stop
+        finally:
+            session.close()
+    if stopped:  # the answer is printed already: its JSON says why the cascade stopped
+        raise BudgetStop(stopped)
+
+
+def _attached(session: Session, extra: str, diff_base: str | None) -> str:
+    """What goes with the question: with --diff (`diff_base`) the changed hunks and their enclosing functions
+    before any piped text; a piped diff is sent the same way."""
+    from assistant.context.diff import diff_context, git_diff, looks_like_diff
+
+    if diff_base is not None:
+        changed = diff_context(git_diff(session.repo, diff_base), session.store(), session.repo)
+        extra = "\n\n".join(part for part in (changed, extra) if part.strip())
+        if not extra:
+            raise UsageError(f"--diff: nothing changed since {diff_base}")
+        return extra
+    if looks_like_diff(extra):
+        return diff_context(extra, session.store(), session.repo) or extra
+    return extra
 
 
 from assistant.cli import (  # noqa: E402 - subcommands register on `cli`

@@ -91,7 +91,8 @@ class ConsoleReporter:
         if plan.preflight:
             return "route: answered from the index (tier index, $0, no model call)"
         lines = [f"route: kind={route.kind} difficulty={route.difficulty} decided by {route.stage}"
-                 f" (p={route.probability:.2f}), starting at {plan.start_tier}"]
+                 f" (p={route.probability:.2f}), starting at {plan.start_tier}"
+                 + (f" (--tier {plan.forced})" if plan.forced else "")]
         for t in plan.tiers:
             if t.available:
                 lines.append(f"  {t.tier:<7} {t.model:<36} context {t.context_tokens:>6} tokens"

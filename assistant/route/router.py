@@ -191,6 +191,11 @@ def start_index(order: Sequence[str], start: str) -> int:
     return max(0, len(order) - 1)
 
 
+def first_start(order: Sequence[str]) -> int:
+    """The earliest index of `order` any route's cascade starts at: the tiers before it are asked only by name."""
+    return min(start_index(order, level) for level in _COST_ORDER)
+
+
 def classify_lexical(question: str) -> Route | None:
     """The lexical stage: a Route when the example-trained model is confident, None when unsure."""
     label, probability = kind_model().predict(question)

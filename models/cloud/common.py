@@ -24,6 +24,7 @@ from models.base import (
     ModelError,
     ModelUnavailable,
     TextCallback,
+    TierHealth,
     Usage,
 )
 
@@ -128,10 +129,28 @@ def status_error(
     return _error(message, provider, status, status in TRANSIENT_STATUSES, retry_after, partial)
 
 
-def connection_error(label: str, provider: str, exc: BaseException, partial: StreamState | None = None) -> ModelError:
-    """A transient ModelError for a failed or timed-out connection."""
+def connection_error(
+    label: str, provider: str, exc: BaseException, partial: StreamState | None = None, *,
+    refusal_is_final: bool = False,
+) -> ModelError:
+    """A ModelError for a failed or timed-out connection, transient unless `refusal_is_final` and the
+    host refused it: nothing listens at a server's address, which a retry seconds later will not change."""
+    if refusal_is_final and refused(exc):
+        return _error(f"{label} refused the connection: nothing listens there; is the server running and the port "
+                      "right?", provider, None, False, None, partial)
     kind = "timed out" if "timeout" in type(exc).__name__.lower() else "unreachable"
     return _error(f"{label} {kind} ({type(exc).__name__})", provider, None, True, None, partial)
+
+
+def refused(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an exception it was raised from, is a refused connection (ECONNREFUSED)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ConnectionRefusedError):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _error(
@@ -240,6 +259,10 @@ class CloudTier:
     def __init__(self, model: str, api_key: str | None) -> None:
         self.model = model
         self._key = require_key(self.label, self.provider, api_key, self.key_env) if self.key_env else api_key or ""
+
+    def check(self, timeout: float) -> TierHealth:
+        """Built, so its key is set; only a call tests the key (`doctor` checks the provider answers)."""
+        return TierHealth(True, f"{self.label} {self.model}: key set")
 
     def count_tokens(self, text: str) -> int:
         """Estimated tokens (4 characters each); the billed count comes from the API's usage."""

@@ -8,10 +8,18 @@ gives them, and come back in the local tier's shape: each generated token's log-
 token the chosen (text, log-probability) first, then the likeliest others. The SDK never reads
 `OPENAI_API_KEY` or `OPENAI_BASE_URL` here, and sends no header from `OPENAI_ORG_ID`,
 `OPENAI_PROJECT_ID` or `OPENAI_CUSTOM_HEADERS`: the key and the endpoint are always the tier's own.
+
+The model an answer is recorded under is the one the server says answered (each chunk's `model`). A
+free tier (a server one runs: Ollama, llama.cpp, vLLM) is also asked once which models it lists: a
+declared model it does not list is one warning note, and a server that lists one model answered with
+that one, whatever name it echoes (llama.cpp's servers echo the requested name). A body that is not
+UTF-8 or not the chat completions format is a one-line, final ModelError, and a refused connection
+is final too: nothing listens at the tier's address.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -22,7 +30,16 @@ from typing import Any
 import httpx
 import openai
 
-from models.base import Capabilities, GenerationRequest, GenerationResult, ModelError, TextCallback, Usage
+from models.base import (
+    Capabilities,
+    GenerationRequest,
+    GenerationResult,
+    ModelError,
+    ModelUnavailable,
+    TextCallback,
+    TierHealth,
+    Usage,
+)
 from models.cloud.common import (
     DEFAULT_TIMEOUT,
     CloudTier,
@@ -79,6 +96,10 @@ class OpenAICompatTier(CloudTier):
         self.capabilities = capabilities or Capabilities(prompt_caching=False)
         self._schema_type = "json_schema"
         """How a JSON schema is sent: OpenAI's `json_schema`, or `json_object` for servers that know only that."""
+        self._listed: tuple[str, ...] | None = None
+        """The models the server lists, once asked (free tiers only); None: not asked or it would not say."""
+        self._asked = False
+        self._warned = False
         self._client = openai.OpenAI(
             api_key=self._key or _NO_KEY, base_url=base_url, timeout=timeout, max_retries=0,
             default_headers=_without_openai_headers(),
@@ -104,15 +125,16 @@ class OpenAICompatTier(CloudTier):
             raise state.dropped("stream ended without a finish reason")
         return self._result(state, tokens)
 
-    def list_models(self) -> list[str]:
+    def list_models(self, timeout: float | None = None) -> list[str]:
         """The model ids the server lists (`GET /models`); ModelError when it cannot be asked."""
+        client = self._client if timeout is None else self._client.with_options(timeout=timeout)
         with self._errors(None):
-            return [model.id for model in self._client.models.list()]
+            models = [model.id for model in client.models.list()]
+        self._listed = tuple(models)
+        return models
 
     def first_model(self) -> str:
         """The first model the server lists; ModelUnavailable when it lists none or cannot be asked."""
-        from models.base import ModelUnavailable
-
         try:
             models = self.list_models()
         except ModelError as exc:
@@ -120,6 +142,44 @@ class OpenAICompatTier(CloudTier):
         if not models:
             raise ModelUnavailable(f"{self.label} lists no model; name one with model = ...", provider=PROVIDER)
         return models[0]
+
+    def check(self, timeout: float) -> TierHealth:
+        """Whether the server answers `GET /models` and lists this tier's model (`doctor`)."""
+        try:
+            listed = self.list_models(timeout)
+        except ModelError as exc:
+            if exc.status == 404:  # a server without the listing endpoint may still answer chat completions
+                return TierHealth(True, f"{self.label} answers but lists no models (GET /models: 404)")
+            return TierHealth(False, str(exc))
+        return TierHealth(True, f"{self.label} serves {self.model}", self._unlisted_warning(listed))
+
+    def _unlisted_warning(self, listed: tuple[str, ...] | list[str]) -> str:
+        """A one-line warning when the server does not list this tier's model; empty when it does."""
+        if self.model in listed:
+            return ""
+        shown = ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")
+        return f"{self.label} does not list model '{self.model}' (it lists: {shown or 'none'})"
+
+    def _served_listing(self) -> tuple[str, ...] | None:
+        """The models a free tier's server lists, asked once; None for a priced API (it refuses a model it
+        does not serve) or a server that would not say."""
+        if not self._asked and self.capabilities.free:
+            self._asked = True
+            try:
+                self.list_models()
+            except ModelError:
+                return None
+        return self._listed
+
+    def _answered_by(self, state: StreamState) -> tuple[str, tuple[str, ...]]:
+        """The model that answered (what the server reported; a one-model server's one model when it echoed
+        an unlisted name) and the warning to give once about an unlisted model."""
+        listed = self._served_listing()
+        if listed is None or self.model in listed:
+            return state.model, ()
+        model = listed[0] if len(listed) == 1 and state.model == self.model else state.model
+        warned, self._warned = self._warned, True
+        return model, () if warned else (f"{self._unlisted_warning(listed)}; the answer came from {model}",)
 
     def _open(self, request: GenerationRequest) -> Any:
         """The response stream; a server that refuses OpenAI's `json_schema` format is asked again with
@@ -136,11 +196,12 @@ class OpenAICompatTier(CloudTier):
         """The whole result. A server that reports no usage (llama-cpp-python's never does in a stream)
         has its output counted from the log-probabilities when it gave them; a free tier gets no note."""
         result = replace(state.result(), token_logprobs=tuple(tokens.chosen), top_logprobs=tuple(tokens.top))
-        if state.usage is not None:
-            return result
-        if tokens.chosen:
+        if state.usage is None and tokens.chosen:
             result = replace(result, usage=replace(result.usage, output_tokens=len(tokens.chosen)))
-        return replace(result, notes=()) if self.capabilities.free else result
+        if state.usage is None and self.capabilities.free:
+            result = replace(result, notes=())
+        model, warning = self._answered_by(state)
+        return replace(result, model=model, notes=result.notes + warning)
 
     def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
         """The chat completions arguments for `request`."""
@@ -177,11 +238,17 @@ class OpenAICompatTier(CloudTier):
             started = _started(state)
             if started is not None:
                 raise started.dropped(type(exc).__name__) from exc
-            raise connection_error(self.label, PROVIDER, exc) from exc
+            raise connection_error(self.label, PROVIDER, exc, refusal_is_final=True) from exc
         except openai.APIError as exc:  # an error event inside the stream
             raise ModelError(
                 f"{self.label} failed mid-stream ({error_message(exc.body) or 'error event'})"[:300], provider=PROVIDER,
                 transient=True, partial_usage=state.partial_usage() if state else None,
+                partial_text=state.text if state else "",
+            ) from exc
+        except (ValueError, httpx.DecodingError) as exc:  # a body that is not UTF-8, JSON or the API's shape
+            raise ModelError(
+                f"{self.label} sent a malformed response ({_malformed(exc)}); is base_url an OpenAI-compatible "
+                "server?", provider=PROVIDER, partial_usage=state.partial_usage() if state else None,
                 partial_text=state.text if state else "",
             ) from exc
 
@@ -222,15 +289,29 @@ class _Logprobs:
 
 
 def _on_chunk(chunk: Any, state: StreamState, tokens: _Logprobs) -> None:
-    if chunk.usage is not None:
+    choices = getattr(chunk, "choices", None)
+    if not isinstance(choices, list):
+        raise ValueError("a chunk without choices")
+    if isinstance(getattr(chunk, "model", None), str) and chunk.model:
+        state.model = chunk.model
+    if getattr(chunk, "usage", None) is not None:
         state.usage = _normalize(chunk.usage)
-    for choice in chunk.choices[:1]:
+    for choice in choices[:1]:
         if choice.logprobs is not None:
             tokens.add(choice.logprobs.content)
         if choice.delta is not None and choice.delta.content:
             state.emit(choice.delta.content)
         if choice.finish_reason:
             state.finish_reason = choice.finish_reason
+
+
+def _malformed(exc: BaseException) -> str:
+    """What was wrong with a response body, in a few words."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "the body is not UTF-8"
+    if isinstance(exc, json.JSONDecodeError):
+        return "a data line is not JSON"
+    return " ".join(str(exc).split())[:80] or type(exc).__name__
 
 
 def _normalize(usage: Any) -> Usage:

@@ -99,17 +99,19 @@ def test_transient_failures_are_retried_and_each_attempt_is_a_ledger_record(
     assert "429" in records[0].error and "503" in records[1].error
 
 
-def test_a_dropped_stream_is_recorded_with_the_usage_seen_so_far_then_retried(
+def test_a_stream_dropped_after_text_is_recorded_with_its_usage_and_the_next_tier_answers(
     open_session: Any, cloud_emulators: CloudEmulators
 ) -> None:
-    cloud_emulators.anthropic.script(Drop(after=3), Reply(GOOD))
-    session = open_session(tiers=["sonnet"])
+    cloud_emulators.gemini.script(Drop(after=3))
+    cloud_emulators.anthropic.script(Reply(GOOD))
+    session = open_session(tiers=["gemini", "sonnet"])
 
     answer = Pipeline(session).ask(QUESTION)
 
-    assert answer.answer == GOOD
+    assert answer.tier == "sonnet" and answer.answer == GOOD
+    assert len(cloud_emulators.gemini.requests) == 1  # its text reached the user: a retry would print another
     dropped, ok = _records(session)
-    assert (dropped.outcome, ok.outcome) == ("error", "ok")
+    assert (dropped.tier, dropped.outcome, ok.outcome) == ("gemini", "error", "ok")
     assert dropped.input_tokens > 0 and dropped.cost_usd > 0  # the provider bills what it streamed
     assert answer.cost_usd == pytest.approx(dropped.cost_usd + ok.cost_usd)
 

@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from assistant import paths
+from assistant.cli.main import cli
 from assistant.config import explain_settings, load_settings
 from assistant.errors import ConfigError
 
@@ -144,3 +146,14 @@ def test_context_budgets_per_tier_are_configurable_one_tier_at_a_time(tmp_path: 
     assert settings.context.for_tier("sonnet") == 12000  # the others keep their defaults
     origin = {row.key: row for row in explain_settings(tmp_path)}
     assert origin["context.local"].source == "repo file" and origin["context.groq"].source == "default"
+
+
+def test_config_names_the_files_it_read_and_says_none_for_one_that_does_not_exist(tmp_path: Path) -> None:
+    repo_file = tmp_path.resolve() / ".tiercode.toml"
+    missing = CliRunner().invoke(cli, ["config", "--repo", str(tmp_path)])
+    write(repo_file, "max_escalations = 1\n")
+    present = CliRunner().invoke(cli, ["config", "--repo", str(tmp_path)])
+    assert missing.exit_code == 0 and present.exit_code == 0
+    assert missing.stdout.splitlines()[:2] == [f"# user file: none (it would be {paths.user_config_file()})",
+                                              f"# repo file: none (it would be {repo_file})"]
+    assert present.stdout.splitlines()[1] == f"# repo file: {repo_file}"

@@ -1,7 +1,7 @@
 """Every SQLite file Tiercode owns (the ledger, the response cache, the index), damaged on disk: overwritten
 with garbage, truncated, or emptied to zero bytes. Each command that opens it through the real console script
-ends in one line and a non-zero exit, or (a cache or the index) sets the file aside or rebuilds it with a
-one-line notice and answers; never a traceback, and the ledger is never deleted."""
+ends in one line and exit 2 (an input error, as README lists), or (a cache or the index) sets the file aside
+or rebuilds it with a one-line notice and answers; never a traceback, and the ledger is never deleted."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_a_damaged_ledger_is_one_line_of_advice_to_move_it_aside_and_is_kept(sam
     damaged = ledger.read_bytes()
     for command in ledger_commands(sample_repo):
         done = tiercode(*command)
-        assert_one_line_error(done, 1, f"the ledger at {ledger} is damaged")
+        assert_one_line_error(done, 2, f"the ledger at {ledger} is damaged")
         assert "move it aside to keep its records" in done.stderr
         assert ledger.read_bytes() == damaged, command  # never deleted: it is the user's spend record
 

@@ -1,4 +1,5 @@
-"""`ask --dry-run` names only the configured tiers and shows the estimate the consent prompt will show."""
+"""`ask --dry-run` names only the configured tiers, shows the estimate the consent prompt will show, and with
+`--tier` plans that tier alone, as the same `ask` would call it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant import paths
 from tests.assistant.test_ask_cli import tiercode
 from tests.emulators import fixtures
 
@@ -51,3 +53,26 @@ def test_the_dry_runs_json_lists_the_context_each_tier_would_get(
     assert set(spans[0]) == {"path", "line", "end_line", "symbol", "part", "tokens"}
     assert 0 < sum(s["tokens"] for s in spans) <= sonnet["context_tokens"]
     assert cloud_emulators.anthropic.bodies() == []  # a dry run calls no model
+
+
+TEAM = ('[tier.team]\nprovider = "openai-compatible"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "team-coder"\n'
+        'free = true\n')
+
+
+@pytest.mark.parametrize("question", ["explain what make_report returns", "where is Circle defined?"])
+def test_the_dry_run_with_a_tier_plans_that_tier_alone_as_the_real_ask_does(sample_repo: Path, question: str) -> None:
+    config = paths.user_config_file()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('tiers = ["local", "team", "sonnet"]\n' + TEAM)
+    args = ("ask", "--tier", "team", "--dry-run", question, "--repo", str(sample_repo))
+
+    plan = tiercode(*args)
+    planned = json.loads(tiercode(*args, "--json").stdout)
+
+    assert plan.returncode == 0, plan.stderr
+    assert "starting at team (--tier team)" in plan.stdout  # not the router's start, nor the index
+    assert "local" not in plan.stdout and "sonnet" not in plan.stdout
+    assert (planned["start_tier"], planned["forced_tier"]) == ("team", "team")
+    assert [(t["tier"], t["model"], t["available"]) for t in planned["tiers"]] == [("team", "team-coder", True)]
+    asked = json.loads(tiercode(*[a for a in args if a != "--dry-run"], "--json").stdout)
+    assert asked["error"].startswith("no tier could answer: team failed: team at http://127.0.0.1:9/v1")

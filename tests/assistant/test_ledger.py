@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import pytest
@@ -178,7 +180,7 @@ def test_threads_of_one_process_share_a_ledger(tmp_path: Path) -> None:
 
 
 def _sample(ledger: Ledger) -> list[CallRecord]:
-    ledger.record(_call(1, ts=1000.0, ttft_ms=12.5, input_tokens=300, output_tokens=20))
+    ledger.record(_call(1, ts=1000.0, ttft_ms=12.5, latency_ms=234.123456789, input_tokens=300, output_tokens=20))
     ledger.record(_call(2, ts=2000.0, tier="sonnet", provider="anthropic", model="claude-sonnet-4-5", outcome="error",
                         error='HTTP 529: "overloaded",\nretry later; ünïcode', attempt=2, cost_usd=0.0))
     ledger.record(_call(3, ts=3000.0, outcome="cache_hit", cached=True, input_tokens=300, output_tokens=20,
@@ -198,18 +200,23 @@ def test_jsonl_export_round_trips(tmp_path: Path) -> None:
     assert [json.loads(line)["query_id"] for line in since.getvalue().splitlines()] == ["q2", "q3"]
 
 
-def test_csv_export_round_trips(tmp_path: Path) -> None:
+def test_csv_export_is_for_spreadsheets_iso_8601_times_and_whole_milliseconds(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     records = _sample(ledger)
     out = io.StringIO()
     assert ledger.export(out, "csv") == 3
     types = {f.name: f.type for f in fields(CallRecord)}
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", rows[0]["ts"])
+    assert (rows[0]["latency_ms"], rows[0]["ttft_ms"], rows[1]["ttft_ms"]) == ("234", "12", "")
     parsed = []
-    for row in csv.DictReader(io.StringIO(out.getvalue())):
+    for row in rows:
         values: dict[str, object] = {}
         for name, text in row.items():
             kind = str(types[name])
-            if kind == "bool":
+            if name == "ts":
+                values[name] = dt.datetime.fromisoformat(text).timestamp()
+            elif kind == "bool":
                 values[name] = text == "True"
             elif kind == "int":
                 values[name] = int(text)
@@ -218,7 +225,9 @@ def test_csv_export_round_trips(tmp_path: Path) -> None:
             else:
                 values[name] = text
         parsed.append(CallRecord(**values))  # type: ignore[arg-type]
-    assert parsed == records
+    whole_ms = [replace(r, latency_ms=round(r.latency_ms), ttft_ms=None if r.ttft_ms is None else round(r.ttft_ms))
+                for r in records]
+    assert parsed == whole_ms
     assert list(asdict(records[0])) == out.getvalue().splitlines()[0].split(",")
 
 

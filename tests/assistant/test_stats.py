@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import os
@@ -195,6 +196,9 @@ def test_ledger_export_command(ledger: Ledger, tmp_path: Path) -> None:
     result = CliRunner().invoke(ledger_group, ["export", "--format", "csv", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert len(out.read_text().splitlines()) == 1 + 8
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert all(dt.datetime.fromisoformat(row["ts"]).tzinfo is not None for row in rows)  # ISO 8601, not epoch
+    assert all(row["latency_ms"].isdigit() for row in rows)  # whole milliseconds
 
 
 def test_budget_set_keeps_the_rest_of_the_config_file() -> None:
@@ -256,3 +260,22 @@ def test_write_budget_refuses_files_it_cannot_edit_safely(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="would be invalid"):
         write_budget(foreign, {"daily": 2.0})
     assert foreign.read_text() == "[budget]\ndaily = 1.0\nweekly = 3.0\n"
+
+
+def test_local_share_counts_what_stayed_on_this_machine_and_free_share_any_free_tier() -> None:
+    ledger = open_ledger(paths.data_dir())
+    for record in [
+        _rec("q1", "index", kind="lookup"),
+        _rec("q2", "local"),  # in-process: no endpoint
+        CallRecord("s", "q3", "team", "openai-compatible", "qwen-32b", "ok", endpoint="http://gpu-box.internal:8000/v1"),
+        CallRecord("s", "q4", "served", "openai-compatible", "smol", "ok", endpoint="http://127.0.0.1:8080/v1"),
+    ]:
+        ledger.record(record)
+    ledger.close()
+
+    shown = CliRunner().invoke(stats, ["--json"])
+    text = CliRunner().invoke(stats, [])
+
+    report = json.loads(shown.output)
+    assert (report["local_or_index_share"], report["free_share"]) == (0.75, 1.0)  # the team's server is not local
+    assert "Local or index: 75.0%   free: 100.0%" in text.output

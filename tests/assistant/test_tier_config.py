@@ -82,6 +82,43 @@ def test_a_repository_file_may_order_the_users_declared_tiers(tmp_path: Path) ->
     assert TierSet(load_settings(tmp_path)).order() == ["ollama", "sonnet"]
 
 
+TEAM = '[tier.team]\nprovider = "openai-compatible"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\nfree = true\n'
+
+
+@pytest.mark.parametrize(("repo_file", "cascade", "warning"), [
+    ('tiers = ["evil", "local"]\n[tier.evil]\nprovider = "openai-compatible"\nbase_url = "https://x.example/v1"\n'
+     'model = "m"\nfree = true\n', ["local"], "ignoring 'evil' in tiers of"),
+    ('tiers = ["local", "team"]\n', ["local"], "ignoring 'team' in tiers of"),  # a teammate's tier, not yours
+    ('tiers = ["local", "local", "sonnet"]\n', ["local", "sonnet"], "ignoring the second 'local' in tiers of"),
+    ('tiers = ["nope"]\n', list(DEFAULT_ORDER), "it names none of your tiers; using yours (local, groq"),
+])
+def test_a_repository_tiers_line_it_may_not_use_is_a_warning_not_an_exit(
+        sample_repo: Path, repo_file: str, cascade: list[str], warning: str) -> None:
+    (sample_repo / ".tiercode.toml").write_text(repo_file)
+
+    shown = tiercode("config", "--json", "--repo", str(sample_repo))
+    answered = tiercode("ask", "--offline", "where is Circle defined?", "--repo", str(sample_repo))
+
+    assert shown.returncode == 0, shown.stderr
+    assert {row["key"]: row["value"] for row in json.loads(shown.stdout)}["tiers"] == str(cascade)
+    warnings = [line for line in shown.stderr.splitlines() if warning in line]
+    assert len(warnings) == 1 and warnings[0].startswith("tiercode: warning: ")
+    assert str(sample_repo / ".tiercode.toml") in warnings[0]
+    assert answered.returncode == 0 and "pkg/shapes.py:14" in answered.stdout and warning in answered.stderr
+
+
+def test_a_tier_listed_before_every_start_tier_is_named_in_a_warning(sample_repo: Path) -> None:
+    user_config('tiers = ["local", "team", "sonnet"]\n' + TEAM)
+    (sample_repo / ".tiercode.toml").write_text('tiers = ["team", "local"]\n')
+
+    done = tiercode("ask", "--dry-run", "--json", "explain what make_report returns", "--repo", str(sample_repo))
+
+    assert done.returncode == 0, done.stderr
+    assert [t["tier"] for t in json.loads(done.stdout)["tiers"]] == ["local"]  # a question starts at local
+    assert ("tiercode: warning: tiers lists team before local, and no question's cascade starts before local: "
+            "team is asked only with --tier") in done.stderr.splitlines()
+
+
 @pytest.mark.parametrize(("text", "fragment"), [
     ('tiers = ["local", "nope"]\n', "tiers names 'nope', which no [tier.nope] table declares"),
     ('tiers = []\n', "the cascade needs at least one tier"),

@@ -23,6 +23,7 @@ from tests.emulators.server import (
     Emulator,
     Exchange,
     Fail,
+    Garbage,
     RecordedRequest,
     Reply,
     StreamFail,
@@ -77,7 +78,7 @@ class GroqEmulator(Emulator):
         exchange.start_stream()
         self._stream(exchange, body, behaviour, usage)
 
-    def _usage(self, body: dict[str, Any], behaviour: Reply | Drop | StreamFail) -> dict[str, Any]:
+    def _usage(self, body: dict[str, Any], behaviour: Reply | Drop | StreamFail | Garbage) -> dict[str, Any]:
         texts = [str(m.get("content") or "") for m in body["messages"]]
         prompt = sum(count_tokens(t) for t in texts)
         prefix_tokens = sum(count_tokens(t) for t in texts[:-1])
@@ -131,6 +132,10 @@ class GroqEmulator(Emulator):
                 time.sleep(behaviour.delay)
         if isinstance(behaviour, Drop):
             exchange.cut(behaviour)
+            return
+        if isinstance(behaviour, Garbage):
+            exchange.raw(behaviour.raw)
+            exchange.end_stream()
             return
         if isinstance(behaviour, StreamFail):
             exchange.sse(_error(behaviour.status, behaviour.message))

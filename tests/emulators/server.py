@@ -3,7 +3,8 @@
 An emulator is a context manager that serves one provider's API on 127.0.0.1 (an ephemeral port)
 from a background thread. Each request takes the next behaviour from its script (then the default
 one): answer with some text (`Reply`), fail with an HTTP status (`Fail`), cut the stream off midway
-(`Drop`), or send an error event inside a started stream (`StreamFail`). Every request is recorded
+(`Drop`), send an error event inside a started stream (`StreamFail`), or send bytes that are not
+the API's format at all (`Garbage`). Every request is recorded
 with its headers and JSON body so tests can check API keys and cache breakpoints.
 
 Token counts are estimated as characters / 4, rounded up; a `Reply(usage=...)` overrides any count
@@ -89,7 +90,17 @@ class StreamFail:
     message: str | None = None
 
 
-Behaviour = Reply | Fail | Drop | StreamFail
+@dataclass(frozen=True)
+class Garbage:
+    """Start streaming `text`, then after `after` deltas send `raw` as it is and end the body: a misbehaving
+    server (a body that is not UTF-8, a `data:` line that is not JSON)."""
+
+    raw: bytes = b"data: \xff\xfe not utf-8\n\n"
+    text: str = "A few good words before the server goes wrong."
+    after: int = 2
+
+
+Behaviour = Reply | Fail | Drop | StreamFail | Garbage
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,10 @@ class Exchange:
             self.end_stream()
         else:
             self.drop()
+
+    def raw(self, data: bytes) -> None:
+        """Send `data` as the next piece of a started stream's body, whatever it holds."""
+        self._chunk(data)
 
     def drop(self) -> None:
         """Close the connection without finishing the body."""

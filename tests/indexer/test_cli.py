@@ -103,7 +103,7 @@ def test_damage_the_build_does_not_reach_is_a_one_line_error(repo: Path) -> None
     data[(root - 1) * page_size : root * page_size] = b"\xaa" * page_size  # the definitions, not the files
     index.write_bytes(bytes(data))
     code, out = run("find", "Account", "--repo", str(repo))
-    assert code == 1 and out.strip().splitlines() == [
+    assert code == 2 and out.strip().splitlines() == [
         "tiercode: error: the index is damaged (database disk image is malformed);"
         " `tiercode index --rebuild` builds it anew"]
 
@@ -118,7 +118,7 @@ def test_a_damaged_ledger_is_named_and_kept(repo: Path) -> None:
     data[(root - 1) * page_size : root * page_size] = b"\xaa" * page_size
     ledger.write_bytes(bytes(data))
     code, out = run("stats")
-    assert code == 1 and len(out.strip().splitlines()) == 1
+    assert code == 2 and len(out.strip().splitlines()) == 1
     assert f"the ledger at {ledger} is damaged" in out and "move it aside to keep its records" in out
     assert ledger.read_bytes() == bytes(data)  # never deleted: it is the user's spend record
 

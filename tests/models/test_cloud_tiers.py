@@ -351,16 +351,19 @@ def test_stream_that_stops_short_is_a_dropped_stream(case: Case, emulator: Emula
     assert "stream dropped after 8 characters (stream ended " in str(caught.value)
 
 
-def test_dropped_stream_is_retried_and_every_attempt_reported(case: Case, emulator: Emulator) -> None:
-    emulator.script(Drop(after=2), Reply("Complete answer."))
+def test_a_dropped_stream_is_retried_only_before_any_text(case: Case, emulator: Emulator) -> None:
+    emulator.script(Drop(after=0), Reply("Complete answer."), Drop(after=2))
     recorder = Recorder()
     tier = make_tier(case, emulator)
     result = call_with_retry(lambda: tier.generate(REQUEST), sleep=recorder.sleep, on_attempt=recorder.on_attempt)
     assert result.text == "Complete answer."
     first = recorder.attempts[0][1]
-    assert isinstance(first, ModelError)
-    assert first.partial_usage.output_tokens > 0
+    assert isinstance(first, ModelError) and first.transient and not first.partial_text
     assert isinstance(recorder.attempts[1][1], GenerationResult)
+    with pytest.raises(ModelError) as caught:  # its text reached the caller: another attempt would repeat it
+        call_with_retry(lambda: tier.generate(REQUEST), sleep=recorder.sleep, on_attempt=recorder.on_attempt)
+    assert caught.value.partial_text and caught.value.partial_usage.output_tokens > 0
+    assert len(recorder.attempts) == 3 and emulator.pending == 0
 
 
 def test_error_event_inside_the_stream(case: Case, emulator: Emulator) -> None:

@@ -26,7 +26,7 @@ from models.local import LocalBackend, LocalModel, LocalOptions
 from models.retry import call_with_retry
 from tests.emulators import fixtures
 from tests.emulators.groq_api import GroqEmulator
-from tests.emulators.server import Drop, Fail, Reply, StreamFail
+from tests.emulators.server import Drop, Fail, Garbage, Reply, StreamFail
 from tests.models import llama_server as llama_server_module
 from tests.models.llama_server import LlamaServer, free_port
 from tests.models.test_cloud_tiers import Recorder
@@ -125,10 +125,11 @@ def test_a_server_that_is_down_fails_in_one_line_naming_it() -> None:
     with pytest.raises(ModelError) as caught:
         call_with_retry(lambda: tier.generate(ask("hi")), on_attempt=recorder.on_attempt, sleep=recorder.sleep)
     message = str(caught.value)
-    assert message == f"served at {url} unreachable (APIConnectionError)" and KEY not in message
-    assert caught.value.transient and caught.value.partial_usage == Usage()  # the cascade moves on
-    assert len(recorder.attempts) == 4  # the retry policy's three retries, then the next tier
-    with pytest.raises(ModelError, match=f"^served at {url} unreachable"):
+    assert message == (f"served at {url} refused the connection: nothing listens there; is the server running "
+                       "and the port right?") and KEY not in message
+    assert not caught.value.transient and caught.value.partial_usage == Usage()  # the cascade moves on
+    assert len(recorder.attempts) == 1  # a refusal is not retried: nothing listens there seconds later either
+    with pytest.raises(ModelError, match=f"^served at {url} refused the connection"):
         tier.list_models()
 
 
@@ -161,7 +162,7 @@ def test_cached_prompt_tokens_are_normalized(emulator: GroqEmulator) -> None:
 def test_logprobs_are_asked_for_only_where_the_tier_gives_them(emulator: GroqEmulator) -> None:
     tier_on(emulator, capabilities=SERVED).generate(ask("hi", logprobs=True))
     tier_on(emulator, capabilities=SERVED).generate(ask("hi"))
-    asked, plain = emulator.bodies()
+    asked, plain = [r.body for r in emulator.requests if r.method == "POST"]  # a free tier also lists models
     assert (asked["logprobs"], asked["top_logprobs"]) == (True, TOP_LOGPROBS) and "logprobs" not in plain
 
 
@@ -220,6 +221,29 @@ def test_broken_streams_are_transient_with_what_they_delivered(emulator: GroqEmu
     with pytest.raises(ModelError) as failed:
         tier_on(emulator).generate(ask("hi"))
     assert failed.value.transient and str(failed.value).startswith(f"gateway at {emulator.url}/openai/v1 failed mid")
+
+
+@pytest.mark.parametrize(("raw", "after", "what"), [
+    (b"data: \xff\xfe\xfd not utf-8\n\n", 0, "the body is not UTF-8"),
+    (b"data: \xff\xfe\xfd not utf-8\n\n", 2, "the body is not UTF-8"),
+    (b"data: {\"choices\": [{\"delta\n\n", 2, "a data line is not JSON"),
+    (b"data: 42\n\n", 2, "a chunk without choices"),
+])
+def test_a_malformed_body_is_one_final_line_with_what_it_delivered(
+        emulator: GroqEmulator, raw: bytes, after: int, what: str) -> None:
+    emulator.script(Garbage(raw, "Two words then garbage.", after=after))
+    with pytest.raises(ModelError) as caught:
+        tier_on(emulator).generate(ask("hi"))
+    assert str(caught.value) == (f"gateway at {emulator.url}/openai/v1 sent a malformed response ({what}); "
+                                 "is base_url an OpenAI-compatible server?")
+    assert not caught.value.transient  # the same server would send the same again
+    assert caught.value.partial_text == "Two words "[: 10 if after else 0]
+    assert caught.value.partial_usage.input_tokens > 0  # the server had the request: the ledger counts it
+
+
+def test_the_model_is_the_one_the_server_says_answered(emulator: GroqEmulator) -> None:
+    result = tier_on(emulator).generate(ask("hi"))
+    assert result.model == "gateway-model"  # the emulator reports the model it was asked for
 
 
 def test_a_json_schema_is_sent_as_openai_defines_it(emulator: GroqEmulator) -> None:
