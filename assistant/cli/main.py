@@ -14,9 +14,9 @@ from click.core import ParameterSource
 from assistant import __version__
 from assistant import offline as offline_guard
 from assistant.cli.common import repo_option, settings_for
+from assistant.cli.failures import EXIT_INPUT, Failure, failure_of, reported_in_json
 from assistant.cli.output import ConsoleReporter, print_metadata
 from assistant.errors import BudgetStop, UsageError
-from assistant.failures import EXIT_INPUT, Failure, failure_of, reported_in_json
 from models.base import Cancelled
 
 if TYPE_CHECKING:
