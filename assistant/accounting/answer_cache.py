@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.accounting.cache import CacheHit, FileRef, ResponseCache, embedding_text
 from indexer.sqlitedb import is_corruption
+from models.base import Usage
 
 if TYPE_CHECKING:
     from assistant.context.builder import Context
@@ -100,3 +101,14 @@ def _prompt(request: GenerationRequest) -> str:
 
 def _params(request: GenerationRequest) -> dict[str, Any]:
     return {"max_tokens": request.max_tokens, "temperature": request.temperature}
+
+
+def hit_usage(hit: CacheHit) -> Usage:
+    """The tokens a cached answer took when it was made (what the all-Sonnet counterfactual counts)."""
+    return Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
+
+
+def hit_confidence(hit: CacheHit) -> float | None:
+    """The score the cached answer was judged by when it was made; None for one cached before it was kept."""
+    score = (hit.meta or {}).get("confidence")
+    return float(score) if isinstance(score, int | float) else None

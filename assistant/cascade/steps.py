@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Protocol
 
-from assistant.accounting.answer_cache import AnswerCache
+from assistant.accounting.answer_cache import AnswerCache, hit_confidence, hit_usage
 from assistant.accounting.budget import BudgetGuard
 from assistant.accounting.cache import CacheHit
 from assistant.accounting.money import usd
@@ -491,14 +491,3 @@ class Cascade:
     def _record(self, step: TierStep, outcome: str, **details: object) -> None:
         self.pipeline.record(self.state.query_id, step.name, step.backend.provider, step.backend.model, outcome,
                              route=self.state.route, **details)  # type: ignore[arg-type]
-
-
-def hit_usage(hit: CacheHit) -> Usage:
-    """The tokens a cached answer took when it was made (what the all-Sonnet counterfactual counts)."""
-    return Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
-
-
-def hit_confidence(hit: CacheHit) -> float | None:
-    """The score the cached answer was judged by when it was made; None for one cached before it was kept."""
-    score = (hit.meta or {}).get("confidence")
-    return float(score) if isinstance(score, int | float) else None
