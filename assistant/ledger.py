@@ -72,8 +72,20 @@ ALTER TABLE calls ADD COLUMN endpoint TEXT NOT NULL DEFAULT '';
 """Where the call went (scheme, host, port, path; never a key): which server or gateway answered."""
 
 
+_AGENT_V6 = """
+ALTER TABLE calls ADD COLUMN tool TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN returned_tokens INTEGER NOT NULL DEFAULT 0;
+"""
+"""Which MCP tool an agent called (empty for Tiercode's own commands), and how many tokens its result held."""
+
+
 CLASSIFIER_TIER = "classifier"
 """The `tier` of the router's own model calls: recorded and priced like any call, never an answer."""
+
+
+DELIVERED = "delivered"
+"""The outcome of a record that is no call: what an MCP client was sent for a query whose calls (the
+cascade's) are recorded apart; it carries the tool and the tokens returned, at $0."""
 
 
 def new_id() -> str:
@@ -91,7 +103,7 @@ class CallRecord:
     provider: str
     model: str
     outcome: str
-    """`ok`, `error`, `cancelled`, `cache_hit` or `budget_stop`."""
+    """`ok`, `error`, `cancelled`, `cache_hit`, `budget_stop` or `delivered`."""
     kind: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
@@ -115,6 +127,10 @@ class CallRecord:
     endpoint: str = ""
     """The URL the call went to, without credentials or a query; empty for in-process models, the index
     and cache hits."""
+    tool: str = ""
+    """The MCP tool an agent called (`find_definition`, `ask_cheap`, ...); empty for Tiercode's own commands."""
+    returned_tokens: int = 0
+    """Tokens of the result the MCP tool returned to the agent."""
     ts: float = 0.0
     """Unix time; filled in when the record is written."""
 
@@ -125,7 +141,7 @@ _COLUMNS = [f.name for f in fields(CallRecord)]
 class Ledger(Database):
     """The append-only call ledger (several processes may write at once)."""
 
-    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5)
+    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5, _AGENT_V6)
 
     def record(self, call: CallRecord) -> int:
         """Append one record; returns its id."""

@@ -256,3 +256,25 @@ def test_write_budget_refuses_files_it_cannot_edit_safely(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="would be invalid"):
         write_budget(foreign, {"daily": 2.0})
     assert foreign.read_text() == "[budget]\ndaily = 1.0\nweekly = 3.0\n"
+
+
+def test_agent_tool_calls_show_what_they_returned_and_a_delivery_is_no_call(ledger: Ledger) -> None:
+    for record in [
+        _rec("m1", "index", tool="find_definition", returned_tokens=40),
+        _rec("m2", "index", "error", tool="outline", returned_tokens=12, error="no file 'x.py' in the index"),
+        _rec("m3", "groq", input_tokens=900, output_tokens=120, cost_usd=0.0004),
+        _rec("m3", "groq", "delivered", provider="mcp", tool="ask_cheap", returned_tokens=150),
+    ]:
+        ledger.record(record)
+
+    report = compute_stats(ledger)
+    by_tool = compute_stats(ledger, by="tool").groups
+
+    assert report.totals.calls == 8 + 3 and report.totals.queries == 6 + 3
+    assert report.tool_calls == {"find_definition": 1, "outline": 1, "ask_cheap": 1}
+    assert report.totals.returned_tokens == 202 and report.tool_cost_usd == pytest.approx(0.0004)
+    assert report.answered_by["groq"] == 2  # m3 is groq's answer, not the delivery's
+    assert by_tool["ask_cheap"].returned_tokens == 150 and by_tool["ask_cheap"].calls == 0
+    assert ("Agent tools (MCP): 3 calls (find_definition 1, outline 1, ask_cheap 1), 202 tokens returned to the"
+            " agent, $0.0004 spent") in report.to_text()
+    assert report.to_json()["tool_calls"] == {"find_definition": 1, "outline": 1, "ask_cheap": 1}
