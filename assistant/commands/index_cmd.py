@@ -270,7 +270,7 @@ def repo_map(repo: Path, tokens: int, query: str | None, focus: tuple[str, ...],
         store = session.store()
         known = set(store.paths())
         focus = tuple(_indexed_path(session.repo, given, known) for given in focus)
-        count, tokenizer = token_counter(settings)
+        count, tokenizer = _token_counter(settings)
         text = render_map(store, tokens, count, query=query, focus=focus)
         used = count(text)
         if as_json:
@@ -295,7 +295,7 @@ def _indexed_path(repo: Path, given: str, known: set[str]) -> str:
     raise UsageError(f"--focus {given}: not a file in the index of {repo}")
 
 
-def token_counter(settings: Settings) -> tuple[Any, str]:
+def _token_counter(settings: Settings) -> tuple[Any, str]:
     """The installed local coder's tokenizer, or a conservative estimate when none is installed."""
     from assistant import paths
     from indexer.repomap import estimate_tokens

@@ -22,11 +22,10 @@ def mcp(repo: Path, http_port: int | None, allow_paid: bool, max_cost: float | N
     """Serve the repository as an MCP server (stdio by default) until the client leaves or SIGINT/SIGTERM."""
     if allow_paid != (max_cost is not None):
         raise UsageError("--allow-paid and --max-cost go together: a paid tier only within a per-call budget")
-    from assistant.commands.index_cmd import token_counter
     from assistant.mcp.calls import ToolCalls
     from assistant.mcp.live import LiveIndex
     from assistant.mcp.server import StderrReporter, build_server, interrupt_on_sigterm, run
-    from assistant.mcp.tools import RepoTools, cheap_settings
+    from assistant.mcp.tools import RepoTools, agent_tokens, cheap_settings
     from assistant.session import Session
 
     def notify(message: str) -> None:
@@ -38,8 +37,8 @@ def mcp(repo: Path, http_port: int | None, allow_paid: bool, max_cost: float | N
     live = LiveIndex(session, notify)
     try:
         live.start()
-        count, _ = token_counter(settings)
-        stopped_by = run(build_server(ToolCalls(RepoTools(session, count, allow_paid), live)), http_port, notify)
+        tools = RepoTools(session, agent_tokens(session), allow_paid)
+        stopped_by = run(build_server(ToolCalls(tools, live)), http_port, notify)
         notify(f"stopped ({stopped_by})" if stopped_by else "client closed stdin; stopped")
     finally:
         live.stop()

@@ -14,7 +14,7 @@ from assistant.output import metadata_line
 from assistant.pipeline import Pipeline
 from assistant.preflight import IndexAnswer, callers_answer, definition_answer, grep_answer, outline_answer
 from assistant.session import Session
-from indexer.repomap import render_map
+from indexer.repomap import estimate_tokens, render_map
 from indexer.search import hybrid_search
 from models.base import Cancelled, ModelUnavailable
 
@@ -26,6 +26,17 @@ _FREE_ONLY = (" (only free tiers answer here: `tiercode models pull smollm2` ins
 class ToolFailure(Exception):
     """An input the agent can correct (an unknown name or path, blank text): the MCP result is an error
     whose text says what to do; the server goes on."""
+
+
+def agent_tokens(session: Session) -> TokenCounter:
+    """How the tokens a tool returns are counted (and `repo_map` fits its budget): the local tier's tokenizer,
+    whose model `ask_cheap` shares (loaded once), else the conservative estimate when none is installed."""
+    try:
+        backend = session.tiers.local("coder")
+        backend.count_tokens("x")
+    except ModelUnavailable:
+        return estimate_tokens
+    return backend.count_tokens
 
 
 def cheap_settings(settings: Settings, max_cost: float | None) -> Settings:
