@@ -30,12 +30,20 @@ class ToolCalls:
             try:
                 text = f"{run()}\n({self.live.freshness()})"
             except ToolFailure as exc:
-                self._record(CallRecord(**self._index(query_id, tool), outcome="error", error=str(exc)[:300],
-                                        latency_ms=_since(started), returned_tokens=self._tokens(str(exc))))
+                self._failed(tool, str(exc), started)
                 raise
             self._record(CallRecord(**self._index(query_id, tool), outcome="ok", latency_ms=_since(started),
                                     returned_tokens=self._tokens(text)))
             return text
+
+    def rejected(self, tool: str, error: str) -> None:
+        """Record a call the SDK refused before any tool ran (arguments against the schema, an unknown tool)."""
+        with self._lock:
+            self._failed(tool[:64], error, time.perf_counter())
+
+    def _failed(self, tool: str, error: str, started: float) -> None:
+        self._record(CallRecord(**self._index(new_id(), tool), outcome="error", error=error[:300],
+                                latency_ms=_since(started), returned_tokens=self._tokens(error)))
 
     def ask_cheap(self, question: str) -> str:
         """Answer through the cheap cascade (its calls are recorded by the pipeline) and record what the agent got."""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import anyio
+import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -37,9 +38,30 @@ Path = Annotated[str, Field(min_length=1, description="A file path relative to t
                                                       "unique end (`shapes.py`).")]
 
 
+class _RecordedToolError(ToolError):
+    """A tool's own failure, already in the ledger."""
+
+
+class _LedgerServer(MCPServer):
+    """The SDK's server whose refused calls (arguments against the schema, unknown tools) are ledger records too."""
+
+    def __init__(self, calls: ToolCalls) -> None:
+        super().__init__("tiercode", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
+        self.calls = calls
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        """The SDK's call; a refusal it makes before the tool runs is recorded, then returned as it was."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc, _RecordedToolError) and not isinstance(exc.__cause__, _RecordedToolError):
+                await anyio.to_thread.run_sync(self.calls.rejected, name, str(exc))
+            raise
+
+
 def build_server(calls: ToolCalls) -> MCPServer:
     """The MCP server whose tools answer through `calls` (each call recorded in the ledger)."""
-    server: MCPServer = MCPServer("tiercode", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
+    server = _LedgerServer(calls)
     for tool in _index_tools(calls):
         server.add_tool(tool, annotations=_READ_ONLY, structured_output=False)
     server.add_tool(_ask_tool(calls), annotations=_LOCAL_MODEL, structured_output=False)
@@ -51,7 +73,7 @@ def _reported(run: Callable[[], str]) -> str:
     try:
         return run()
     except ToolFailure as exc:
-        raise ToolError(str(exc)) from None
+        raise _RecordedToolError(str(exc)) from None
 
 
 def _index_tools(calls: ToolCalls) -> list[Callable[..., str]]:

@@ -81,28 +81,31 @@ async def test_every_call_is_a_ledger_record_and_stats_shows_the_tokens_returned
                    text_of(await client.call_tool("outline", {"path": "shapes.py"})),
                    text_of(await client.call_tool("grep", {"text": "return"}))]
         await client.call_tool("find_definition", {"name": "Nope"})
+        await client.call_tool("grep", {"text": "x", "limit": "many"})  # refused by the schema: recorded too
     ledger = open_ledger(paths.data_dir())
     records = list(ledger.records())
     ledger.close()
     assert [(r.tool, r.tier, r.provider, r.outcome, r.cost_usd) for r in records] == [
         ("find_definition", "index", "index", "ok", 0.0), ("outline", "index", "index", "ok", 0.0),
-        ("grep", "index", "index", "ok", 0.0), ("find_definition", "index", "index", "error", 0.0)]
+        ("grep", "index", "index", "ok", 0.0), ("find_definition", "index", "index", "error", 0.0),
+        ("grep", "index", "index", "error", 0.0)]
     assert all(r.returned_tokens > 0 for r in records)
     assert records[2].returned_tokens > records[0].returned_tokens  # more text, more tokens
-    assert len({r.query_id for r in records}) == 4 and len({r.session_id for r in records}) == 1
+    assert len({r.query_id for r in records}) == 5 and len({r.session_id for r in records}) == 1
     assert "No definition of Nope" in records[3].error and answers[0].startswith("Circle is defined at")
+    assert "limit" in records[4].error
 
     done = run_tiercode("stats", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["tool_calls"] == {"find_definition": 2, "outline": 1, "grep": 1}
+    assert report["tool_calls"] == {"find_definition": 2, "grep": 2, "outline": 1}
     assert report["returned_tokens"] == sum(r.returned_tokens for r in records)
     assert report["cost_usd"] == 0 and report["answered_by"]["index"] == 3
     text = run_tiercode("stats").stdout
-    assert f"Agent tools (MCP): 4 calls (find_definition 2, outline 1, grep 1), {report['returned_tokens']:,} tokens" \
+    assert f"Agent tools (MCP): 5 calls (find_definition 2, grep 2, outline 1), {report['returned_tokens']:,} tokens" \
            " returned to the agent, $0.00 spent" in text
     by_tool = json.loads(run_tiercode("stats", "--json", "--by", "tool").stdout)["groups"]
-    assert by_tool["grep"]["returned_tokens"] == records[2].returned_tokens
+    assert by_tool["grep"]["returned_tokens"] == records[2].returned_tokens + records[4].returned_tokens
 
 
 async def test_the_index_stays_live_while_serving(langs_repo: Path, mcp_client: ServerClient) -> None:
