@@ -167,12 +167,13 @@ from assistant.commands import (  # noqa: E402 - subcommands register on `cli`
     config_cmd,
     doctor_cmd,
     index_cmd,
+    mcp_cmd,
     models_cmd,
     stats_cmd,
 )
 
 cli.add_command(models_cmd.models)
-for module in (index_cmd, config_cmd, stats_cmd, doctor_cmd):
+for module in (index_cmd, config_cmd, stats_cmd, doctor_cmd, mcp_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 
