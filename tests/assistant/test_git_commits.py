@@ -1,10 +1,11 @@
 """Git-native edits on real repositories made with the `git` binary in temporary folders: an apply is a commit
 with Tiercode's trailer and a message (the local model's, recorded in the ledger, or a plain one), /undo takes
 back only Tiercode's own HEAD, the user's uncommitted changes are committed first as theirs or stop the apply,
-`auto_commits = false` keeps the journal."""
+`auto_commits = false` keeps the journal, and `ask --apply` writes only edits that pass the patch checks."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,10 @@ from assistant.ledger import COMMIT_MESSAGE_TIER
 from assistant.pipeline import Pipeline
 from assistant.session import Session
 from models.base import GenerationRequest, Message
+from tests.assistant.test_ask_cli import tiercode
 from tests.conftest import git
+from tests.emulators import fixtures
+from tests.emulators.server import Reply
 from tests.tui.test_edits_flow import PROPOSAL
 
 ADD_SQUARE = PROPOSAL + """
@@ -28,6 +32,15 @@ pkg/square_test.py
 <<<<<<< SEARCH
 =======
 SIDE = 2
+>>>>>>> REPLACE
+```
+"""
+STALE_EDIT = """pkg/shapes.py
+```python
+<<<<<<< SEARCH
+def total_volume(shapes: list[Shape]) -> float:
+=======
+def total_volume(shapes: list[Shape], depth: float) -> float:
 >>>>>>> REPLACE
 ```
 """
@@ -161,6 +174,32 @@ def test_auto_commits_false_keeps_the_journal(git_repo: Path, open_pipeline: Any
     assert "pkg/shapes.py" in git(git_repo, "status", "--porcelain")
     writer.undo()
     assert (git_repo / "pkg/shapes.py").read_text() == original
+
+
+@pytest.mark.usefixtures("loopback_only")
+def test_ask_apply_writes_only_an_edit_that_passes_the_patch_checks(
+    git_repo: Path, cloud_emulators: fixtures.CloudEmulators,
+) -> None:
+    env = dict(os.environ, TIERCODE_TIERS='["sonnet"]')
+    files = {path: path.read_bytes() for path in (git_repo / "pkg").iterdir()}
+    head = git(git_repo, "rev-parse", "HEAD")
+    cloud_emulators.anthropic.script(Reply(STALE_EDIT))
+    done = tiercode("ask", "--yes", "--apply", "change total_volume to take a depth", "--repo", str(git_repo),
+                    env=env)
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("tiercode: error:")]
+    assert errors == [done.stderr.strip().splitlines()[-1]]
+    assert "--apply: a proposed edit does not apply" in errors[0] and "nothing was changed" in errors[0]
+    assert "Traceback" not in done.stderr
+    assert {path: path.read_bytes() for path in (git_repo / "pkg").iterdir()} == files
+    assert git(git_repo, "rev-parse", "HEAD") == head and git(git_repo, "status", "--porcelain") == ""
+
+    cloud_emulators.anthropic.script(Reply(ADD_SQUARE))
+    done = tiercode("ask", "--yes", "--apply", "add a Square shape", "--repo", str(git_repo), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "tiercode: applied and committed as" in done.stderr
+    assert git(git_repo, "log", "-1", "--format=%B").strip().splitlines()[-1] == TIERCODE_TRAILER
+    assert "Asked: add a Square shape" in git(git_repo, "log", "-1", "--format=%B")
 
 
 def test_a_models_line_that_repeats_the_request_is_not_a_subject() -> None:
