@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     pass it in a scratch copy before the cascade stops (environment or user file only)."""
     test_timeout_s: float = Field(300.0, gt=0)
     """Seconds the test command may run before the patch counts as failing."""
+    auto_commits: bool = True
+    """In a git work tree, commit each applied edit (message by the local model, trailer `Co-authored-by:
+    tiercode`) so /undo and git revert take it back; false keeps Tiercode's own undo journal."""
+    dirty_files: Literal["commit", "stop"] = "commit"
+    """Files an edit touches that hold uncommitted changes: `commit` them first as your own commit (aider's
+    default), or `stop` the apply and say which."""
     instructions_files: list[str] = list(DEFAULT_INSTRUCTION_FILES)
     """The repository's instructions for the models, looked for at its root in this order (first found)."""
     instructions_tokens: int = Field(2000, ge=0)

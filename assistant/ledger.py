@@ -86,6 +86,8 @@ ALTER TABLE calls ADD COLUMN returned_tokens INTEGER NOT NULL DEFAULT 0;
 
 CLASSIFIER_TIER = "classifier"
 """The `tier` of the router's own model calls: recorded and priced like any call, never an answer."""
+COMMIT_MESSAGE_TIER = "commit-message"
+"""The `tier` of the local model's call that writes an applied edit's commit message: a call, never an answer."""
 
 
 DELIVERED = "delivered"

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.ledger import CLASSIFIER_TIER, DELIVERED, CallRecord, Ledger
+from assistant.ledger import CLASSIFIER_TIER, COMMIT_MESSAGE_TIER, DELIVERED, CallRecord, Ledger
 from assistant.money import usd
 from models import pricing
 from models.base import Usage
@@ -31,7 +31,7 @@ from models.local_servers import is_loopback_url
 GROUPINGS = ("tier", "model", "kind", "tool", "day")
 _ANSWERED = ("ok", "cache_hit")
 _NOT_MODEL_TIERS = ("index", "cache")
-_NOT_ANSWER_TIERS = (CLASSIFIER_TIER,)
+_NOT_ANSWER_TIERS = (CLASSIFIER_TIER, COMMIT_MESSAGE_TIER)
 """Calls that are counted and priced but never answer a query nor make it an escalation."""
 
 

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from rich.text import Text
+
 from assistant import offline
 from assistant.context import build_context
 from assistant.edits import EditError
@@ -14,10 +16,11 @@ from assistant.instructions import load_instructions
 from assistant.money import usd
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
-from assistant.tui.widgets import COMMANDS
+from assistant.tui.widgets import COMMANDS, diff_text
 from models.base import approx_tokens
 
 if TYPE_CHECKING:
+    from assistant.apply_changes import Proposal
     from assistant.tui.app import TiercodeApp
     from indexer.store import IndexStore
 
@@ -205,34 +208,38 @@ class CommandHandler:
         self.app.show("\n".join(lines) if lines else f"no definition or reference of `{argument}` in the index")
 
     async def cmd_apply(self, _: str) -> None:
-        """Ask, then write the last proposed edits."""
-        changes = self.app.pending_changes
-        if not changes:
+        """Ask, showing again the diff of files the answer's context did not hold, then write the edits."""
+        proposal = self.app.proposal
+        if proposal is None:
             self.app.say("no proposed edits to apply; ask for a change first", "warning")
             return
-        files = ", ".join(f"{c.path} ({c.action})" for c in changes)
-        self.app.push_screen(ConfirmScreen(f"Write these changes to {files}?", "Apply edits"),
-                             callback=self._apply_confirmed)
+        if self.app.answering:
+            self.app.say("an answer is still coming; wait for it or press Ctrl+C, then /apply", "warning")
+            return
+        question = Text(f"Write these changes to {proposal.describe()}?")
+        outside = proposal.outside_context()
+        if outside:
+            question.append(f"\n\n{', '.join(c.path for c in outside)}: not in the context the answer was given "
+                            "(the model did not see it); the diff against the file as it is now:\n\n", style="bold")
+            question.append_text(diff_text(outside))
+        self.app.push_screen(ConfirmScreen(question, "Apply edits"),
+                             callback=lambda yes: self._apply_confirmed(proposal, yes))
 
-    def _apply_confirmed(self, yes: bool | None) -> None:
+    def _apply_confirmed(self, proposal: Proposal, yes: bool | None) -> None:
         if not yes:
             self.app.say("edits not applied")
             return
-        try:
-            paths = self.app.journal.apply(self.app.pending_changes)
-        except EditError as exc:
-            self.app.say(f"edits not applied: {exc}", "error")
-            return
-        self.app.pending_changes = []
-        self.app.say(f"applied: {', '.join(paths)} (/undo restores)")
+        self.app.answering = True  # the commit message may use the local model: no question meanwhile
+        self.app.apply_proposal(proposal)
 
     async def cmd_undo(self, _: str) -> None:
-        """Restore the files of the last /apply."""
+        """Take back the last /apply: Tiercode's commit while it is HEAD, else restore the journal's files."""
         try:
-            paths = self.app.journal.undo()
+            paths = self.app.writer.undo()
         except EditError as exc:
             self.app.say(f"cannot undo: {exc}", "warning")
             return
+        self.app.reindex(paths)
         self.app.say(f"restored: {', '.join(paths)}")
 
     async def cmd_clear(self, _: str) -> None:
