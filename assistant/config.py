@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     pass it in a scratch copy before the cascade stops (environment or user file only)."""
     test_timeout_s: float = Field(300.0, gt=0)
     """Seconds the test command may run before the patch counts as failing."""
+    auto_commits: bool = True
+    """In a git work tree, commit each applied edit (message by the local model, trailer `Co-authored-by:
+    tiercode`) so /undo and git revert take it back; false keeps Tiercode's own undo journal."""
+    dirty_files: Literal["commit", "stop"] = "commit"
+    """Files an edit touches that hold uncommitted changes: `commit` them first as your own commit (aider's
+    default), or `stop` the apply and say which."""
     instructions_files: list[str] = list(DEFAULT_INSTRUCTION_FILES)
     """The repository's instructions for the models, looked for at its root in this order (first found)."""
     instructions_tokens: int = Field(2000, ge=0)
@@ -306,7 +312,6 @@ def load_settings(repo: Path | None = None, **flags: Any) -> Settings:
         users = _settings(None, overrides)
         settings = _settings(repo.resolve(), overrides, users.tiers)
         _keep_stricter(settings, users)
-    _warn_unreachable(settings.tiers)
     return settings
 
 
@@ -363,19 +368,6 @@ def _repo_tiers(theirs: list[str], users: list[str], declared: dict[str, TierSpe
     if not kept:
         _warn_once(f"ignoring tiers in {path}: it names none of your tiers; using yours ({', '.join(users)})")
     return kept or users
-
-
-def _warn_unreachable(order: list[str]) -> None:
-    """Warn about tiers the cascade never reaches: those before the earliest tier any question starts at."""
-    if order[:1] == list(DEFAULT_ORDER[:1]):  # the cheapest start tier comes first: every tier is reachable
-        return
-    from assistant.route.router import first_start  # only for a cascade that does not begin with the local tier
-
-    first = first_start(order)
-    if first > 0:
-        skipped = ", ".join(order[:first])
-        _warn_once(f"tiers lists {skipped} before {order[first]}, and no question's cascade starts before "
-                   f"{order[first]}: {skipped} {'is' if first == 1 else 'are'} asked only with --tier")
 
 
 def _where() -> str:

@@ -306,13 +306,17 @@ class EditJournal:
 
     def apply(self, changes: Sequence[FileChange]) -> list[str]:
         """Write all changes or none; EditError when a file changed since planning or cannot be written."""
-        for change in changes:
-            if _read(resolve_inside(self.root, change.path), change.path) != change.before:
-                raise EditError(f"'{change.path}' changed since the edit was proposed; ask again")
+        self.check_unchanged(changes)
         batch = _Batch(list(changes))
         self._write_all(batch, [(c.path, c.after) for c in changes], [(c.path, c.before) for c in changes])
         self._batches.append(batch)
         return self._notify(changes)
+
+    def check_unchanged(self, changes: Sequence[FileChange]) -> None:
+        """EditError when a file no longer holds what the changes were planned against."""
+        for change in changes:
+            if _read(resolve_inside(self.root, change.path), change.path) != change.before:
+                raise EditError(f"'{change.path}' changed since the edit was proposed; ask again")
 
     def undo(self) -> list[str]:
         """Restore the files of the last applied batch; EditError when one was edited since."""

@@ -301,7 +301,7 @@ class Pipeline:
     # -- ledger ---------------------------------------------------------------------------
 
     def record_result(
-        self, query_id: str, tier: str, backend: Backend, result: GenerationResult, route: Route,
+        self, query_id: str, tier: str, backend: Backend, result: GenerationResult, route: Route | None,
         outcome: str = "ok", cost: float = 0.0, escalation_reason: str = "", attempt: int = 1,
         confidence: float | None = None,
     ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,3 +61,23 @@ def sample_repo(tmp_path: Path) -> Iterator[Path]:
     repo = tmp_path / "repo"
     shutil.copytree(FIXTURES / "sample_py", repo)
     yield repo
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run the real git binary in `repo`; its stdout."""
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def git_repo(sample_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The sample repository as a git work tree with one commit by "Dev User" (no global git config read)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    git(sample_repo, "init", "-q", "-b", "main")
+    git(sample_repo, "config", "user.name", "Dev User")
+    git(sample_repo, "config", "user.email", "dev@example.com")
+    git(sample_repo, "add", "-A")
+    git(sample_repo, "commit", "-q", "-m", "initial")
+    return sample_repo

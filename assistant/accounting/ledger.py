@@ -77,9 +77,22 @@ ALTER TABLE calls ADD COLUMN counterfactual_usd REAL;
 """
 """What an answer that used no model tokens (the index's) would have cost as a Sonnet call."""
 
+_AGENT_V7 = """
+ALTER TABLE calls ADD COLUMN tool TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN returned_tokens INTEGER NOT NULL DEFAULT 0;
+"""
+"""Which MCP tool an agent called (empty for Tiercode's own commands), and how many tokens its result held."""
+
 
 CLASSIFIER_TIER = "classifier"
 """The `tier` of the router's own model calls: recorded and priced like any call, never an answer."""
+COMMIT_MESSAGE_TIER = "commit-message"
+"""The `tier` of the local model's call that writes an applied edit's commit message: a call, never an answer."""
+
+
+DELIVERED = "delivered"
+"""The outcome of a record that is no call: what an MCP client was sent for a query whose calls (the
+cascade's) are recorded apart; it carries the tool and the tokens returned, at $0."""
 
 
 def new_id() -> str:
@@ -97,7 +110,7 @@ class CallRecord:
     provider: str
     model: str
     outcome: str
-    """`ok`, `error`, `cancelled`, `cache_hit` or `budget_stop`."""
+    """`ok`, `error`, `cancelled`, `cache_hit`, `budget_stop` or `delivered`."""
     kind: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
@@ -124,6 +137,10 @@ class CallRecord:
     counterfactual_usd: float | None = None
     """For an answer that used no model tokens (the index's): what the same question would have cost as a
     Sonnet call (its context and map budgets, the question in, the answer's length out); None otherwise."""
+    tool: str = ""
+    """The MCP tool an agent called (`find_definition`, `ask_cheap`, ...); empty for Tiercode's own commands."""
+    returned_tokens: int = 0
+    """Tokens of the result the MCP tool returned to the agent."""
     ts: float = 0.0
     """Unix time; filled in when the record is written."""
 
@@ -134,7 +151,7 @@ _COLUMNS = [f.name for f in fields(CallRecord)]
 class Ledger(Database):
     """The append-only call ledger (several processes may write at once)."""
 
-    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5, _COUNTERFACTUAL_V6)
+    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5, _COUNTERFACTUAL_V6, _AGENT_V7)
 
     def record(self, call: CallRecord) -> int:
         """Append one record; returns its id."""

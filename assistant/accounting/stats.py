@@ -8,7 +8,9 @@ counterfactual of sending every answered query to Sonnet: a model's answer with 
 that answered it; a cache hit with the tokens of the original call it saved at $0 (they count toward the
 counterfactual, not toward the tokens used); an index answer with the Sonnet call estimated when it was
 recorded (`counterfactual_usd`: Sonnet's context and map budgets, no more than the repository holds, the
-question in and the answer's length out). Index answers recorded before that estimate existed count $0.
+question in and the answer's length out). Index answers recorded before that estimate existed count $0. Calls an agent
+made through `tiercode mcp` carry the tool's name and the tokens it returned; a `delivered` record (what
+`ask_cheap` returned, beside the cascade's own calls) is counted there, never as a call.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.accounting.ledger import CLASSIFIER_TIER, CallRecord, Ledger
+from assistant.accounting.ledger import CLASSIFIER_TIER, COMMIT_MESSAGE_TIER, DELIVERED, CallRecord, Ledger
 from assistant.accounting.money import usd
 from models import pricing
 from models.base import Usage
 from models.loopback import is_loopback_url
 
-GROUPINGS = ("tier", "model", "kind", "day")
+GROUPINGS = ("tier", "model", "kind", "tool", "day")
 _ANSWERED = ("ok", "cache_hit")
 _NOT_MODEL_TIERS = ("index", "cache")
-_NOT_ANSWER_TIERS = (CLASSIFIER_TIER,)
+_NOT_ANSWER_TIERS = (CLASSIFIER_TIER, COMMIT_MESSAGE_TIER)
 """Calls that are counted and priced but never answer a query nor make it an escalation."""
 
 
@@ -58,6 +60,8 @@ class Totals:
     errors: int = 0
     counterfactual_usd: float = 0.0
     """All-Sonnet cost of the queries answered by records in this set."""
+    returned_tokens: int = 0
+    """Tokens MCP tools returned to an agent."""
 
     @property
     def savings_usd(self) -> float:
@@ -66,6 +70,9 @@ class Totals:
 
     def add(self, record: CallRecord, answering: bool) -> None:
         """Count one record; `answering` when it is the answer of a model-answered query."""
+        self.returned_tokens += record.returned_tokens
+        if record.outcome == DELIVERED:
+            return
         self.calls += 1
         self.cost_usd += record.cost_usd
         if record.cached or record.outcome == "cache_hit":
@@ -107,6 +114,10 @@ class Stats:
     """Queries the index or a free tier (one that charged nothing: local, a served model) answered."""
     local_answers: int = 0
     """Queries the index or a free tier on this machine (in-process, or served on loopback) answered."""
+    tool_calls: dict[str, int] = field(default_factory=dict)
+    """MCP tool calls by tool, most called first."""
+    tool_cost_usd: float = 0.0
+    """What the queries MCP tools asked cost (the calls ask_cheap made)."""
 
     @property
     def cache_hit_rate(self) -> float:
@@ -139,6 +150,7 @@ class Stats:
             "free_share": round(self.free_share, 4),
             "escalation_rate": round(self.escalation_rate, 4), "escalated_queries": self.escalated,
             "answered_by": dict(self.answered_by), "outcomes": dict(self.outcomes),
+            "tool_calls": dict(self.tool_calls), "tool_cost_usd": round(self.tool_cost_usd, 6),
         }
         if self.by:
             out["by"] = self.by
@@ -161,6 +173,10 @@ class Stats:
             f"escalation rate: {self.escalation_rate:.1%}",
             f"All-Sonnet counterfactual: {usd(t.counterfactual_usd)}; saved {usd(t.savings_usd)}{saved_pct}",
         ]
+        if self.tool_calls:
+            tools = ", ".join(f"{name} {count}" for name, count in self.tool_calls.items())
+            lines.append(f"Agent tools (MCP): {sum(self.tool_calls.values())} calls ({tools}), "
+                         f"{t.returned_tokens:,} tokens returned to the agent, {usd(self.tool_cost_usd)} spent")
         if self.by and self.groups:
             width = max(len(self.by), *(len(name) for name in self.groups))
             lines.append("")
@@ -203,7 +219,12 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
     answered_by: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     escalated = model_queries = free_answers = local_answers = 0
+    tool_calls: Counter[str] = Counter()
+    tool_cost = 0.0
     for query in by_query.values():
+        asked = [r.tool for r in query if r.tool]
+        tool_calls.update(asked)
+        tool_cost += sum(r.cost_usd for r in query) if asked else 0.0
         answer = _answer_of(query)
         cached = answer is not None and (answer.cached or answer.outcome == "cache_hit")
         answerer = "unanswered" if answer is None else "cache" if cached else answer.tier
@@ -233,7 +254,7 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
     ordered = dict(sorted(groups.items())) if by == "day" else dict(
         sorted(groups.items(), key=lambda kv: (-kv[1].calls, kv[0])))
     return Stats(since, by, totals, dict(answered_by), escalated, model_queries, dict(outcomes), ordered,
-                 free_answers, local_answers)
+                 free_answers, local_answers, dict(tool_calls.most_common()), tool_cost)
 
 
 def is_free(record: CallRecord) -> bool:

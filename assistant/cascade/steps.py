@@ -168,7 +168,7 @@ class CascadeState:
             fallback_from=self.fallback_from,
         )
 
-    def fall_back(self, reporter: Reporter) -> bool:
+    def fall_back(self) -> bool:
         """Move to the tiers below the start tier when nothing from the start tier up answered; False when
         there is an answer (or a cached one) already, or nothing below."""
         if self.final is not None or self.rejected_hit is not None or not self.fallback:
@@ -177,7 +177,6 @@ class CascadeState:
         self.fallback_from = wanted
         self.notes.append(f"no tier from {wanted} up could answer; answering with {self.fallback[0]} and below"
                           f" (a stronger tier would have been used)")
-        reporter.status(f"{', '.join(self.tried)} unavailable: answering with {self.fallback[0]}")
         self.queue, self.fallback, self.pending = self.fallback, [], None
         return True
 
@@ -213,7 +212,7 @@ class Cascade:
     def run(self) -> Answer:
         """The answer the user gets; raises BudgetStop, NoTierAnswered, Cancelled or ModelUnavailable."""
         state = self.state
-        while state.queue or state.fall_back(self.session.reporter):
+        while state.queue or state.fall_back():
             step = self._prepare(state.queue.pop(0))
             flow = Flow.NEXT if step is None else self._through(step)
             if flow is Flow.STOP:
@@ -240,8 +239,7 @@ class Cascade:
             if self.single:
                 raise
             self.state.notes.append(str(exc))
-            self.state.causes.append(str(exc))
-            self.session.reporter.status(f"{name} skipped: {exc}")
+            self.state.causes.append(str(exc))  # said once: with the answer, or in "no tier could answer"
             return None
         spec = self.session.tiers.spec(name)
         history = History()

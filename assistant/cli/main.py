@@ -16,7 +16,7 @@ from assistant import offline as offline_guard
 from assistant.cli.common import repo_option, settings_for
 from assistant.cli.failures import EXIT_INPUT, Failure, failure_of, reported_in_json
 from assistant.cli.output import ConsoleReporter, print_metadata
-from assistant.errors import BudgetStop, UsageError
+from assistant.errors import BudgetStop, TiercodeError, UsageError
 from models.base import Cancelled
 
 if TYPE_CHECKING:
@@ -95,23 +95,27 @@ def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
 @click.option("--verbose", "-v", is_flag=True, help="Also print where the time went, stage by stage, on stderr.")
 @click.option("--file", "-f", "pinned", multiple=True, metavar="PATH",
               help="Send this file whole with the question (repeatable), counted against each tier's budget.")
+@click.option("--apply", "apply_edits", is_flag=True,
+              help="Write the answer's edits when they pass the patch checks (in git: one commit; see auto_commits).")
 @click.option("--no-stdin", "-n", is_flag=True,
               help="Do not read stdin (like ssh -n): for scripts and loops whose stdin is not for Tiercode.")
 def ask(
     question: tuple[str, ...], repo: Path, offline: bool | None, tier: str | None, max_cost: float | None,
     yes: bool, as_json: bool, no_cache: bool, dry_run: bool, diff_only: bool, diff_base: str, verbose: bool,
-    no_stdin: bool, pinned: tuple[str, ...],
+    no_stdin: bool, pinned: tuple[str, ...], apply_edits: bool,
 ) -> None:
     """Answer QUESTION about the repository. Stdin, when it is not a terminal, is read and added as context
     (not with --no-stdin); a piped diff (`git diff | tiercode ask "review this"`) is sent diff-only, like
     --diff. A question the index answers is answered by it unless it refers to the piped text ("this",
-    "the diff", "above")."""
+    "the diff", "above"). With --apply, edits that fail the checks change nothing and exit 1."""
+    from assistant.apply_changes import apply_answer
     from assistant.pipeline import Pipeline
     from assistant.session import Session
 
     text = " ".join(question)
     extra = "" if no_stdin or sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     stopped = ""
+    refused: TiercodeError | None = None
     with reported_in_json(as_json and not dry_run):
         settings = settings_for(repo, offline=offline)
         if max_cost is not None:
@@ -141,10 +145,17 @@ def ask(
             if verbose:
                 click.echo(f"tiercode: timing: {session.timings.line(time.perf_counter() - _STARTED)}", err=True)
             stopped = answer.budget_stop
+            if apply_edits and not stopped:
+                try:
+                    click.echo(f"tiercode: {apply_answer(pipeline, answer, text)}", err=True)
+                except TiercodeError as exc:  # after the answer: its JSON is printed already
+                    refused = exc
         finally:
             session.close()
     if stopped:  # the answer is printed already: its JSON says why the cascade stopped
         raise BudgetStop(stopped)
+    if refused is not None:
+        raise refused
 
 
 def _attached(session: Session, extra: str, diff_base: str | None) -> str:
@@ -167,12 +178,13 @@ from assistant.cli import (  # noqa: E402 - subcommands register on `cli`
     config_cmd,
     doctor_cmd,
     index_cmd,
+    mcp_cmd,
     models_cmd,
     stats_cmd,
 )
 
 cli.add_command(models_cmd.models)
-for module in (index_cmd, config_cmd, stats_cmd, doctor_cmd):
+for module in (index_cmd, config_cmd, stats_cmd, doctor_cmd, mcp_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 

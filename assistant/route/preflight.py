@@ -106,6 +106,8 @@ class IndexAnswer:
     text: str
     sources: tuple[Source, ...]
     kind: str = "lookup"
+    found: bool = True
+    """False when the index does not know the name or path asked about (the text says so, with close names)."""
 
 
 def preflight(question: str, store: IndexStore, root: Path | None = None) -> IndexAnswer | None:
@@ -172,10 +174,17 @@ def _definitions(name: str, store: IndexStore) -> list[Symbol]:
 
 def _definition(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
     name = match["name"].replace("::", ".")
+    broad = match.groupdict().get("broad") is not None and not re.match(_CODE_LIKE, match["name"])
+    if broad and not _definitions(name, store):
+        return None  # "find tests", "where is the bug?": a plain word, not a symbol; a model can help
+    return definition_answer(name, store)
+
+
+def definition_answer(name: str, store: IndexStore) -> IndexAnswer:
+    """Where `name` (a name, `Class.method` or `module.name`) is defined, with signatures and first doc
+    lines; not found: close names."""
     symbols = _definitions(name, store)
     if not symbols:
-        if match.groupdict().get("broad") is not None and not re.match(_CODE_LIKE, match["name"]):
-            return None  # "find tests", "where is the bug?": a plain word, not a symbol; a model can help
         return _not_found(name, store)
     lines = [f"{name} is defined in {len(symbols)} place{'s' if len(symbols) > 1 else ''}:"
              if len(symbols) > 1 else f"{name} is defined at {_where(symbols[0])}:"]
@@ -186,9 +195,13 @@ def _definition(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
 
 
 def _callers(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
-    name = match["name"].replace("::", ".")
+    return callers_answer(match["name"].replace("::", "."), store, match.groupdict().get("scope") or "")
+
+
+def callers_answer(name: str, store: IndexStore, scope: str = "") -> IndexAnswer:
+    """Where `name` is referenced, each with its enclosing definition; a `scope` that is a file ("in
+    inspect.py") keeps that file's references only. A name the index does not define: not found."""
     usages = store.usages(name)
-    scope = match.groupdict().get("scope") or ""
     where_scope = ""
     if scope and ("." in scope or "/" in scope):  # "in inspect.py": only that file's references
         path = _match_path(scope, store)
@@ -272,7 +285,13 @@ def _same_module(imported: str, module: str) -> bool:
 
 
 def _outline(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
-    path = _match_path(match["path"], store)
+    return outline_answer(match["path"], store)
+
+
+def outline_answer(given: str, store: IndexStore) -> IndexAnswer | None:
+    """The definitions of one indexed file (its path, or a suffix only one path has), nested, with line
+    numbers and signatures; None when the index has no such file."""
+    path = _match_path(given, store)
     if path is None:
         return None
     symbols = store.outline(path)
@@ -302,9 +321,15 @@ def _list(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
 
 def _grep(match: re.Match[str], store: IndexStore, root: Path) -> IndexAnswer:
     groups = match.groupdict()
-    needle = next(groups[g] for g in ("dq", "sq", "bq", "word", "rest", "marker") if groups.get(g))
+    return grep_answer(next(groups[g] for g in ("dq", "sq", "bq", "word", "rest", "marker") if groups.get(g)),
+                       store, root)
+
+
+def grep_answer(needle: str, store: IndexStore, root: Path, limit: int = _MAX_LISTED) -> IndexAnswer:
+    """The lines of the indexed files holding `needle` (smart case), the first `limit` with their enclosing
+    definitions, and how many there are in all."""
     paths = store.paths()
-    found = grep(root, paths, needle, limit=_MAX_LISTED)
+    found = grep(root, paths, needle, limit=limit)
     case = " (any case)" if smart_case(needle) and needle.lower() != needle.upper() else ""
     if not found.total:
         return IndexAnswer(f"No line of the {len(paths)} indexed files contains '{needle}'{case}.", ())
@@ -322,7 +347,7 @@ def _grep(match: re.Match[str], store: IndexStore, root: Path) -> IndexAnswer:
 def _not_found(name: str, store: IndexStore) -> IndexAnswer:
     close = difflib.get_close_matches(name.rsplit(".", 1)[-1], store.symbol_names(), n=5, cutoff=0.75)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return IndexAnswer(f"No definition of {name} in the index.{hint}", ())
+    return IndexAnswer(f"No definition of {name} in the index.{hint}", (), found=False)
 
 
 def _match_path(path: str, store: IndexStore) -> str | None:

@@ -180,20 +180,16 @@ def start_tier(kind: Kind, difficulty: Difficulty, probability: float = 1.0) -> 
 def start_index(order: Sequence[str], start: str) -> int:
     """Where the cascade `order` starts for a route's start tier: that tier when configured, else the first
     configured tier at its cost level or above (a declared tier has the level of the built-in tier before
-    it), else the dearest configured one."""
+    it, the local tier's when none is), else the dearest configured one. The tiers before the start are
+    asked when none from it up can answer (the cascade's fallback), so every listed tier is reachable."""
     if start in order or start not in _COST_ORDER:
         return order.index(start) if start in order else 0
-    wanted, level = _COST_ORDER.index(start), -1
+    wanted, level = _COST_ORDER.index(start), 0
     for i, name in enumerate(order):
         level = _COST_ORDER.index(name) if name in _COST_ORDER else level
         if level >= wanted:
             return i
     return max(0, len(order) - 1)
-
-
-def first_start(order: Sequence[str]) -> int:
-    """The earliest index of `order` any route's cascade starts at: the tiers before it are asked only by name."""
-    return min(start_index(order, level) for level in _COST_ORDER)
 
 
 def classify_lexical(question: str) -> Route | None:

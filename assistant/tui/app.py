@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -15,9 +15,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import Header, Input, Markdown, ProgressBar, Static
 
 from assistant.accounting.budget import BudgetGuard
+from assistant.apply_changes import ChangeWriter, Proposal, plan_proposal
 from assistant.config import Settings
 from assistant.context.conversation import Conversation
-from assistant.edits import EditError, EditJournal, FileChange, parse_edits, plan_changes
+from assistant.edits import EditError
 from assistant.errors import BudgetStop, TiercodeError
 from assistant.live_index import LiveIndex
 from assistant.pipeline import Pipeline
@@ -37,6 +38,9 @@ from assistant.tui.messages import (
 from assistant.tui.screens import ConfirmScreen
 from assistant.tui.widgets import FooterState, PromptInput, StatusFooter, Turn
 from models.base import Cancelled, ModelError
+
+if TYPE_CHECKING:
+    from assistant.answer import Answer
 
 _SHUTDOWN_WAIT_SECONDS = 30.0
 
@@ -83,10 +87,12 @@ class TiercodeApp(App[None]):
                                on_notice=lambda notice: self.post_message(Notice(notice, "warning")))
         """The index's life: opened by the first worker, kept live while the app runs, closed on leaving."""
         self.budget = BudgetGuard(settings.budget, self.session.ledger, self.session.session_id)
-        self.journal = EditJournal(self.session.repo, on_change=self.reindex)
+        self.writer = ChangeWriter(self.pipeline)
+        """Writes /apply's edits: a commit each in a git work tree (auto_commits), else the undo journal."""
         self.commands = CommandHandler(self)
         self.forced_tier: str | None = None
-        self.pending_changes: list[FileChange] = []
+        self.proposal: Proposal | None = None
+        """The edits the last answer proposed, until /apply writes them."""
         self.dialogue = Conversation()
         """Earlier questions and answers: the next question carries them; /clear forgets them."""
         self.footer_state = FooterState(daily_budget=settings.budget.daily, offline=settings.offline)
@@ -170,7 +176,7 @@ class TiercodeApp(App[None]):
         self.post_message(WorkProgress("embedding", done, total))
 
     def reindex(self, paths: list[str]) -> None:
-        """Update the index for files an edit changed (EditJournal's callback)."""
+        """Update the index for files an edit (or its undo) changed."""
         self.update_index_files(paths)
 
     @work(thread=True, group="reindex")
@@ -274,7 +280,7 @@ class TiercodeApp(App[None]):
         await turn.finish(message.answer)
         for note in message.answer.notes:
             self.say(f"note: {note}")
-        self.propose_edits(turn, message.answer.answer)
+        self.propose_edits(turn, message.answer.answer, message.answer)
         self.refresh_footer()
 
     async def on_answer_stopped(self, message: AnswerStopped) -> None:
@@ -285,19 +291,38 @@ class TiercodeApp(App[None]):
             await turn.finish(note=f"{message.kind}: {message.reason}")
         self.refresh_footer()
 
-    def propose_edits(self, turn: Turn, text: str) -> None:
-        """Parse edits from an answer and show them as a diff."""
-        edits = parse_edits(text)
-        if not edits:
-            return
+    def propose_edits(self, turn: Turn, text: str, answer: Answer | None = None) -> None:
+        """Parse edits from an answer and show them as a diff, naming files its context did not hold."""
         try:
-            changes = plan_changes(edits, self.session.repo)
+            proposal = plan_proposal(text, self.session.repo, turn.question, answer)
         except EditError as exc:
             self.say(f"the proposed edit cannot be applied: {exc}", "warning")
             return
-        if changes:
-            self.pending_changes = changes
-            turn.show_changes(changes)
+        if proposal.changes:
+            self.proposal = proposal
+            turn.show_changes(proposal)
+
+    @work(thread=True, group="apply")
+    def apply_proposal(self, proposal: Proposal) -> None:
+        """Write (in git: commit) the edits off the interface's thread: the commit message is a model call."""
+        with self.workers_running:
+            try:
+                applied = self.writer.apply(proposal)
+            except Exception as exc:  # EditError, or a bug: either way the prompt must come back
+                reason = str(exc) if isinstance(exc, EditError) else f"unexpected error: {exc!r}"
+                self.call_from_thread(self.applied, None, f"edits not applied: {reason}")
+            else:
+                self.call_from_thread(self.applied, applied.paths, applied.describe())
+
+    def applied(self, paths: list[str] | None, note: str) -> None:
+        """After an apply (`paths` None when it failed): say what happened, update the index, free the prompt."""
+        self.answering = False
+        if paths is None:
+            self.say(note, "error")
+            return
+        self.proposal = None
+        self.say(note)
+        self.reindex(paths)
 
     def on_notice(self, message: Notice) -> None:
         """A notice from a worker goes into the conversation."""

@@ -8,15 +8,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rich.text import Text
+
 from assistant import offline
 from assistant.accounting.money import usd
 from assistant.context.builder import build_context
 from assistant.context.instructions import load_instructions
-from assistant.edits import EditError, EditJournal, FileChange
+from assistant.edits import EditError
 from assistant.errors import UsageError
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
-from assistant.tui.widgets import COMMANDS
+from assistant.tui.widgets import COMMANDS, diff_text
 from models.base import approx_tokens
 
 if TYPE_CHECKING:
@@ -24,7 +26,9 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from assistant.accounting.budget import BudgetGuard
+    from assistant.apply_changes import ChangeWriter, Proposal
     from assistant.context.conversation import Conversation
+    from assistant.pipeline import Pipeline
     from assistant.session import Session
     from indexer.store import IndexStore
 
@@ -35,12 +39,13 @@ class CommandHost(Protocol):
     """What the slash commands need from the app that runs them (the app passes itself)."""
 
     session: Session
+    pipeline: Pipeline
     budget: BudgetGuard
-    journal: EditJournal
+    writer: ChangeWriter
     dialogue: Conversation
     index_ready: threading.Event
     forced_tier: str | None
-    pending_changes: list[FileChange]
+    proposal: Proposal | None
     answering: bool
 
     @property
@@ -62,6 +67,12 @@ class CommandHost(Protocol):
 
     def exit(self) -> None:
         """Leave the app."""
+
+    def apply_proposal(self, proposal: Proposal) -> None:
+        """Write (in git: commit) the proposed edits."""
+
+    def reindex(self, paths: list[str]) -> None:
+        """Update the index for files an edit changed."""
 
 
 class CommandHandler:
@@ -245,34 +256,38 @@ class CommandHandler:
         self.app.show("\n".join(lines) if lines else f"no definition or reference of `{argument}` in the index")
 
     async def cmd_apply(self, _: str) -> None:
-        """Ask, then write the last proposed edits."""
-        changes = self.app.pending_changes
-        if not changes:
+        """Ask, showing again the diff of files the answer's context did not hold, then write the edits."""
+        proposal = self.app.proposal
+        if proposal is None:
             self.app.say("no proposed edits to apply; ask for a change first", "warning")
             return
-        files = ", ".join(f"{c.path} ({c.action})" for c in changes)
-        self.app.push_screen(ConfirmScreen(f"Write these changes to {files}?", "Apply edits"),
-                             callback=self._apply_confirmed)
+        if self.app.answering:
+            self.app.say("an answer is still coming; wait for it or press Ctrl+C, then /apply", "warning")
+            return
+        question = Text(f"Write these changes to {proposal.describe()}?")
+        outside = proposal.outside_context()
+        if outside:
+            question.append(f"\n\n{', '.join(c.path for c in outside)}: not in the context the answer was given "
+                            "(the model did not see it); the diff against the file as it is now:\n\n", style="bold")
+            question.append_text(diff_text(outside))
+        self.app.push_screen(ConfirmScreen(question, "Apply edits"),
+                             callback=lambda yes: self._apply_confirmed(proposal, yes))
 
-    def _apply_confirmed(self, yes: bool | None) -> None:
+    def _apply_confirmed(self, proposal: Proposal, yes: bool | None) -> None:
         if not yes:
             self.app.say("edits not applied")
             return
-        try:
-            paths = self.app.journal.apply(self.app.pending_changes)
-        except EditError as exc:
-            self.app.say(f"edits not applied: {exc}", "error")
-            return
-        self.app.pending_changes = []
-        self.app.say(f"applied: {', '.join(paths)} (/undo restores)")
+        self.app.answering = True  # the commit message may use the local model: no question meanwhile
+        self.app.apply_proposal(proposal)
 
     async def cmd_undo(self, _: str) -> None:
-        """Restore the files of the last /apply."""
+        """Take back the last /apply: Tiercode's commit while it is HEAD, else restore the journal's files."""
         try:
-            paths = self.app.journal.undo()
+            paths = self.app.writer.undo()
         except EditError as exc:
             self.app.say(f"cannot undo: {exc}", "warning")
             return
+        self.app.reindex(paths)
         self.app.say(f"restored: {', '.join(paths)}")
 
     async def cmd_clear(self, _: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -22,7 +23,7 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, title: str = "Confirm") -> None:
+    def __init__(self, question: str | Text, title: str = "Confirm") -> None:
         super().__init__()
         self.question = question
         self.title_text = title
@@ -31,7 +32,8 @@ class ConfirmScreen(ModalScreen[bool]):
         """The question and two buttons."""
         with Vertical(id="confirm-box"):
             yield Label(self.title_text, id="confirm-title")
-            yield Static(self.question, id="confirm-question")
+            with VerticalScroll(id="confirm-scroll"):  # a long diff scrolls; the buttons stay in view
+                yield Static(self.question, id="confirm-question")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Yes (y)", id="yes", variant="warning")
                 yield Button("No (n)", id="no", variant="primary")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import events
@@ -20,6 +20,9 @@ from assistant.answer import Answer, token_counts
 from assistant.edits import FileChange
 from models.tier_registry import DEFAULT_ORDER
 
+if TYPE_CHECKING:
+    from assistant.apply_changes import Proposal
+
 COMMANDS: dict[str, str] = {
     "/help": "this list",
     "/offline": "toggle offline mode (index and local model only)",
@@ -32,7 +35,7 @@ COMMANDS: dict[str, str] = {
     "/map": "the repository map",
     "/find": "/find NAME lists definitions and references",
     "/apply": "write the edits the last answer proposed (asks first)",
-    "/undo": "restore the files the last /apply changed",
+    "/undo": "take back the last /apply (in git: its commit, while it is HEAD)",
     "/clear": "clear the conversation",
     "/quit": "leave Tiercode",
 }
@@ -127,12 +130,15 @@ class Turn(Vertical):
             self.badge.update(Text(note, style="bold red"))
         self.add_class("done")
 
-    def show_changes(self, changes: Sequence[FileChange]) -> None:
-        """Show proposed edits and how to apply them."""
-        files = ", ".join(f"{c.path} ({c.action})" for c in changes)
-        self.mount(Static(diff_text(changes), classes="diff"))
-        self.mount(Static(f"Proposed edits to {files}: /apply to write them, /undo afterwards to restore.",
-                          classes="hint"))
+    def show_changes(self, proposal: Proposal) -> None:
+        """Show proposed edits and how to apply them; files the answer's context did not hold are named."""
+        self.mount(Static(diff_text(proposal.changes), classes="diff"))
+        outside = proposal.outside_context()
+        if outside:
+            self.mount(Static(f"{', '.join(c.path for c in outside)}: not in the context the answer was given; "
+                              "the edit was checked against the file as it is now.", classes="hint outside"))
+        self.mount(Static(f"Proposed edits to {proposal.describe()}: /apply to write them, /undo afterwards to "
+                          "take them back.", classes="hint"))
 
 
 @dataclass

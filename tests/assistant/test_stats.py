@@ -279,3 +279,25 @@ def test_local_share_counts_what_stayed_on_this_machine_and_free_share_any_free_
     report = json.loads(shown.output)
     assert (report["local_or_index_share"], report["free_share"]) == (0.75, 1.0)  # the team's server is not local
     assert "Local or index: 75.0%   free: 100.0%" in text.output
+
+
+def test_agent_tool_calls_show_what_they_returned_and_a_delivery_is_no_call(ledger: Ledger) -> None:
+    for record in [
+        _rec("m1", "index", tool="find_definition", returned_tokens=40),
+        _rec("m2", "index", "error", tool="outline", returned_tokens=12, error="no file 'x.py' in the index"),
+        _rec("m3", "groq", input_tokens=900, output_tokens=120, cost_usd=0.0004),
+        _rec("m3", "groq", "delivered", provider="mcp", tool="ask_cheap", returned_tokens=150),
+    ]:
+        ledger.record(record)
+
+    report = compute_stats(ledger)
+    by_tool = compute_stats(ledger, by="tool").groups
+
+    assert report.totals.calls == 8 + 3 and report.totals.queries == 6 + 3
+    assert report.tool_calls == {"find_definition": 1, "outline": 1, "ask_cheap": 1}
+    assert report.totals.returned_tokens == 202 and report.tool_cost_usd == pytest.approx(0.0004)
+    assert report.answered_by["groq"] == 2  # m3 is groq's answer, not the delivery's
+    assert by_tool["ask_cheap"].returned_tokens == 150 and by_tool["ask_cheap"].calls == 0
+    assert ("Agent tools (MCP): 3 calls (find_definition 1, outline 1, ask_cheap 1), 202 tokens returned to the"
+            " agent, $0.0004 spent") in report.to_text()
+    assert report.to_json()["tool_calls"] == {"find_definition": 1, "outline": 1, "ask_cheap": 1}

@@ -107,16 +107,15 @@ def test_a_repository_tiers_line_it_may_not_use_is_a_warning_not_an_exit(
     assert answered.returncode == 0 and "pkg/shapes.py:14" in answered.stdout and warning in answered.stderr
 
 
-def test_a_tier_listed_before_every_start_tier_is_named_in_a_warning(sample_repo: Path) -> None:
+def test_a_declared_tier_listed_first_is_where_cheap_questions_start(sample_repo: Path) -> None:
     user_config('tiers = ["local", "team", "sonnet"]\n' + TEAM)
     (sample_repo / ".tiercode.toml").write_text('tiers = ["team", "local"]\n')
 
     done = tiercode("ask", "--dry-run", "--json", "explain what make_report returns", "--repo", str(sample_repo))
 
     assert done.returncode == 0, done.stderr
-    assert [t["tier"] for t in json.loads(done.stdout)["tiers"]] == ["local"]  # a question starts at local
-    assert ("tiercode: warning: tiers lists team before local, and no question's cascade starts before local: "
-            "team is asked only with --tier") in done.stderr.splitlines()
+    assert [t["tier"] for t in json.loads(done.stdout)["tiers"]] == ["team", "local"]  # nothing dropped
+    assert "warning" not in done.stderr
 
 
 @pytest.mark.parametrize(("text", "fragment"), [
@@ -153,6 +152,8 @@ def test_offline_keeps_the_tiers_on_this_machine_and_refuses_the_others_before_a
     (["local", "ollama", "sonnet"], "groq", "sonnet"),  # the first at its level or above
     (["ollama"], "gemini", "ollama"),
     (["groq", "sonnet"], "local", "groq"),
+    (["team", "local", "sonnet"], "local", "team"),  # a declared tier listed first is as cheap as local
+    (["team", "down", "keyed"], "groq", "keyed"),  # none at groq's level: the dearest, the rest below it
 ])
 def test_a_start_tier_that_is_not_configured_maps_to_the_nearest_configured_one(
         order: list[str], start: str, expected: str) -> None:
