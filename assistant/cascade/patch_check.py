@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from assistant.edits import EditError, FileChange, parse_edits, plan_changes
+from assistant.changes.edits import EditError, FileChange, parse_edits, plan_changes
 from indexer.languages import language_for
 from indexer.parse import parse_source
 from indexer.scan import VENDORED_DIRS

@@ -108,7 +108,7 @@ def ask(
     (not with --no-stdin); a piped diff (`git diff | tiercode ask "review this"`) is sent diff-only, like
     --diff. A question the index answers is answered by it unless it refers to the piped text ("this",
     "the diff", "above"). With --apply, edits that fail the checks change nothing and exit 1."""
-    from assistant.apply_changes import apply_answer
+    from assistant.changes.apply_changes import apply_answer
     from assistant.pipeline import Pipeline
     from assistant.session import Session
 

@@ -15,10 +15,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import Header, Input, Markdown, ProgressBar, Static
 
 from assistant.accounting.budget import BudgetGuard
-from assistant.apply_changes import ChangeWriter, Proposal, plan_proposal
+from assistant.changes.apply_changes import ChangeWriter, Proposal, plan_proposal
+from assistant.changes.edits import EditError
 from assistant.config import Settings
 from assistant.context.conversation import Conversation
-from assistant.edits import EditError
 from assistant.errors import BudgetStop, TiercodeError
 from assistant.live_index import LiveIndex
 from assistant.pipeline import Pipeline

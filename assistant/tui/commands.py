@@ -12,9 +12,9 @@ from rich.text import Text
 
 from assistant import offline
 from assistant.accounting.money import usd
+from assistant.changes.edits import EditError
 from assistant.context.builder import build_context
 from assistant.context.instructions import load_instructions
-from assistant.edits import EditError
 from assistant.errors import UsageError
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from assistant.accounting.budget import BudgetGuard
-    from assistant.apply_changes import ChangeWriter, Proposal
+    from assistant.changes.apply_changes import ChangeWriter, Proposal
     from assistant.context.conversation import Conversation
     from assistant.pipeline import Pipeline
     from assistant.session import Session

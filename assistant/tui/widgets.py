@@ -17,11 +17,11 @@ from textual.widgets.markdown import MarkdownStream
 
 from assistant.accounting.money import usd
 from assistant.answer import Answer, token_counts
-from assistant.edits import FileChange
+from assistant.changes.edits import FileChange
 from models.tier_registry import DEFAULT_ORDER
 
 if TYPE_CHECKING:
-    from assistant.apply_changes import Proposal
+    from assistant.changes.apply_changes import Proposal
 
 COMMANDS: dict[str, str] = {
     "/help": "this list",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.edits import EditError, EditJournal, parse_edits, plan_changes, resolve_inside
+from assistant.changes.edits import EditError, EditJournal, parse_edits, plan_changes, resolve_inside
 from indexer.build import build_index, update_file
 from indexer.store import IndexStore
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from assistant.accounting.ledger import COMMIT_MESSAGE_TIER
-from assistant.apply_changes import ChangeWriter, Proposal, plan_proposal
-from assistant.commit_message import usable_subject
+from assistant.changes.apply_changes import ChangeWriter, Proposal, plan_proposal
+from assistant.changes.commit_message import usable_subject
+from assistant.changes.git_commits import TIERCODE_TRAILER, GitError
 from assistant.config import load_settings
-from assistant.git_commits import TIERCODE_TRAILER, GitError
 from assistant.pipeline import Pipeline
 from assistant.session import Session
 from models.base import GenerationRequest, Message

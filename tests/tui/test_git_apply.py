@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Static
 
 from assistant.answer import Answer, Source
-from assistant.git_commits import TIERCODE_TRAILER
+from assistant.changes.git_commits import TIERCODE_TRAILER
 from assistant.tui.screens import ConfirmScreen
 from assistant.tui.widgets import Turn
 from tests.assistant.test_git_commits import ADD_SQUARE

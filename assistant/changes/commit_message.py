@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from assistant.accounting.ledger import COMMIT_MESSAGE_TIER
-from assistant.edits import FileChange
+from assistant.changes.edits import FileChange
 from assistant.errors import TiercodeError
 from models.base import GenerationRequest, Message, ModelError
 

@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.edits import EditError
+from assistant.changes.edits import EditError
 
 TIERCODE_TRAILER = "Co-authored-by: tiercode <tiercode@localhost>"
 """The last line of every commit Tiercode makes for its edits: how `/undo` and `git log` recognise them."""

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.cascade.patch_check import check_patch
-from assistant.commit_message import write_message
-from assistant.edits import EditError, EditJournal, FileChange, parse_edits, plan_changes
+from assistant.changes.commit_message import write_message
+from assistant.changes.edits import EditError, EditJournal, FileChange, parse_edits, plan_changes
+from assistant.changes.git_commits import GitCommits, GitError, git_work_tree
 from assistant.errors import TiercodeError, UsageError
-from assistant.git_commits import GitCommits, GitError, git_work_tree
 
 if TYPE_CHECKING:
     from assistant.answer import Answer
