@@ -67,12 +67,13 @@ class LiveIndex:
             self.last_updated = time.time()
         return store
 
-    def start_watching(self, embed: bool = True) -> bool:
+    def start_watching(self, embed: bool = True, new_vectors: bool = True) -> bool:
         """Keep the index live as files change, with embeddings following in the background when `embed`
-        and a model made for embeddings is installed; False (with a notice) when watching cannot start."""
+        and a model made for embeddings is installed (without `new_vectors`, only once the repository has
+        been embedded before); False (with a notice) when watching cannot start."""
         store = self.open()
         if embed:
-            self._start_embedding(store)
+            self._start_embedding(store, new_vectors)
         if self._closing.is_set():
             return False
         watcher = IndexWatcher(store, self.session.repo, self.session.scan_options(), on_change=self._changed)
@@ -114,6 +115,11 @@ class LiveIndex:
             last_updated=self.last_updated,
         )
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until the watcher has applied what it saw; False on timeout (or when not watching)."""
+        watcher = self._watcher
+        return watcher is not None and watcher.wait_idle(timeout)
+
     def close(self) -> None:
         """Stop watching, then embedding, each after the file it is on; pending changes are left to the next
         scan. The session (which owns the store and the models) is closed by its owner after this."""
@@ -125,11 +131,11 @@ class LiveIndex:
         if background is not None:
             background.stop()
 
-    def _start_embedding(self, store: IndexStore) -> None:
+    def _start_embedding(self, store: IndexStore, new_vectors: bool) -> None:
         if self._closing.is_set():
             return
         try:
-            vectors = self.session.vectors(create=True)
+            vectors = self.session.vectors(create=new_vectors)
         except ModelError as exc:
             self._notice(f"dense search is off: {exc}")
             return

@@ -22,8 +22,8 @@ def mcp(repo: Path, http_port: int | None, allow_paid: bool, max_cost: float | N
     """Serve the repository as an MCP server (stdio by default) until the client leaves or SIGINT/SIGTERM."""
     if allow_paid != (max_cost is not None):
         raise UsageError("--allow-paid and --max-cost go together: a paid tier only within a per-call budget")
+    from assistant.live_index import LiveIndex
     from assistant.mcp.calls import ToolCalls
-    from assistant.mcp.live import LiveIndex
     from assistant.mcp.server import StderrReporter, build_server, interrupt_on_sigterm, run
     from assistant.mcp.tools import RepoTools, agent_tokens, cheap_settings
     from assistant.session import Session
@@ -34,14 +34,14 @@ def mcp(repo: Path, http_port: int | None, allow_paid: bool, max_cost: float | N
     interrupt_on_sigterm()
     settings = cheap_settings(settings_for(repo, offline=offline), max_cost)
     session = Session(repo, settings, StderrReporter(notify))
-    live = LiveIndex(session, notify)
+    live = LiveIndex(session, on_notice=notify)
     try:
-        live.start()
+        live.start_watching(new_vectors=False)  # embeddings follow once the repository has been embedded
         tools = RepoTools(session, agent_tokens(session), allow_paid)
         stopped_by = run(build_server(ToolCalls(tools, live)), http_port, notify)
         notify(f"stopped ({stopped_by})" if stopped_by else "client closed stdin; stopped")
     finally:
-        live.stop()
+        live.close()
         session.close()
 
 

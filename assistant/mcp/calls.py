@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 from assistant.accounting.ledger import DELIVERED, CallRecord, new_id
 from assistant.answer import Answer
-from assistant.mcp.live import LiveIndex
+from assistant.live_index import LiveIndex
+from assistant.mcp.live import freshness
 from assistant.mcp.tools import RepoTools, ToolFailure, cheap_reply
 
 
@@ -28,7 +29,7 @@ class ToolCalls:
             started = time.perf_counter()
             query_id = new_id()
             try:
-                text = f"{run()}\n({self.live.freshness()})"
+                text = f"{run()}\n({freshness(self.live)})"
             except ToolFailure as exc:
                 self._failed(tool, str(exc), started)
                 raise
@@ -54,7 +55,7 @@ class ToolCalls:
             except ToolFailure as exc:
                 self._deliver(new_id(), "none", "", str(exc), started, error=str(exc)[:300])
                 raise
-            text = f"{cheap_reply(answer)}\n({self.live.freshness()})"
+            text = f"{cheap_reply(answer)}\n({freshness(self.live)})"
             self._deliver(answer.query_id, answer.tier, answer.model, text, started, answer=answer)
             return text
 
