@@ -16,7 +16,7 @@ _HEDGES = re.compile(
 )
 _CODE_BLOCK = re.compile(r"```(\w+)?\n(.*?)```", re.S)
 _EDIT_BLOCK = re.compile(r"^\s*<{5,9} SEARCH\s*$", re.M)
-"""A SEARCH/REPLACE edit inside a fence: not code to parse; assistant.cascade.patch_check verifies it applies."""
+"""A SEARCH/REPLACE edit inside a fence: not code to parse; assistant.changes.patch_check verifies it applies."""
 _CODE_SPAN = re.compile(r"`([A-Za-z_][\w.]*)`")
 
 

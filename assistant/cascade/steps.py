@@ -22,7 +22,7 @@ from assistant.answer import Answer, Escalation
 from assistant.cascade.confidence import Verdict, code_parses, judge
 from assistant.cascade.estimates import estimate, history_budget, prompt_tokens
 from assistant.cascade.known_names import known_to
-from assistant.cascade.patch_check import check_patch
+from assistant.changes.patch_check import check_patch
 from assistant.context.builder import Context
 from assistant.context.conversation import Conversation, History
 from assistant.errors import BudgetStop, NoTierAnswered

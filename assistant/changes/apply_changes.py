@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.cascade.patch_check import check_patch
 from assistant.changes.commit_message import write_message
 from assistant.changes.edits import EditError, EditJournal, FileChange, parse_edits, plan_changes
 from assistant.changes.git_commits import GitCommits, GitError, git_work_tree
+from assistant.changes.patch_check import check_patch
 from assistant.errors import TiercodeError, UsageError
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from assistant.cascade.patch_check import PatchCheck, check_patch
+from assistant.changes.patch_check import PatchCheck, check_patch
 from assistant.config import load_settings
 from assistant.pipeline import Pipeline
 from assistant.session import Session
