@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from assistant.accounting.money import usd
 from models.base import Usage
 
 
@@ -95,3 +96,20 @@ def token_counts(answer: Answer) -> str:
     cached = usage.cache_read_tokens
     given = f"{usage.total_input_tokens - cached} + {cached} cached" if cached else f"{usage.total_input_tokens}"
     return f"{given}→{usage.output_tokens} tokens"
+
+
+def metadata_line(answer: Answer) -> str:
+    """Tier, model, tokens, cost and time in one line."""
+    parts = [f"tier {answer.tier}"]
+    if answer.tier != "index":
+        parts.append(answer.model)
+        parts.append(token_counts(answer))
+    parts.append(usd(answer.cost_usd))
+    if answer.cached:
+        parts.append("cached")
+    for e in answer.escalations:
+        parts.append(f"{e.from_tier}→{e.to_tier} ({e.reason})")
+    if answer.fallback_from:
+        parts.append(f"below {answer.fallback_from} (unavailable)")
+    parts.append(f"{answer.duration_ms / 1000:.2f}s")
+    return " · ".join(parts)

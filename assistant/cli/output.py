@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from assistant.accounting.money import usd
-from assistant.answer import Answer, token_counts
+from assistant.answer import Answer, metadata_line
 
 if TYPE_CHECKING:
     from assistant.pipeline import Plan
@@ -116,23 +116,6 @@ def _ask_on_controlling_terminal(prompt: str) -> str | None:
             return reply.readline()
     except OSError:
         return None
-
-
-def metadata_line(answer: Answer) -> str:
-    """Tier, model, tokens, cost and time in one line."""
-    parts = [f"tier {answer.tier}"]
-    if answer.tier != "index":
-        parts.append(answer.model)
-        parts.append(token_counts(answer))
-    parts.append(usd(answer.cost_usd))
-    if answer.cached:
-        parts.append("cached")
-    for e in answer.escalations:
-        parts.append(f"{e.from_tier}→{e.to_tier} ({e.reason})")
-    if answer.fallback_from:
-        parts.append(f"below {answer.fallback_from} (unavailable)")
-    parts.append(f"{answer.duration_ms / 1000:.2f}s")
-    return " · ".join(parts)
 
 
 def print_metadata(answer: Answer) -> None:

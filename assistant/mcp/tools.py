@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from assistant.answer import Answer
-from assistant.cli.output import metadata_line
+from assistant.answer import Answer, metadata_line
 from assistant.config import Settings
 from assistant.errors import NoTierAnswered, TiercodeError
 from assistant.pipeline import Pipeline

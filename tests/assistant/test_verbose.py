@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer import Answer
-from assistant.cli.output import metadata_line
+from assistant.answer import Answer, metadata_line
 from models.base import Usage
 from tests.assistant.test_ask_cli import tiercode
 from tests.emulators import fixtures
