@@ -136,7 +136,8 @@ class Pipeline:
         answer = Cascade(self, state, query, use_cache).run()
         if conversation is not None and state.final is not None:
             context = state.final[3]
-            conversation.add(Turn(question, _user_content(question, context), answer.answer, context.blocks))
+            sent = _user_content(question, context, query.shape.brevity if query.shape else "")
+            conversation.add(Turn(question, sent, answer.answer, context.blocks))  # as sent: the next turn's prefix
         return answer
 
     def _from_index(
@@ -283,9 +284,7 @@ class Pipeline:
         """The request `tier` is sent: the stable prefix, the history, then the context and the question (with
         the kind's one line on the answer's form); max_tokens and effort from the answer's `shape`."""
         capabilities = capabilities_of(backend)
-        content = _user_content(question, context)
-        if shape is not None and shape.brevity:
-            content = f"{content}\n\n{shape.brevity}"
+        content = _user_content(question, context, shape.brevity if shape is not None else "")
         return GenerationRequest(
             messages=(
                 Message("system", self._system_prompt(tier, backend)),
@@ -295,6 +294,7 @@ class Pipeline:
             max_tokens=shape.output_limit(capabilities.thinking) if shape else self.session.settings.max_output_tokens,
             effort=shape.effort if shape is not None and capabilities.thinking else None,
             logprobs=capabilities.logprobs,
+            stable_prefix=1 + len(history.messages),  # the earlier turns are as stable as the system prompt
         )
 
     # -- ledger ---------------------------------------------------------------------------
@@ -336,6 +336,7 @@ def index_may_answer(question: str, extra: str, forced: str | None) -> bool:
     return forced is None and not (extra and refers_to_attached(question))
 
 
-def _user_content(question: str, context: Context) -> str:
-    """The user message: the context blocks, then the question."""
-    return f"{context.text}\n\nQuestion: {question}" if context.text else question
+def _user_content(question: str, context: Context, form: str = "") -> str:
+    """The user message: the context blocks, then the question, then the line on the answer's form."""
+    message = f"{context.text}\n\nQuestion: {question}" if context.text else question
+    return f"{message}\n\n{form}" if form else message

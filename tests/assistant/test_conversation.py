@@ -55,7 +55,7 @@ def test_a_follow_up_carries_the_earlier_turn_and_leaves_out_its_unchanged_conte
     follow_up = second[3][1]
     assert DEFINITION not in follow_up
     assert "Sent earlier in this conversation and unchanged: pkg/report.py" in follow_up
-    assert follow_up.endswith(f"Question: {SECOND}")
+    assert f"Question: {SECOND}" in follow_up and follow_up.endswith("no preamble, no summary at the end.")
 
 
 def test_a_changed_file_is_sent_again(
@@ -135,3 +135,31 @@ def test_a_follow_up_answer_is_not_stored_for_semantic_reuse(
         assert session.cache().count() == 3  # the follow-up's exact entry only
     finally:
         session.close()
+
+
+def test_a_conversations_earlier_turns_are_read_from_sonnets_cache(
+    tmp_path: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    from tests.assistant.test_cascade import _big_repo
+
+    repo = _big_repo(tmp_path / "big")
+    long_answer = GOOD + " " + "The payload passes through each handler in order. " * 120  # a turn worth caching
+    cloud_emulators.anthropic.default = Reply(long_answer)
+    session = Session(repo, load_settings(repo, tiers=["sonnet"], max_output_tokens=4096))
+    try:
+        pipeline, conversation = Pipeline(session), Conversation()
+        for question in ("explain how handler_3_2 passes the payload on", "explain what retry_policy is for",
+                         "explain how handler_7_1 differs from handler_3_2"):
+            pipeline.ask(question, conversation=conversation)
+        reads = [r.cache_read_tokens for r in session.ledger.records()]
+    finally:
+        session.close()
+
+    first, second, third = cloud_emulators.anthropic.bodies()
+    assert second["system"] == first["system"] and third["system"] == second["system"]
+    assert [_text(m) for m in third["messages"][:2]] == [_text(m) for m in second["messages"][:2]]  # byte for byte
+    assert reads[0] == 0 and 0 < reads[1] < reads[2]  # each turn reads the turns before it from the cache
+
+
+def _text(message: dict[str, Any]) -> str:
+    return "".join(block["text"] for block in message["content"])
