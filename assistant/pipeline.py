@@ -9,12 +9,13 @@ from dataclasses import asdict, dataclass, field
 from assistant.answer import Answer
 from assistant.answer_shape import AnswerShape, answer_shape
 from assistant.budget import BudgetGuard
-from assistant.cascade import Cascade, CascadeState, Query, estimate
+from assistant.cascade import Cascade, CascadeState, Query, estimate, history_budget
+from assistant.compaction import Compacted, compact, should_compact
 from assistant.context import Context, Span, build_context
 from assistant.conversation import Conversation, History, Turn
 from assistant.errors import UsageError
 from assistant.instructions import Instructions, load_instructions
-from assistant.ledger import CLASSIFIER_TIER, CallRecord, new_id
+from assistant.ledger import CLASSIFIER_TIER, COMPACTION_TIER, CallRecord, new_id
 from assistant.pinned import PinnedFiles
 from assistant.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
 from assistant.router import Route, classify, start_index
@@ -26,6 +27,7 @@ from models.base import (
     GenerationRequest,
     GenerationResult,
     Message,
+    ModelError,
     ModelUnavailable,
     Usage,
     approx_tokens,
@@ -132,6 +134,8 @@ class Pipeline:
             return self._from_index(query_id, question, found, route, started, conversation)
         state = CascadeState(query_id, route, started, queue=self.tier_order(route.start_tier, tier),
                              fallback=self.fallback_order(route.start_tier, tier))
+        if conversation is not None:
+            self._compact_if_full(conversation, self.tier_order(route.start_tier, tier), query_id)
         query = Query(question, extra, tier, cancel, assume_yes, conversation, self.shape_for(route))
         answer = Cascade(self, state, query, use_cache).run()
         if conversation is not None and state.final is not None:
@@ -152,6 +156,36 @@ class Pipeline:
             conversation.add(Turn(question, question, found.text, frozenset()))
         return Answer(found.text, "index", "index", "lookup", route.difficulty, sources=found.sources,
                       duration_ms=(time.perf_counter() - started) * 1000, query_id=query_id)
+
+    def compact(self, conversation: Conversation, query_id: str = "") -> Compacted | None:
+        """Fold a conversation's earlier turns into a summary by the cheapest available tier (`/compact`); the
+        call is a ledger record (tier `compaction`, at its tier's prices; under the question it came before, when
+        it did). Raises ModelError when it fails."""
+        tiers = self.session.tiers
+        done = compact(conversation, tiers.order(), tiers.get)
+        if done is not None:
+            cost = tiers.spec(done.tier).cost_usd(done.result.usage)
+            self.record_result(query_id or new_id(), COMPACTION_TIER, tiers.get(done.tier), done.result, None,
+                               cost=cost)
+        return done
+
+    def _compact_if_full(self, conversation: Conversation, queue: list[str], query_id: str) -> None:
+        """Compact before a question when the carried turns pass `compact_at` of the first tier's history budget;
+        a failed summary leaves the turns as they were (the history budget still keeps the request in bounds)."""
+        try:
+            backend = self.session.tiers.get(queue[0]) if queue else None
+        except ModelUnavailable:
+            backend = None
+        if backend is None:
+            return
+        budget = history_budget(self.session.tiers.spec(queue[0]), backend)
+        if not should_compact(conversation, budget, self.session.settings.compact_at):
+            return
+        self.session.reporter.status("summarising the earlier turns of this conversation")
+        try:
+            self.compact(conversation, query_id)
+        except ModelError as exc:
+            self.session.reporter.status(f"could not summarise the earlier turns: {exc}")
 
     def sonnet_estimate(self, question: str, answer: str) -> float:
         """What an answer the index gave would have cost as a Sonnet call, without building its context: the

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from assistant import offline
+from assistant.compaction import KEEP_TURNS
 from assistant.context import build_context
 from assistant.edits import EditError
 from assistant.errors import UsageError
@@ -17,7 +18,7 @@ from assistant.money import usd
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
 from assistant.tui.widgets import COMMANDS, diff_text
-from models.base import approx_tokens
+from models.base import ModelError, approx_tokens
 
 if TYPE_CHECKING:
     from assistant.apply_changes import Proposal
@@ -241,6 +242,30 @@ class CommandHandler:
             return
         self.app.reindex(paths)
         self.app.say(f"restored: {', '.join(paths)}")
+
+    async def cmd_compact(self, _: str) -> None:
+        """Summarise the conversation's earlier turns now, with the cheapest tier that can (in the background)."""
+        if self.app.answering:
+            self.app.say("an answer is still coming; wait for it or press Ctrl+C, then /compact", "warning")
+            return
+        if len(self.app.dialogue.turns) <= KEEP_TURNS:
+            self.app.say("nothing to summarise yet: the conversation has no earlier turns")
+            return
+        self.app.answering = True  # no question while the turns are being folded
+        self.app.say("summarising the earlier turns…")
+        self.app.run_worker(self._compact, thread=True, group="compact", exclusive=True)
+
+    def _compact(self) -> None:
+        """The summary call, off the event loop; says what it did."""
+        try:
+            done = self.app.pipeline.compact(self.app.dialogue)
+            said = (f"{done.turns} earlier turn(s) summarised by {done.tier}" if done
+                    else "no tier could summarise the conversation", "information" if done else "warning")
+        except ModelError as exc:
+            said = (f"could not summarise the earlier turns: {exc}", "warning")
+        finally:
+            self.app.answering = False
+        self.app.call_from_thread(self.app.say, *said)
 
     async def cmd_clear(self, _: str) -> None:
         """Clear the conversation: the screen, and what the next question carries from earlier turns."""

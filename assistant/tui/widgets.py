@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "/find": "/find NAME lists definitions and references",
     "/apply": "write the edits the last answer proposed (asks first)",
     "/undo": "take back the last /apply (in git: its commit, while it is HEAD)",
+    "/compact": "summarise the conversation's earlier turns (the cheapest tier that can)",
     "/clear": "clear the conversation",
     "/quit": "leave Tiercode",
 }

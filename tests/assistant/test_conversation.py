@@ -163,3 +163,30 @@ def test_a_conversations_earlier_turns_are_read_from_sonnets_cache(
 
 def _text(message: dict[str, Any]) -> str:
     return "".join(block["text"] for block in message["content"])
+
+
+def test_a_long_conversation_is_summarised_by_the_cheapest_tier_and_stays_one_prefix(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    from assistant.conversation import SUMMARY_HEADING
+    from assistant.ledger import COMPACTION_TIER
+    from assistant.stats import compute_stats
+
+    cloud_emulators.groq.default = Reply(GOOD + " " + "More detail on the report. " * 40)
+    session = Session(sample_repo, load_settings(sample_repo, tiers=["groq"], max_output_tokens=256, compact_at=0.1))
+    try:
+        pipeline, conversation = Pipeline(session), Conversation()
+        for question in (FIRST, SECOND, "explain what main prints"):
+            pipeline.ask(question, conversation=conversation)
+        records = list(session.ledger.records())
+        stats = compute_stats(session.ledger)
+    finally:
+        session.close()
+
+    bodies = cloud_emulators.groq.bodies()
+    summary_calls = [b for b in bodies if b["messages"][0]["content"].startswith("You condense a conversation")]
+    assert len(summary_calls) >= 1 and FIRST in summary_calls[0]["messages"][1]["content"]
+    last = _messages(bodies[-1])
+    assert last[1][1].startswith(SUMMARY_HEADING)  # the folded turns, then the latest turn, then the question
+    assert [r.tier for r in records].count(COMPACTION_TIER) == len(summary_calls)
+    assert stats.totals.queries == 3 and stats.answered_by == {"groq": 3}  # a summary is a call, not a question
