@@ -108,7 +108,7 @@ class TiercodeApp(App[None]):
         yield Header(show_clock=False)
         yield VerticalScroll(id="conversation")
         yield ProgressBar(id="work", show_eta=False)
-        yield PromptInput(id="prompt")
+        yield PromptInput(self.commands.tier_choices, id="prompt")
         yield StatusFooter(id="status")
 
     @property

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.suggester import SuggestFromList
+from textual.suggester import Suggester
 from textual.widgets import Input, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
@@ -18,12 +18,11 @@ from assistant.answer import Answer
 from assistant.edits import FileChange
 from assistant.money import usd
 from assistant.output import token_counts
-from models.tier_registry import DEFAULT_ORDER
 
 COMMANDS: dict[str, str] = {
     "/help": "this list",
     "/offline": "toggle offline mode (index and local model only)",
-    "/tier": "/tier NAME forces one of the configured tiers (local, groq, ...); /tier auto routes again",
+    "/tier": "/tier NAME forces one of the configured tiers (Tab completes the names); /tier auto routes again",
     "/budget": "show limits and spending; /budget daily 2.5 or /budget action pause changes them",
     "/stats": "cost per day, share by tier, cache hit rate, savings",
     "/context": "/context shows what the last question sent; /context QUESTION, what a new one would send",
@@ -180,6 +179,19 @@ class StatusFooter(Static):
         self.update(footer_text(state))
 
 
+class SuggestFrom(Suggester):
+    """Suggests the first of `lines()` that starts with what was typed; read at each keystroke, so the
+    suggestions follow what changes while the app runs (offline keeps only the tiers on this machine)."""
+
+    def __init__(self, lines: Callable[[], Iterable[str]]) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self._lines = lines
+
+    async def get_suggestion(self, value: str) -> str | None:
+        """The completion of `value`, or None."""
+        return next((line for line in self._lines() if line.startswith(value)), None)
+
+
 class PromptInput(Input):
     """The question box: history on up/down, slash-command completion with Tab (or →)."""
 
@@ -189,11 +201,14 @@ class PromptInput(Input):
         Binding("tab", "complete", "Complete", show=False),
     ]
 
-    def __init__(self, tiers: Sequence[str] = DEFAULT_ORDER, **kwargs: object) -> None:
-        """`tiers`: the tier names `/tier` completes (the configured cascade)."""
-        names = list(COMMANDS) + [f"/tier {t}" for t in ("auto", *tiers)] + [
-            "/budget action pause", "/budget daily "]
-        super().__init__(placeholder="Ask about the code, or /help", suggester=SuggestFromList(names),
+    def __init__(self, tier_choices: Callable[[], Sequence[str]], **kwargs: object) -> None:
+        """`tier_choices`: what `/tier` takes now (the same list its error names)."""
+
+        def lines() -> list[str]:
+            return [*COMMANDS, *(f"/tier {name}" for name in tier_choices()), "/budget action pause",
+                    "/budget daily "]
+
+        super().__init__(placeholder="Ask about the code, or /help", suggester=SuggestFrom(lines),
                          **kwargs)  # type: ignore[arg-type]
         self.history: list[str] = []
         self._position = 0

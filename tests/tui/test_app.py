@@ -16,6 +16,7 @@ from assistant.offline import OfflineViolation
 from assistant.tui.messages import AnswerText
 from assistant.tui.widgets import PromptInput, StatusFooter, Turn
 from models.base import Usage
+from tests.assistant.test_tier_config import user_config
 from tests.tui.helpers import make_app, submit, wait_for
 
 
@@ -117,6 +118,30 @@ async def test_slash_commands_complete_with_tab_and_history_recalls_them(sample_
         prompt.value = ""
         await pilot.press("up")
         assert prompt.value == "/help"
+
+
+async def test_tier_completes_the_configured_tiers_the_same_names_an_unknown_tier_lists(sample_repo: Path) -> None:
+    user_config('tiers = ["local", "team"]\n[tier.team]\nprovider = "openai-compatible"\n'
+                'base_url = "http://127.0.0.1:8080/v1"\nmodel = "smol"\nfree = true\n')
+    app = make_app(sample_repo)
+    async with app.run_test() as pilot:
+        prompt = app.query_one(PromptInput)
+        await pilot.click("#prompt")
+        await pilot.press(*"/tier te")
+        await wait_for(pilot, lambda: bool(prompt._suggestion), "a suggestion")
+        await pilot.press("tab")
+        assert prompt.value == "/tier team"  # a declared tier
+        prompt.value = ""
+        await pilot.press(*"/tier ")
+        await wait_for(pilot, lambda: prompt._suggestion == "/tier auto", "the first choice")
+        await pilot.press("g")
+        await pilot.pause()
+        await pilot.press("tab")
+        assert prompt.value == "/tier g"  # groq is built in but not configured: nothing to complete
+        prompt.value = ""
+        await submit(pilot, "/tier nosuch")
+        notice = str(app.query(".notice").last().render())
+        assert notice == "unknown tier 'nosuch'; use one of auto, local, team"
 
 
 async def test_offline_toggle_and_budget_show_in_the_footer(sample_repo: Path) -> None:
