@@ -293,7 +293,7 @@ class TiercodeApp(App[None]):
                 self.session.store()
             return AnswerReady(self.pipeline.ask(question, tier=tier, cancel=cancel, conversation=self.dialogue))
         except Cancelled:
-            return AnswerStopped("cancelled; the partial usage is recorded", "cancelled")
+            return AnswerStopped("the partial usage is recorded", "cancelled")
         except BudgetStop as exc:
             return AnswerStopped(str(exc), "budget")
         except (TiercodeError, ModelError) as exc:
@@ -357,7 +357,8 @@ class TiercodeApp(App[None]):
             self.notify("Nothing to cancel. /quit or Ctrl+Q leaves Tiercode.")
             return
         self.reporter.cancel.set()
-        self.say("cancelling…", "warning")
+        if self._turn is not None:
+            self._turn.cancelling()
 
     def on_unmount(self) -> None:
         """Leaving: decline pending questions, cancel the answer, stop watching files."""

@@ -109,6 +109,10 @@ class Turn(Vertical):
             self._stream = Markdown.get_stream(self.markdown)
         await self._stream.write(delta)
 
+    def cancelling(self) -> None:
+        """Ctrl+C was pressed: say so where the badge will be, until `finish` says how the turn ended."""
+        self.badge.update(Text("cancelling…", style="yellow"))
+
     async def finish(self, answer: Answer | None = None, note: str = "") -> None:
         """Stop streaming; show the badge, or a note when there is no answer."""
         if self._stream is not None:
