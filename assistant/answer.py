@@ -50,6 +50,9 @@ class Answer:
     budget_stop: str = ""
     """Set when a budget or a declined confirmation stopped the cascade after an earlier tier answered: the
     answer is that tier's, and `ask` exits 3 after printing it."""
+    finish_reason: str = ""
+    """Why the final tier's generation ended: `stop`, `length` (cut off at the token limit) or the provider's
+    own word; empty for index and cached answers."""
 
     def to_json(self) -> dict[str, Any]:
         """The `ask --json` object (design.md)."""
@@ -73,4 +76,5 @@ class Answer:
             "notes": list(self.notes),
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "budget_stop": self.budget_stop or None,
+            "finish_reason": self.finish_reason or None,
         }

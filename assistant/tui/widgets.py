@@ -17,7 +17,7 @@ from textual.widgets.markdown import MarkdownStream
 from assistant.answer import Answer
 from assistant.edits import FileChange
 from assistant.money import usd
-from assistant.output import token_counts
+from assistant.output import cut_off, token_counts
 
 COMMANDS: dict[str, str] = {
     "/help": "this list",
@@ -48,6 +48,9 @@ def badge_text(answer: Answer) -> Text:
     parts.append(usd(answer.cost_usd))
     parts.append("cache hit" if answer.cached else "no cache")
     text.append(" " + " · ".join(parts))
+    if cut := cut_off(answer):
+        text.append(" · ")
+        text.append(cut, style="bold yellow")
     for step in answer.escalations:
         text.append(" · ")
         text.append(f"{step.from_tier}→{step.to_tier}", style="bold yellow")

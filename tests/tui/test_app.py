@@ -80,6 +80,15 @@ async def test_a_free_question_streams_from_the_local_model(sample_repo: Path, i
         assert [(r.tier, r.outcome) for r in records] == [("local", "ok")]
 
 
+async def test_an_answer_cut_at_the_token_limit_says_so_in_its_badge(sample_repo: Path, installed_model: Path) -> None:
+    app = make_app(sample_repo, max_output_tokens=16)
+    async with app.run_test() as pilot:
+        await submit(pilot, "List twenty Python built-in functions, numbered.")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        badge = str(last_turn(app).badge.render())
+        assert " local " in badge and "→16 tokens" in badge and "cut off at the token limit" in badge
+
+
 async def test_the_badge_shows_the_escalation_trail_with_reasons(sample_repo: Path) -> None:
     app = make_app(sample_repo)
     answer = Answer("Use `Circle(2).area()`.", "groq", "llama-3.3-70b-versatile", "explain", "medium",
