@@ -60,6 +60,9 @@ class Answer:
     def failed(cls, error: str, budget_stop: str = "") -> Answer:
         """The stand-in for a question that got no answer: what `ask --json` prints when it fails."""
         return cls("", "", "", "", "", budget_stop=budget_stop, error=error)
+    finish_reason: str = ""
+    """Why the final tier's generation ended: `stop`, `length` (cut off at the token limit) or the provider's
+    own word; empty for index and cached answers."""
 
     def to_json(self) -> dict[str, Any]:
         """The `ask --json` object (design.md); a failed question's has `answer`, `tier` and `model` null."""
@@ -86,4 +89,5 @@ class Answer:
             "budget_stop": self.budget_stop or None,
             "fallback_from": self.fallback_from or None,
             "error": self.error or None,
+            "finish_reason": self.finish_reason or None,
         }

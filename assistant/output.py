@@ -127,12 +127,20 @@ def metadata_line(answer: Answer) -> str:
     parts.append(usd(answer.cost_usd))
     if answer.cached:
         parts.append("cached")
+    if cut := cut_off(answer):
+        parts.append(cut)
     for e in answer.escalations:
         parts.append(f"{e.from_tier}→{e.to_tier} ({e.reason})")
     if answer.fallback_from:
         parts.append(f"below {answer.fallback_from} (unavailable)")
     parts.append(f"{answer.duration_ms / 1000:.2f}s")
     return " · ".join(parts)
+
+
+def cut_off(answer: Answer) -> str:
+    """`cut off at the token limit (max_output_tokens)` for an answer whose generation stopped there (finish
+    reason `length`), else empty: the metadata line and the TUI badge say it."""
+    return "cut off at the token limit (max_output_tokens)" if answer.finish_reason == "length" else ""
 
 
 def token_counts(answer: Answer) -> str:

@@ -66,16 +66,21 @@ class CommandHandler:
                      else "online: the cascade may use cloud tiers")
         self.app.refresh_footer()
 
+    def tier_choices(self) -> list[str]:
+        """What `/tier` takes: auto, then the configured tiers (offline: the ones on this machine)."""
+        return ["auto", *self.app.session.tiers.order()]
+
     async def cmd_tier(self, argument: str) -> None:
         """Force a tier, or route automatically again."""
+        choices = self.tier_choices()
         if argument in ("", "auto"):
             self.app.forced_tier = None
             self.app.say("tier: automatic routing")
-        elif argument in (tiers := self.app.session.tiers.order()):
+        elif argument in choices:
             self.app.forced_tier = argument
             self.app.say(f"tier: every question goes to {argument} until /tier auto")
         else:
-            self.app.say(f"unknown tier '{argument}'; use one of auto, {', '.join(tiers)}", "warning")
+            self.app.say(f"unknown tier '{argument}'; use one of {', '.join(choices)}", "warning")
         self.app.refresh_footer()
 
     async def cmd_budget(self, argument: str) -> None:
