@@ -61,6 +61,9 @@ class Answer:
     def failed(cls, error: str, budget_stop: str = "") -> Answer:
         """The stand-in for a question that got no answer: what `ask --json` prints when it fails."""
         return cls("", "", "", "", "", budget_stop=budget_stop, error=error)
+    finish_reason: str = ""
+    """Why the final tier's generation ended: `stop`, `length` (cut off at the token limit) or the provider's
+    own word; empty for index and cached answers."""
 
     def to_json(self) -> dict[str, Any]:
         """The `ask --json` object (design.md); a failed question's has `answer`, `tier` and `model` null."""
@@ -87,7 +90,14 @@ class Answer:
             "budget_stop": self.budget_stop or None,
             "fallback_from": self.fallback_from or None,
             "error": self.error or None,
+            "finish_reason": self.finish_reason or None,
         }
+
+
+def cut_off(answer: Answer) -> str:
+    """`cut off at the token limit (max_output_tokens)` for an answer whose generation stopped there (finish
+    reason `length`), else empty: the metadata line and the TUI badge say it."""
+    return "cut off at the token limit (max_output_tokens)" if answer.finish_reason == "length" else ""
 
 
 def token_counts(answer: Answer) -> str:
@@ -107,6 +117,8 @@ def metadata_line(answer: Answer) -> str:
     parts.append(usd(answer.cost_usd))
     if answer.cached:
         parts.append("cached")
+    if cut := cut_off(answer):
+        parts.append(cut)
     for e in answer.escalations:
         parts.append(f"{e.from_tier}→{e.to_tier} ({e.reason})")
     if answer.fallback_from:

@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     instructions_tokens: int = Field(2000, ge=0)
     """Most tokens of project instructions sent (a tier with a small window gets at most an eighth of it);
     0 sends none."""
+    compact_at: float = Field(0.8, ge=0, le=1)
+    """A conversation whose earlier turns pass this share of the start tier's history budget has them summarised
+    by the cheapest available tier (0: only on /compact)."""
     answers: AnswerSettings = AnswerSettings()
     """Output length, form and thinking effort by kind."""
     local: LocalSettings = LocalSettings()

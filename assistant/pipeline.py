@@ -7,10 +7,11 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from assistant.accounting.budget import BudgetGuard
-from assistant.accounting.ledger import CLASSIFIER_TIER, CallRecord, new_id
+from assistant.accounting.ledger import CLASSIFIER_TIER, COMPACTION_TIER, CallRecord, new_id
 from assistant.answer import Answer
-from assistant.cascade.estimates import estimate
+from assistant.cascade.estimates import estimate, history_budget
 from assistant.cascade.steps import Cascade, CascadeState, Query
+from assistant.compaction import Compacted, compact, should_compact
 from assistant.context.builder import Context, Span, build_context
 from assistant.context.conversation import Conversation, History, Turn
 from assistant.context.instructions import Instructions, load_instructions
@@ -27,6 +28,7 @@ from models.base import (
     GenerationRequest,
     GenerationResult,
     Message,
+    ModelError,
     ModelUnavailable,
     Usage,
     approx_tokens,
@@ -133,11 +135,14 @@ class Pipeline:
             return self._from_index(query_id, question, found, route, started, conversation)
         state = CascadeState(query_id, route, started, queue=self.tier_order(route.start_tier, tier),
                              fallback=self.fallback_order(route.start_tier, tier))
+        if conversation is not None:
+            self._compact_if_full(conversation, self.tier_order(route.start_tier, tier), query_id)
         query = Query(question, extra, tier, cancel, assume_yes, conversation, self.shape_for(route))
         answer = Cascade(self, state, query, use_cache).run()
         if conversation is not None and state.final is not None:
             context = state.final[3]
-            conversation.add(Turn(question, _user_content(question, context), answer.answer, context.blocks))
+            sent = _user_content(question, context, query.shape.brevity if query.shape else "")
+            conversation.add(Turn(question, sent, answer.answer, context.blocks))  # as sent: the next turn's prefix
         return answer
 
     def _from_index(
@@ -152,6 +157,36 @@ class Pipeline:
             conversation.add(Turn(question, question, found.text, frozenset()))
         return Answer(found.text, "index", "index", "lookup", route.difficulty, sources=found.sources,
                       duration_ms=(time.perf_counter() - started) * 1000, query_id=query_id)
+
+    def compact(self, conversation: Conversation, query_id: str = "") -> Compacted | None:
+        """Fold a conversation's earlier turns into a summary by the cheapest available tier (`/compact`); the
+        call is a ledger record (tier `compaction`, at its tier's prices; under the question it came before, when
+        it did). Raises ModelError when it fails."""
+        tiers = self.session.tiers
+        done = compact(conversation, tiers.order(), tiers.get)
+        if done is not None:
+            cost = tiers.spec(done.tier).cost_usd(done.result.usage)
+            self.record_result(query_id or new_id(), COMPACTION_TIER, tiers.get(done.tier), done.result, None,
+                               cost=cost)
+        return done
+
+    def _compact_if_full(self, conversation: Conversation, queue: list[str], query_id: str) -> None:
+        """Compact before a question when the carried turns pass `compact_at` of the first tier's history budget;
+        a failed summary leaves the turns as they were (the history budget still keeps the request in bounds)."""
+        try:
+            backend = self.session.tiers.get(queue[0]) if queue else None
+        except ModelUnavailable:
+            backend = None
+        if backend is None:
+            return
+        budget = history_budget(self.session.tiers.spec(queue[0]), backend)
+        if not should_compact(conversation, budget, self.session.settings.compact_at):
+            return
+        self.session.reporter.status("summarising the earlier turns of this conversation")
+        try:
+            self.compact(conversation, query_id)
+        except ModelError as exc:
+            self.session.reporter.status(f"could not summarise the earlier turns: {exc}")
 
     def sonnet_estimate(self, question: str, answer: str) -> float:
         """What an answer the index gave would have cost as a Sonnet call, without building its context: the
@@ -284,9 +319,7 @@ class Pipeline:
         """The request `tier` is sent: the stable prefix, the history, then the context and the question (with
         the kind's one line on the answer's form); max_tokens and effort from the answer's `shape`."""
         capabilities = capabilities_of(backend)
-        content = _user_content(question, context)
-        if shape is not None and shape.brevity:
-            content = f"{content}\n\n{shape.brevity}"
+        content = _user_content(question, context, shape.brevity if shape is not None else "")
         return GenerationRequest(
             messages=(
                 Message("system", self._system_prompt(tier, backend)),
@@ -296,6 +329,7 @@ class Pipeline:
             max_tokens=shape.output_limit(capabilities.thinking) if shape else self.session.settings.max_output_tokens,
             effort=shape.effort if shape is not None and capabilities.thinking else None,
             logprobs=capabilities.logprobs,
+            stable_prefix=1 + len(history.messages),  # the earlier turns are as stable as the system prompt
         )
 
     # -- ledger ---------------------------------------------------------------------------
@@ -337,6 +371,7 @@ def index_may_answer(question: str, extra: str, forced: str | None) -> bool:
     return forced is None and not (extra and refers_to_attached(question))
 
 
-def _user_content(question: str, context: Context) -> str:
-    """The user message: the context blocks, then the question."""
-    return f"{context.text}\n\nQuestion: {question}" if context.text else question
+def _user_content(question: str, context: Context, form: str = "") -> str:
+    """The user message: the context blocks, then the question, then the line on the answer's form."""
+    message = f"{context.text}\n\nQuestion: {question}" if context.text else question
+    return f"{message}\n\n{form}" if form else message

@@ -91,6 +91,24 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class CallTimings:
+    """Where one call's time went, as far as its backend can tell (None: this backend cannot tell).
+
+    An in-process model knows its load and its prompt evaluation; a streamed one (served or cloud)
+    knows when the first token came, so the rest of the call is decoding.
+    """
+
+    load_ms: float | None = None
+    """Loading the model for this call (an in-process model's first call)."""
+    prompt_ms: float | None = None
+    """Evaluating the prompt, up to the first generated token."""
+    prompt_tokens: int | None = None
+    """Prompt tokens evaluated (fewer than the prompt's when a saved prefix was reused)."""
+    decode_ms: float | None = None
+    """From the first generated token to the last."""
+
+
+@dataclass(frozen=True)
 class GenerationResult:
     """The end of one call: the whole text, usage and timings."""
 
@@ -110,6 +128,8 @@ class GenerationResult:
     """Per generated token: (text, log-probability) of the chosen token, then of the likeliest others."""
     notes: tuple[str, ...] = field(default=())
     """Things the caller should tell the user (for example: context was trimmed)."""
+    timings: CallTimings = field(default_factory=CallTimings)
+    """Where the call's time went (load, prompt evaluation, decoding), where the backend knows."""
 
 
 class ModelError(Exception):
@@ -190,7 +210,8 @@ class Backend(Protocol):
     """A model tier: streams text deltas to `on_text` and returns one result.
 
     A backend may also declare `capabilities` (a `Capabilities`), read with `capabilities_of`, and
-    `check(timeout) -> TierHealth`, how it checks itself without generating, read with `health_of`.
+    `check(timeout) -> TierHealth`, how it checks itself without generating, read with `health_of`. One that
+    loads its model on first use declares `loaded` and `load()` (see `pending_load`).
     """
 
     provider: str
@@ -213,6 +234,15 @@ class Backend(Protocol):
 def approx_tokens(text: str) -> int:
     """A model-free token estimate (about four characters a token)."""
     return max(1, len(text) // 4) if text else 0
+
+
+def pending_load(backend: Backend) -> Callable[[], None] | None:
+    """The `load` of a backend that loads its model on first use and has not yet (an in-process model), for
+    the caller to run and time apart; None for any other backend."""
+    if getattr(backend, "loaded", True):
+        return None
+    load = getattr(backend, "load", None)
+    return load if callable(load) else None
 
 
 def capabilities_of(backend: Backend) -> Capabilities:

@@ -17,6 +17,7 @@ import numpy as np
 
 from models.base import (
     LOCAL_CAPABILITIES,
+    CallTimings,
     Cancelled,
     Capabilities,
     GenerationRequest,
@@ -90,6 +91,11 @@ class LocalModel:
         self._formatter: Callable[[list[dict[str, str]]], tuple[str, list[str]]] | None = None
         self._prefix_tokens: dict[tuple[tuple[str, str], ...], list[int]] = {}
         self.backend_name = "CPU"
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (it loads on first use)."""
+        return self._llm is not None
 
     @property
     def llm(self) -> llama_cpp.Llama:
@@ -216,6 +222,26 @@ class LocalModel:
         return False
 
 
+@dataclass
+class _Clock:
+    """When one generation's phases began and ended: what its `CallTimings` are made of."""
+
+    started: float
+    loaded: float
+    """When the model was ready (after loading it, when this call did)."""
+    load_ms: float | None
+    evaluated: int = 0
+    """Prompt tokens evaluated, not restored with a saved prefix."""
+    first_token: float | None = None
+
+    def timings(self, end: float) -> CallTimings:
+        """Load, prompt evaluation (up to the first token, or to `end` without one) and decoding."""
+        prompt_end = end if self.first_token is None else self.first_token
+        decode_ms = None if self.first_token is None else (end - self.first_token) * 1000
+        return CallTimings(load_ms=self.load_ms, prompt_ms=(prompt_end - self.loaded) * 1000,
+                           prompt_tokens=self.evaluated, decode_ms=decode_ms)
+
+
 def _adds_bos(llm: llama_cpp.Llama) -> bool:
     return bool(llm.metadata.get("tokenizer.ggml.add_bos_token", "true") == "true")
 
@@ -235,6 +261,15 @@ class LocalBackend:
         self._model = model
         self.model = name
         self.reuse_prefix = reuse_prefix
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (it loads on first use, or with `load`)."""
+        return self._model.loaded
+
+    def load(self) -> None:
+        """Load the model now, so that its load is timed apart from what first uses it."""
+        _ = self._model.llm
 
     @property
     def context_window(self) -> int:
@@ -267,8 +302,10 @@ class LocalBackend:
         """Stream one chat completion; see `Backend.generate`."""
         model = self._model
         with model.lock:
-            started = time.perf_counter()
+            started, loading = time.perf_counter(), not model.loaded
             llm = model.llm
+            loaded = time.perf_counter()
+            clock = _Clock(started, loaded, (loaded - started) * 1000 if loading else None)
             messages = [{"role": m.role, "content": m.content} for m in request.messages]
             tokens, stops = model.format_chat(messages)
             notes: list[str] = []
@@ -288,12 +325,13 @@ class LocalBackend:
                 prefix_tokens = model.prefix_tokens(messages[: request.stable_prefix])
                 # keep the chat template's generation prompt out of the reusable prefix
                 prefix = tokens[: max(0, _common_prefix(prefix_tokens, tokens) - 1)]
-            model.prepare_prefix(prefix, self.reuse_prefix, cancel)
+            reused = model.prepare_prefix(prefix, self.reuse_prefix, cancel)
+            clock.evaluated = len(tokens) - (len(prefix) if reused else 0)
             if not model.evaluate(tokens[llm.n_tokens : len(tokens) - 1], cancel):  # generate() does the last
-                raise Cancelled(self._result("", llm.n_tokens, 0, started, "cancelled", notes))
+                raise Cancelled(self._result("", llm.n_tokens, 0, clock, "cancelled", notes))
             grammar = _grammar(request.json_schema)
             return self._stream(
-                llm, tokens, stops, max_tokens, request, grammar, on_text, cancel, started, notes
+                llm, tokens, stops, max_tokens, request, grammar, on_text, cancel, clock, notes
             )
 
     def _stream(
@@ -306,7 +344,7 @@ class LocalBackend:
         grammar: object,
         on_text: TextCallback | None,
         cancel: threading.Event | None,
-        started: float,
+        clock: _Clock,
         notes: list[str],
     ) -> GenerationResult:
         import llama_cpp
@@ -325,6 +363,8 @@ class LocalBackend:
             tokens, temp=request.temperature, top_k=40, top_p=0.95, min_p=0.05,
             repeat_penalty=_REPEAT_PENALTY, grammar=grammar,  # type: ignore[arg-type]
         ):
+            if clock.first_token is None:
+                clock.first_token = time.perf_counter()
             if cancel is not None and cancel.is_set():
                 finish = "cancelled"
                 break
@@ -351,7 +391,7 @@ class LocalBackend:
             safe = len(text) - holdback
             if safe > emitted:
                 if ttft is None:
-                    ttft = (time.perf_counter() - started) * 1000
+                    ttft = (time.perf_counter() - clock.started) * 1000
                 if on_text:
                     on_text(text[emitted:safe])
                 emitted = safe
@@ -360,30 +400,32 @@ class LocalBackend:
         text += decoder.decode(b"", final=True)
         if len(text) > emitted:
             if ttft is None:
-                ttft = (time.perf_counter() - started) * 1000
+                ttft = (time.perf_counter() - clock.started) * 1000
             if on_text and finish != "cancelled":
                 on_text(text[emitted:])
-        result = self._result(text, len(tokens), generated, started, finish, notes, ttft, logprobs, top)
+        result = self._result(text, len(tokens), generated, clock, finish, notes, ttft, logprobs, top)
         if finish == "cancelled":
             raise Cancelled(result)
         return result
 
     def _result(
-        self, text: str, prompt_tokens: int, generated: int, started: float, finish: str, notes: list[str],
+        self, text: str, prompt_tokens: int, generated: int, clock: _Clock, finish: str, notes: list[str],
         ttft: float | None = None, logprobs: list[float] | None = None,
         top: list[tuple[tuple[str, float], ...]] | None = None,
     ) -> GenerationResult:
+        end = time.perf_counter()
         return GenerationResult(
             text=text,
             provider=PROVIDER,
             model=self.model,
             usage=Usage(input_tokens=prompt_tokens, output_tokens=generated),
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=(end - clock.started) * 1000,
             ttft_ms=ttft,
             finish_reason=finish,
             token_logprobs=tuple(logprobs or ()),
             top_logprobs=tuple(top or ()),
             notes=tuple(notes),
+            timings=clock.timings(end),
         )
 
 

@@ -87,6 +87,9 @@ ALTER TABLE calls ADD COLUMN returned_tokens INTEGER NOT NULL DEFAULT 0;
 CLASSIFIER_TIER = "classifier"
 """The `tier` of the router's own model calls: recorded and priced like any call, never an answer."""
 COMMIT_MESSAGE_TIER = "commit-message"
+COMPACTION_TIER = "compaction"
+"""The `tier` of a call that summarised a conversation's earlier turns: priced at the rates of the tier that
+made it (its `provider` and `model` say which), never an answer."""
 """The `tier` of the local model's call that writes an applied edit's commit message: a call, never an answer."""
 
 

@@ -22,7 +22,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.accounting.ledger import CLASSIFIER_TIER, COMMIT_MESSAGE_TIER, DELIVERED, CallRecord, Ledger
+from assistant.accounting.ledger import (
+    CLASSIFIER_TIER,
+    COMMIT_MESSAGE_TIER,
+    COMPACTION_TIER,
+    DELIVERED,
+    CallRecord,
+    Ledger,
+)
 from assistant.accounting.money import usd
 from models import pricing
 from models.base import Usage
@@ -31,7 +38,7 @@ from models.loopback import is_loopback_url
 GROUPINGS = ("tier", "model", "kind", "tool", "day")
 _ANSWERED = ("ok", "cache_hit")
 _NOT_MODEL_TIERS = ("index", "cache")
-_NOT_ANSWER_TIERS = (CLASSIFIER_TIER, COMMIT_MESSAGE_TIER)
+_NOT_ANSWER_TIERS = (CLASSIFIER_TIER, COMMIT_MESSAGE_TIER, COMPACTION_TIER)
 """Calls that are counted and priced but never answer a query nor make it an escalation."""
 
 
@@ -228,7 +235,8 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
         answer = _answer_of(query)
         cached = answer is not None and (answer.cached or answer.outcome == "cache_hit")
         answerer = "unanswered" if answer is None else "cache" if cached else answer.tier
-        answered_by[answerer] += 1
+        asked_nothing = all(r.tier in _NOT_ANSWER_TIERS for r in query)  # `/compact`: a call, not a question
+        answered_by[answerer] += not asked_nothing
         if answer is not None and not cached and is_free(answer):
             free_answers += 1
             local_answers += on_this_machine(answer)
@@ -239,8 +247,8 @@ def stats_from_records(records: Iterable[CallRecord], since: float | None = None
             model_queries += 1
             if len({r.tier for r in tiers}) > 1:  # it moved on: a weak answer with nowhere to go did not
                 escalated += 1
-        totals.queries += 1
-        seen_groups: set[str] = set()
+        totals.queries += not asked_nothing
+        seen_groups = {_group_key(r, by) for r in query} if asked_nothing and by else set()  # counts no question
         for record in query:
             answering = priced and record is answer
             outcomes[record.outcome] += 1

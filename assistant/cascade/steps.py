@@ -29,6 +29,7 @@ from assistant.errors import BudgetStop, NoTierAnswered
 from assistant.route.answer_shape import AnswerShape
 from assistant.route.router import Route
 from assistant.session import Reporter, Session
+from assistant.timing import call_phases
 from models.base import (
     Backend,
     Cancelled,
@@ -38,6 +39,7 @@ from models.base import (
     ModelUnavailable,
     Usage,
     capabilities_of,
+    pending_load,
 )
 from models.retry import DEFAULT_POLICY, NO_RETRIES, call_with_retry
 from models.tier_registry import TierSpec
@@ -127,8 +129,8 @@ class CascadeState:
     cost: float = 0.0
     pending: tuple[str, str] | None = None
     """(tier, reason) of the last answer or call that did not stop the cascade."""
-    final: tuple[str, str, str, Context, float | None] | None = None
-    """(tier, model, text, context, confidence) of the latest answer."""
+    final: tuple[str, str, str, Context, float | None, str] | None = None
+    """(tier, model, text, context, confidence, finish reason) of the latest answer."""
     budget_stop: str = ""
     """Why a budget (or the user) stopped the cascade after an earlier tier had answered."""
     rejected_hit: tuple[CacheHit, str, Context] | None = None
@@ -147,25 +149,26 @@ class CascadeState:
             self.pending = None
 
     def add(self, tier: str, model: str, text: str, usage: Usage, cost: float, context: Context,
-            notes: tuple[str, ...], confidence: float | None = None) -> None:
+            notes: tuple[str, ...], confidence: float | None = None, finish_reason: str = "") -> None:
         """Count one answer; the latest is the one the user gets."""
         self.usage = self.usage + usage
         self.cost += cost
         self.notes.extend(notes)
-        self.final = (tier, model, text, context, confidence)
+        self.final = (tier, model, text, context, confidence, finish_reason)
 
     def answer(self) -> Answer:
         """The Answer for the latest tier's answer; NoTierAnswered when there is none."""
         if self.final is None:
             why = self.causes + [note for note in self.notes if note not in self.causes]
             raise NoTierAnswered("no tier could answer: " + ("; ".join(why) or "the cascade is empty"))
-        tier, model, text, context, confidence = self.final
+        tier, model, text, context, confidence, finish_reason = self.final
         return Answer(
             answer=text, tier=tier, model=model, kind=self.route.kind, difficulty=self.route.difficulty,
             cached=self.final_cached, escalations=tuple(self.escalations), usage=self.usage, cost_usd=self.cost,
             sources=context.sources, duration_ms=(time.perf_counter() - self.started) * 1000,
             notes=tuple(self.notes), query_id=self.query_id, confidence=confidence, budget_stop=self.budget_stop,
             fallback_from=self.fallback_from,
+            finish_reason=finish_reason,
         )
 
     def fall_back(self) -> bool:
@@ -241,6 +244,10 @@ class Cascade:
             self.state.notes.append(str(exc))
             self.state.causes.append(str(exc))  # said once: with the answer, or in "no tier could answer"
             return None
+        load = pending_load(backend)
+        if load is not None:  # on first use, inside the context's token counts: timed apart instead
+            with self.session.timings.stage(f"{name} model load"):
+                load()
         spec = self.session.tiers.spec(name)
         history = History()
         if self.query.conversation is not None:
@@ -309,6 +316,7 @@ class Cascade:
             why = f"the cascade allows {self.session.settings.max_escalations} escalation(s)"
             return Flow.STOP if spent and self._keep_earlier_answer(why) else Flow.NEXT
         step.cost = step.spec.cost_usd(step.result.usage)
+        self.session.timings.explain(f"{step.name} call", call_phases(step.result))
         return Flow.ON
 
     def _judge(self, step: TierStep) -> Flow:
@@ -348,9 +356,9 @@ class Cascade:
             with self.session.timings.stage("cache"):
                 self.cache.remember(step.name, step.request, step.context, self.query.question, state.route.kind,
                                     result, step.cost, "" if verdict.confident else verdict.reason,
-                                    state.first_context, verdict.score)
+                                    state.first_context, verdict.score, result.finish_reason)
         state.add(step.name, result.model, result.text, result.usage, step.cost, step.context, result.notes,
-                  verdict.score)
+                  verdict.score, result.finish_reason)
         state.rejected_hit = None  # a fresh answer from a later tier supersedes a skipped cached one
         if not reason:
             return Flow.STOP

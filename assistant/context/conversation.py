@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 from models.base import Message
 
+SUMMARY_QUESTION = "(earlier turns, summarised)"
+SUMMARY_HEADING = "Summary of our conversation so far (the earlier turns, condensed):"
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -44,6 +47,22 @@ class Conversation:
     def clear(self) -> None:
         """Forget every turn: the next question starts afresh."""
         self.turns.clear()
+
+    def tokens(self, count_tokens: Callable[[str], int]) -> int:
+        """What carrying every turn whole would take."""
+        return sum(count_tokens(t.prompt) + count_tokens(t.answer) + 8 for t in self.turns)
+
+    def transcript(self, keep: int) -> str:
+        """The turns before the last `keep`, as text to summarise (the bare questions and answers)."""
+        older = self.turns[: max(0, len(self.turns) - keep)]
+        return "\n\n".join(f"Developer: {t.question}\nAssistant: {t.answer}" for t in older)
+
+    def compact(self, summary: str, keep: int) -> None:
+        """Replace the turns before the last `keep` with one turn that carries their summary: the prefix then
+        stays the same from turn to turn until the next compaction."""
+        kept = self.turns[len(self.turns) - keep :] if keep else []
+        summary_turn = Turn(SUMMARY_QUESTION, f"{SUMMARY_HEADING}\n{summary.strip()}", "Noted.", frozenset())
+        self.turns[:] = [summary_turn, *kept]
 
     def recall(self, budget_tokens: int, count_tokens: Callable[[str], int]) -> History:
         """The latest turns that fit `budget_tokens`, oldest first. A turn too big to go whole goes as its

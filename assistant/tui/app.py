@@ -111,7 +111,7 @@ class TiercodeApp(App[None]):
         yield Header(show_clock=False)
         yield VerticalScroll(id="conversation")
         yield ProgressBar(id="work", show_eta=False)
-        yield PromptInput(id="prompt")
+        yield PromptInput(self.commands.tier_choices, id="prompt")
         yield StatusFooter(id="status")
 
     @property
@@ -258,7 +258,7 @@ class TiercodeApp(App[None]):
             return AnswerReady(self.pipeline.ask(question, attached, tier=tier, cancel=cancel,
                                                  conversation=self.dialogue))
         except Cancelled:
-            return AnswerStopped("cancelled; the partial usage is recorded", "cancelled")
+            return AnswerStopped("the partial usage is recorded", "cancelled")
         except BudgetStop as exc:
             return AnswerStopped(str(exc), "budget")
         except (TiercodeError, ModelError) as exc:
@@ -341,7 +341,8 @@ class TiercodeApp(App[None]):
             self.notify("Nothing to cancel. /quit or Ctrl+Q leaves Tiercode.")
             return
         self.reporter.cancel.set()
-        self.say("cancelling…", "warning")
+        if self._turn is not None:
+            self._turn.cancelling()
 
     def on_unmount(self) -> None:
         """Leaving: decline pending questions, cancel the answer, stop keeping the index live."""

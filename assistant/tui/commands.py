@@ -13,13 +13,14 @@ from rich.text import Text
 from assistant import offline
 from assistant.accounting.money import usd
 from assistant.changes.edits import EditError
+from assistant.compaction import KEEP_TURNS
 from assistant.context.builder import build_context
 from assistant.context.instructions import load_instructions
 from assistant.errors import UsageError
 from assistant.tui.screens import ConfirmScreen, StatsScreen
 from assistant.tui.usage import usage_report
 from assistant.tui.widgets import COMMANDS, diff_text
-from models.base import approx_tokens
+from models.base import ModelError, approx_tokens
 
 if TYPE_CHECKING:
     from textual.containers import VerticalScroll
@@ -113,16 +114,21 @@ class CommandHandler:
                      else "online: the cascade may use cloud tiers")
         self.app.refresh_footer()
 
+    def tier_choices(self) -> list[str]:
+        """What `/tier` takes: auto, then the configured tiers (offline: the ones on this machine)."""
+        return ["auto", *self.app.session.tiers.order()]
+
     async def cmd_tier(self, argument: str) -> None:
         """Force a tier, or route automatically again."""
+        choices = self.tier_choices()
         if argument in ("", "auto"):
             self.app.forced_tier = None
             self.app.say("tier: automatic routing")
-        elif argument in (tiers := self.app.session.tiers.order()):
+        elif argument in choices:
             self.app.forced_tier = argument
             self.app.say(f"tier: every question goes to {argument} until /tier auto")
         else:
-            self.app.say(f"unknown tier '{argument}'; use one of auto, {', '.join(tiers)}", "warning")
+            self.app.say(f"unknown tier '{argument}'; use one of {', '.join(choices)}", "warning")
         self.app.refresh_footer()
 
     async def cmd_budget(self, argument: str) -> None:
@@ -289,6 +295,30 @@ class CommandHandler:
             return
         self.app.reindex(paths)
         self.app.say(f"restored: {', '.join(paths)}")
+
+    async def cmd_compact(self, _: str) -> None:
+        """Summarise the conversation's earlier turns now, with the cheapest tier that can (in the background)."""
+        if self.app.answering:
+            self.app.say("an answer is still coming; wait for it or press Ctrl+C, then /compact", "warning")
+            return
+        if len(self.app.dialogue.turns) <= KEEP_TURNS:
+            self.app.say("nothing to summarise yet: the conversation has no earlier turns")
+            return
+        self.app.answering = True  # no question while the turns are being folded
+        self.app.say("summarising the earlier turns…")
+        self.app.run_worker(self._compact, thread=True, group="compact", exclusive=True)
+
+    def _compact(self) -> None:
+        """The summary call, off the event loop; says what it did."""
+        try:
+            done = self.app.pipeline.compact(self.app.dialogue)
+            said = (f"{done.turns} earlier turn(s) summarised by {done.tier}" if done
+                    else "no tier could summarise the conversation", "information" if done else "warning")
+        except ModelError as exc:
+            said = (f"could not summarise the earlier turns: {exc}", "warning")
+        finally:
+            self.app.answering = False
+        self.app.call_from_thread(self.app.say, *said)
 
     async def cmd_clear(self, _: str) -> None:
         """Clear the conversation: the screen, and what the next question carries from earlier turns."""

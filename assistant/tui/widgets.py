@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -11,14 +11,13 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.suggester import SuggestFromList
+from textual.suggester import Suggester
 from textual.widgets import Input, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from assistant.accounting.money import usd
-from assistant.answer import Answer, token_counts
+from assistant.answer import Answer, cut_off, token_counts
 from assistant.changes.edits import FileChange
-from models.tier_registry import DEFAULT_ORDER
 
 if TYPE_CHECKING:
     from assistant.changes.apply_changes import Proposal
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, str] = {
     "/help": "this list",
     "/offline": "toggle offline mode (index and local model only)",
-    "/tier": "/tier NAME forces one of the configured tiers (local, groq, ...); /tier auto routes again",
+    "/tier": "/tier NAME forces one of the configured tiers (Tab completes the names); /tier auto routes again",
     "/budget": "show limits and spending; /budget daily 2.5 or /budget action pause changes them",
     "/stats": "cost per day, share by tier, cache hit rate, savings",
     "/context": "/context shows what the last question sent; /context QUESTION, what a new one would send",
@@ -36,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "/find": "/find NAME lists definitions and references",
     "/apply": "write the edits the last answer proposed (asks first)",
     "/undo": "take back the last /apply (in git: its commit, while it is HEAD)",
+    "/compact": "summarise the conversation's earlier turns (the cheapest tier that can)",
     "/clear": "clear the conversation",
     "/quit": "leave Tiercode",
 }
@@ -54,6 +54,9 @@ def badge_text(answer: Answer) -> Text:
     parts.append(usd(answer.cost_usd))
     parts.append("cache hit" if answer.cached else "no cache")
     text.append(" " + " · ".join(parts))
+    if cut := cut_off(answer):
+        text.append(" · ")
+        text.append(cut, style="bold yellow")
     for step in answer.escalations:
         text.append(" · ")
         text.append(f"{step.from_tier}→{step.to_tier}", style="bold yellow")
@@ -114,6 +117,10 @@ class Turn(Vertical):
         if self._stream is None:
             self._stream = Markdown.get_stream(self.markdown)
         await self._stream.write(delta)
+
+    def cancelling(self) -> None:
+        """Ctrl+C was pressed: say so where the badge will be, until `finish` says how the turn ended."""
+        self.badge.update(Text("cancelling…", style="yellow"))
 
     async def finish(self, answer: Answer | None = None, note: str = "") -> None:
         """Stop streaming; show the badge, or a note when there is no answer."""
@@ -188,6 +195,19 @@ class StatusFooter(Static):
         self.update(footer_text(state))
 
 
+class SuggestFrom(Suggester):
+    """Suggests the first of `lines()` that starts with what was typed; read at each keystroke, so the
+    suggestions follow what changes while the app runs (offline keeps only the tiers on this machine)."""
+
+    def __init__(self, lines: Callable[[], Iterable[str]]) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self._lines = lines
+
+    async def get_suggestion(self, value: str) -> str | None:
+        """The completion of `value`, or None."""
+        return next((line for line in self._lines() if line.startswith(value)), None)
+
+
 PASTE_MARKER = re.compile(r"\[pasted \d+ lines\] ?")
 """How a multi-line paste shows in the question box; the pasted text itself goes with the question."""
 
@@ -202,11 +222,14 @@ class PromptInput(Input):
         Binding("tab", "complete", "Complete", show=False),
     ]
 
-    def __init__(self, tiers: Sequence[str] = DEFAULT_ORDER, **kwargs: object) -> None:
-        """`tiers`: the tier names `/tier` completes (the configured cascade)."""
-        names = list(COMMANDS) + [f"/tier {t}" for t in ("auto", *tiers)] + [
-            "/budget action pause", "/budget daily "]
-        super().__init__(placeholder="Ask about the code, or /help", suggester=SuggestFromList(names),
+    def __init__(self, tier_choices: Callable[[], Sequence[str]], **kwargs: object) -> None:
+        """`tier_choices`: what `/tier` takes now (the same list its error names)."""
+
+        def lines() -> list[str]:
+            return [*COMMANDS, *(f"/tier {name}" for name in tier_choices()), "/budget action pause",
+                    "/budget daily "]
+
+        super().__init__(placeholder="Ask about the code, or /help", suggester=SuggestFrom(lines),
                          **kwargs)  # type: ignore[arg-type]
         self.history: list[str] = []
         self._position = 0

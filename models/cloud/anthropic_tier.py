@@ -1,10 +1,11 @@
 """The Sonnet tier: Anthropic's Messages API through the `anthropic` SDK, streamed, with prompt caching.
 
-Prompt caching: the request's stable prefix (its first `stable_prefix` messages, normally the system
-prompt) gets one `cache_control` breakpoint, with the request's TTL, when it is long enough for the
-model to cache it (`min_cache_tokens` in prices.toml; 1024 for a model the list does not know),
-counting 4 characters per token. A shorter prefix gets no breakpoint: Anthropic would not cache it,
-and a breakpoint would only suggest it does.
+Prompt caching: the request's stable prefix (its first `stable_prefix` messages: the system prompt, then
+a conversation's earlier turns) gets a `cache_control` breakpoint at the end of the system prompt and one
+at its own end, with the request's TTL, each when the prefix up to it is long enough for the model to cache
+it (`min_cache_tokens` in prices.toml; 1024 for a model the list does not know), counting 4 characters per
+token. A shorter prefix gets no breakpoint: Anthropic would not cache it, and a breakpoint would only
+suggest it does.
 
 Sampling: the SDK no longer sends `temperature`, and current Claude models reject non-default sampling
 parameters, so `request.temperature` is not sent. Thinking tokens are billed as output and counted
@@ -79,12 +80,18 @@ class AnthropicTier(CloudTier):
         self.effort = effort
         self._client = anthropic.Anthropic(api_key=self._key, base_url=base_url, timeout=timeout, max_retries=0)
 
-    def cache_breakpoint(self, request: GenerationRequest) -> int | None:
-        """Index of the message that carries the cache breakpoint, or None when the prefix is too short."""
+    def cache_breakpoints(self, request: GenerationRequest) -> tuple[int, ...]:
+        """Indexes of the messages that carry a cache breakpoint: the end of the system prompt (shared by every
+        question) and the end of the stable prefix (a conversation's earlier turns), each when the prefix up to
+        it is long enough to be cached. Anthropic finds an earlier turn's cached prefix by looking back from a
+        breakpoint, so each turn of a conversation reads the turns before it from the cache."""
         stable = request.messages[: request.stable_prefix]
-        if not stable or estimate_tokens("".join(m.content for m in stable)) < self.min_cache_tokens:
-            return None
-        return len(stable) - 1
+        system_end = sum(1 for m in stable if m.role == "system") - 1
+        found = []
+        for end in dict.fromkeys(i for i in (system_end, len(stable) - 1) if i >= 0):
+            if estimate_tokens("".join(m.content for m in stable[: end + 1])) >= self.min_cache_tokens:
+                found.append(end)
+        return tuple(found)
 
     def generate(
         self,
@@ -116,12 +123,12 @@ class AnthropicTier(CloudTier):
         return state.result()
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
-        breakpoint_at = self.cache_breakpoint(request)
+        breakpoints = self.cache_breakpoints(request)
         system: list[dict[str, Any]] = []
         messages: list[dict[str, Any]] = []
         for i, message in enumerate(request.messages):
             block: dict[str, Any] = {"type": "text", "text": message.content}
-            if i == breakpoint_at:
+            if i in breakpoints:
                 block["cache_control"] = {"type": "ephemeral", "ttl": request.cache_ttl}
             if message.role == "system":
                 system.append(block)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from models.base import (
+    CallTimings,
     Cancelled,
     Capabilities,
     GenerationRequest,
@@ -214,15 +215,17 @@ class StreamState:
             usage = self.partial_usage()
             if finish_reason != "cancelled":
                 notes = (f"{self.label} reported no token usage; the counts are estimates",)
+        latency_ms = (time.perf_counter() - self.started) * 1000
         return GenerationResult(
             text=self.text,
             provider=self.provider,
             model=self.model,
             usage=usage,
-            latency_ms=(time.perf_counter() - self.started) * 1000,
+            latency_ms=latency_ms,
             ttft_ms=self.ttft_ms,
             finish_reason=finish_reason or self.finish_reason or "stop",
             notes=notes,
+            timings=CallTimings(decode_ms=None if self.ttft_ms is None else latency_ms - self.ttft_ms),
         )
 
     def cancelled(self) -> Cancelled:

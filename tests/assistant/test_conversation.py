@@ -55,7 +55,7 @@ def test_a_follow_up_carries_the_earlier_turn_and_leaves_out_its_unchanged_conte
     follow_up = second[3][1]
     assert DEFINITION not in follow_up
     assert "Sent earlier in this conversation and unchanged: pkg/report.py" in follow_up
-    assert follow_up.endswith(f"Question: {SECOND}")
+    assert f"Question: {SECOND}" in follow_up and follow_up.endswith("no preamble, no summary at the end.")
 
 
 def test_a_changed_file_is_sent_again(
@@ -135,3 +135,58 @@ def test_a_follow_up_answer_is_not_stored_for_semantic_reuse(
         assert session.cache().count() == 3  # the follow-up's exact entry only
     finally:
         session.close()
+
+
+def test_a_conversations_earlier_turns_are_read_from_sonnets_cache(
+    tmp_path: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    from tests.assistant.test_cascade import _big_repo
+
+    repo = _big_repo(tmp_path / "big")
+    long_answer = GOOD + " " + "The payload passes through each handler in order. " * 120  # a turn worth caching
+    cloud_emulators.anthropic.default = Reply(long_answer)
+    session = Session(repo, load_settings(repo, tiers=["sonnet"], max_output_tokens=4096))
+    try:
+        pipeline, conversation = Pipeline(session), Conversation()
+        for question in ("explain how handler_3_2 passes the payload on", "explain what retry_policy is for",
+                         "explain how handler_7_1 differs from handler_3_2"):
+            pipeline.ask(question, conversation=conversation)
+        reads = [r.cache_read_tokens for r in session.ledger.records()]
+    finally:
+        session.close()
+
+    first, second, third = cloud_emulators.anthropic.bodies()
+    assert second["system"] == first["system"] and third["system"] == second["system"]
+    assert [_text(m) for m in third["messages"][:2]] == [_text(m) for m in second["messages"][:2]]  # byte for byte
+    assert reads[0] == 0 and 0 < reads[1] < reads[2]  # each turn reads the turns before it from the cache
+
+
+def _text(message: dict[str, Any]) -> str:
+    return "".join(block["text"] for block in message["content"])
+
+
+def test_a_long_conversation_is_summarised_by_the_cheapest_tier_and_stays_one_prefix(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    from assistant.accounting.ledger import COMPACTION_TIER
+    from assistant.accounting.stats import compute_stats
+    from assistant.context.conversation import SUMMARY_HEADING
+
+    cloud_emulators.groq.default = Reply(GOOD + " " + "More detail on the report. " * 40)
+    session = Session(sample_repo, load_settings(sample_repo, tiers=["groq"], max_output_tokens=256, compact_at=0.1))
+    try:
+        pipeline, conversation = Pipeline(session), Conversation()
+        for question in (FIRST, SECOND, "explain what main prints"):
+            pipeline.ask(question, conversation=conversation)
+        records = list(session.ledger.records())
+        stats = compute_stats(session.ledger)
+    finally:
+        session.close()
+
+    bodies = cloud_emulators.groq.bodies()
+    summary_calls = [b for b in bodies if b["messages"][0]["content"].startswith("You condense a conversation")]
+    assert len(summary_calls) >= 1 and FIRST in summary_calls[0]["messages"][1]["content"]
+    last = _messages(bodies[-1])
+    assert last[1][1].startswith(SUMMARY_HEADING)  # the folded turns, then the latest turn, then the question
+    assert [r.tier for r in records].count(COMPACTION_TIER) == len(summary_calls)
+    assert stats.totals.queries == 3 and stats.answered_by == {"groq": 3}  # a summary is a call, not a question

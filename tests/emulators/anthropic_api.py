@@ -12,7 +12,8 @@ The API key is accepted as `x-api-key` or as `Authorization: Bearer` (what the S
 Prompt caching honours `cache_control` breakpoints (on system or message blocks, or top-level for
 automatic caching): the prefix up to the last breakpoint is written to the cache the first time
 (reported as a cache write with the breakpoint's TTL) and read from it on a repeat, when it is at
-least `min_cache_tokens` long.
+least `min_cache_tokens` long; as Anthropic does, a prefix cached earlier that ends at a block boundary up
+to 20 blocks before a breakpoint is found too (a conversation's next turn reads the turns before it).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ _MESSAGES = {
     "api_error": "Internal server error.", "timeout_error": "Request timed out.", "overloaded_error": "Overloaded",
 }
 _STOP = {"stop": "end_turn", "length": "max_tokens"}
+_LOOKBACK_BLOCKS = 20
+"""How many block boundaries before a breakpoint Anthropic checks for a cached prefix."""
 
 
 class AnthropicEmulator(Emulator):
@@ -112,10 +115,21 @@ class AnthropicEmulator(Emulator):
         if not eligible:
             return 0, 0, "5m"
         read = max((tokens for key, tokens, _ in eligible if self.cache_contains(key)), default=0)
+        read = max(read, self._looked_back(model, texts, [i for i, (_, c) in enumerate(blocks) if c is not None]))
         _, last_tokens, ttl = eligible[-1]
         for key, _, _ in eligible:
             self.cache_store(key)
         return read, last_tokens - read, ttl
+
+    def _looked_back(self, model: str, texts: list[str], breakpoints: list[int]) -> int:
+        """Tokens of the longest cached prefix ending at a block boundary up to 20 blocks before a breakpoint
+        (Anthropic's lookback: a conversation's next turn finds the prefix the turn before it cached)."""
+        found = 0
+        for end in breakpoints:
+            for i in range(max(0, end - _LOOKBACK_BLOCKS), end + 1):
+                if self.cache_contains(prefix_key(model, texts[: i + 1])):
+                    found = max(found, sum(count_tokens(t) for t in texts[: i + 1]))
+        return found
 
     def _message(self, exchange: Exchange, body: dict[str, Any], behaviour: Any, usage: dict[str, Any]) -> None:
         if not isinstance(behaviour, Reply):

@@ -45,6 +45,19 @@ def test_logprobs_one_per_generated_token(model: LocalModel) -> None:
     assert all(step[0][1] == pytest.approx(logprob) for step, logprob in pairs)
 
 
+def test_a_result_says_where_its_time_went_load_prompt_and_decode(quickstart_gguf: Path) -> None:
+    backend = LocalBackend(LocalModel(quickstart_gguf, LocalOptions(context_tokens=2048)), "smollm2")
+    assert not backend.loaded
+    first = backend.generate(ask("What is a tuple?", max_tokens=16))
+    second = backend.generate(ask("What is a set?", max_tokens=16))
+    assert backend.loaded
+    assert first.timings.load_ms is not None and second.timings.load_ms is None  # the first call loaded it
+    assert first.timings.prompt_tokens == first.usage.input_tokens
+    assert second.timings.prompt_tokens < second.usage.input_tokens  # the system prompt's state was reused
+    load, prompt, decode = first.timings.load_ms, first.timings.prompt_ms, first.timings.decode_ms
+    assert prompt is not None and decode is not None and load + prompt + decode == pytest.approx(first.latency_ms)
+
+
 def test_json_schema_constrains_the_output(model: LocalModel) -> None:
     schema = {"type": "object", "properties": {"kind": {"type": "string", "enum": list(KINDS)}},
               "required": ["kind"]}

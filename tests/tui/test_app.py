@@ -16,6 +16,7 @@ from assistant.offline import OfflineViolation
 from assistant.tui.messages import AnswerText
 from assistant.tui.widgets import PromptInput, StatusFooter, Turn
 from models.base import Usage
+from tests.assistant.test_tier_config import user_config
 from tests.tui.helpers import make_app, submit, wait_for
 
 
@@ -79,6 +80,15 @@ async def test_a_free_question_streams_from_the_local_model(sample_repo: Path, i
         assert [(r.tier, r.outcome) for r in records] == [("local", "ok")]
 
 
+async def test_an_answer_cut_at_the_token_limit_says_so_in_its_badge(sample_repo: Path, installed_model: Path) -> None:
+    app = make_app(sample_repo, max_output_tokens=16)
+    async with app.run_test() as pilot:
+        await submit(pilot, "List twenty Python built-in functions, numbered.")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        badge = str(last_turn(app).badge.render())
+        assert " local " in badge and "→16 tokens" in badge and "cut off at the token limit" in badge
+
+
 async def test_the_badge_shows_the_escalation_trail_with_reasons(sample_repo: Path) -> None:
     app = make_app(sample_repo)
     answer = Answer("Use `Circle(2).area()`.", "groq", "llama-3.3-70b-versatile", "explain", "medium",
@@ -117,6 +127,30 @@ async def test_slash_commands_complete_with_tab_and_history_recalls_them(sample_
         prompt.value = ""
         await pilot.press("up")
         assert prompt.value == "/help"
+
+
+async def test_tier_completes_the_configured_tiers_the_same_names_an_unknown_tier_lists(sample_repo: Path) -> None:
+    user_config('tiers = ["local", "team"]\n[tier.team]\nprovider = "openai-compatible"\n'
+                'base_url = "http://127.0.0.1:8080/v1"\nmodel = "smol"\nfree = true\n')
+    app = make_app(sample_repo)
+    async with app.run_test() as pilot:
+        prompt = app.query_one(PromptInput)
+        await pilot.click("#prompt")
+        await pilot.press(*"/tier te")
+        await wait_for(pilot, lambda: bool(prompt._suggestion), "a suggestion")
+        await pilot.press("tab")
+        assert prompt.value == "/tier team"  # a declared tier
+        prompt.value = ""
+        await pilot.press(*"/tier ")
+        await wait_for(pilot, lambda: prompt._suggestion == "/tier auto", "the first choice")
+        await pilot.press("g")
+        await pilot.pause()
+        await pilot.press("tab")
+        assert prompt.value == "/tier g"  # groq is built in but not configured: nothing to complete
+        prompt.value = ""
+        await submit(pilot, "/tier nosuch")
+        notice = str(app.query(".notice").last().render())
+        assert notice == "unknown tier 'nosuch'; use one of auto, local, team"
 
 
 async def test_offline_toggle_and_budget_show_in_the_footer(sample_repo: Path) -> None:

@@ -59,8 +59,12 @@ async def test_ctrl_c_before_the_prompt_is_evaluated_stops_the_local_model_there
         with model.lock:  # the answer waits for the model, as behind another generation
             await submit(pilot, question)
             await pilot.press("ctrl+c")
+            await pilot.pause()
+            assert str(list(app.query(Turn))[-1].badge.render()) == "cancelling…"  # until the worker stops
         await wait_for(pilot, lambda: list(app.query(Turn))[-1].has_class("done"), "the cancelled turn")
-        assert "cancelled" in str(list(app.query(Turn))[-1].badge.render())
+        turn = list(app.query(Turn))[-1]
+        assert str(turn.badge.render()) == "cancelled: the partial usage is recorded"  # one message, in its place
+        assert not any("cancel" in str(w.render()) for w in app.query(".notice"))
         await submit(pilot, question)  # the same question again, left to finish
         await wait_for(pilot, lambda: len(app.query(Turn)) == 2 and list(app.query(Turn))[-1].has_class("done"),
                        "the next answer")
