@@ -11,8 +11,8 @@ from assistant.accounting.ledger import CLASSIFIER_TIER, COMPACTION_TIER, CallRe
 from assistant.answer import Answer
 from assistant.cascade.estimates import estimate, history_budget
 from assistant.cascade.steps import Cascade, CascadeState, Query
-from assistant.compaction import Compacted, compact, should_compact
 from assistant.context.builder import Context, Span, build_context
+from assistant.context.compaction import Compacted, compact, should_compact
 from assistant.context.conversation import Conversation, History, Turn
 from assistant.context.instructions import Instructions, load_instructions
 from assistant.context.pinned import PinnedFiles

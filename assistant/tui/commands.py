@@ -13,8 +13,8 @@ from rich.text import Text
 from assistant import offline
 from assistant.accounting.money import usd
 from assistant.changes.edits import EditError
-from assistant.compaction import KEEP_TURNS
 from assistant.context.builder import build_context
+from assistant.context.compaction import KEEP_TURNS
 from assistant.context.instructions import load_instructions
 from assistant.errors import UsageError
 from assistant.tui.screens import ConfirmScreen, StatsScreen
