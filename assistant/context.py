@@ -95,17 +95,17 @@ def build_context(
     if extra.strip():
         pieces.append(Piece(0, "Provided input", extra.strip(), None))
     evidence = evidence_text(question, extra)
-    ranked = [symbol for symbol, _ in locate(store, evidence, 20, vectors, embedder).definitions[:_RANKED]]
+    found = locate(store, evidence, 20, vectors, embedder, repo)
+    ranked = [symbol for symbol, _ in found.definitions[:_RANKED]]
     named = named_symbols(question, store, ranked)
     if evidence != question:  # names the attached text uses count where the ranking agrees
         named += [s for s in named_symbols(extra, store, ranked, limit=len(ranked)) if s in ranked and s not in named]
         named = named[:_NAMED]
-    whole = [s for s in named if s in ranked or not ranked] + [s for s in ranked[:_WHOLE_DEFINITIONS] if s not in named]
-    for symbol in whole:
-        code = definition_text(repo, symbol)
-        pieces.append(Piece(1 if symbol in named else 2, f"{symbol.path}:{symbol.line} {symbol.kind}"
-                            f" {symbol.qualified_name}", code, Source(symbol.path, symbol.line, symbol.qualified_name),
-                            "definition", min(symbol.end_line, symbol.line + _MAX_DEFINITION_LINES - 1)))
+    leading = list(dict.fromkeys([*found.pinned, *(s for s in named if s in ranked or not ranked)]))
+    best = [s for s in ranked[:_WHOLE_DEFINITIONS] if s not in leading]
+    pieces += [_definition_piece(1, symbol, repo) for symbol in leading]
+    pieces += [_definition_piece(2, symbol, repo) for symbol in best]
+    whole = [*leading, *best]
     for symbol in dict.fromkeys(s for s in [*ranked, *named] if s not in whole):
         pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", _summary(symbol),
                             Source(symbol.path, symbol.line, symbol.qualified_name)))
@@ -173,6 +173,13 @@ def fit(
     text = "\n".join(kept)
     return Context(text, tuple(sources), used, trimmed, hashlib.sha256(text.encode()).hexdigest()[:32],
                    frozenset(blocks), tuple(repeated), tuple(spans))
+
+
+def _definition_piece(priority: int, symbol: Symbol, repo: Path) -> Piece:
+    """A definition sent whole (up to `_MAX_DEFINITION_LINES` lines)."""
+    return Piece(priority, f"{symbol.path}:{symbol.line} {symbol.kind} {symbol.qualified_name}",
+                 definition_text(repo, symbol), Source(symbol.path, symbol.line, symbol.qualified_name),
+                 "definition", min(symbol.end_line, symbol.line + _MAX_DEFINITION_LINES - 1))
 
 
 def _caller_pieces(named: list[Symbol], store: IndexStore, repo: Path, per_symbol: int = 5) -> list[Piece]:
