@@ -105,8 +105,7 @@ def build_context(
     best = [s for s in ranked[:_WHOLE_DEFINITIONS] if s not in leading]
     pieces += [_definition_piece(1, symbol, repo) for symbol in leading]
     pieces += [_definition_piece(2, symbol, repo) for symbol in best]
-    whole = [*leading, *best]
-    for symbol in dict.fromkeys(s for s in [*ranked, *named] if s not in whole):
+    for symbol in dict.fromkeys([*leading, *ranked, *named]):  # sent whole, the signature is left out
         pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", _summary(symbol),
                             Source(symbol.path, symbol.line, symbol.qualified_name)))
     pieces += _caller_pieces(named, store, repo)
@@ -139,7 +138,8 @@ def fit(
     pieces: list[Piece], budget_tokens: int, count_tokens: TokenCounter, already_sent: frozenset[str] = frozenset(),
 ) -> Context:
     """Keep pieces in priority order while they fit the budget; never go over it. Blocks in `already_sent`
-    are named in one closing line instead of sent again."""
+    are named in one closing line instead of sent again. A signature of a definition already sent whole is
+    left out (it stands in for the whole definition when that did not fit)."""
     kept: list[str] = []
     blocks: set[str] = set()
     repeated: list[str] = []
@@ -147,11 +147,17 @@ def fit(
     spans: list[Span] = []
     used = 0
     trimmed = 0
+    whole: set[tuple[str, int]] = set()
     for piece in sorted(pieces, key=lambda p: p.priority):
+        where = (piece.source.path, piece.source.line) if piece.source else None
+        if piece.part == "signature" and where in whole:
+            continue
         block = f"### {piece.title}\n{piece.text}\n"
         digest = block_hash(block)
         if digest in already_sent:
             repeated.append(piece.title)
+            if piece.part == "definition" and where:
+                whole.add(where)
         else:
             cost = count_tokens(block)
             if used + cost > budget_tokens:
@@ -160,6 +166,8 @@ def fit(
             kept.append(block)
             blocks.add(digest)
             used += cost
+            if piece.part == "definition" and where:
+                whole.add(where)
             if piece.source:
                 spans.append(Span(piece.source.path, piece.source.line, max(piece.end_line, piece.source.line),
                                   piece.source.symbol, piece.part, cost))
