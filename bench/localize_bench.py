@@ -178,13 +178,13 @@ def function_hit(ranked: list[tuple[str, str]], spans: dict[str, list[str]], k: 
 
 def evaluate(instance: Instance, store: IndexStore, tree: Path, peer: Bm25Peer | None, weights: Weights,
              context: bool) -> dict:
-    """One instance's ranks; without `peer` (the ablation) only the file ranking and function level."""
+    """One instance's ranks (the BM25 peer's when `peer` is given) and, with `context`, context recall."""
     started = time.perf_counter()
     found = localize(store, instance.question, k=_SEARCH_K, weights=weights, root=tree)
     seconds = time.perf_counter() - started
     files = [f.path for f in found.files[:20]]
     definitions = [(d.path, d.qualified_name) for d, _ in found.definitions[:20]]
-    searched = list(dict.fromkeys(d.path for d, _ in found.definitions)) if peer else []
+    searched = list(dict.fromkeys(d.path for d, _ in found.definitions))
     row = {"id": instance.instance_id, "repo": instance.repo, "split": split_of(instance.instance_id),
            "gold": instance.gold_files,
            "top": files[:5], "rank": _rank(files, instance.gold_files), "seconds": round(seconds, 4),
@@ -248,13 +248,15 @@ def _pct(hits: int, n: int) -> float:
 
 ABLATIONS = {"all stages": {}, "no text BM25": {"text": 0.0}, "no definition BM25": {"definitions": 0.0},
              "no names": {"names": 0.0}, "no frames": {"frames": 0.0}, "no file mentions": {"files": 0.0},
-             "no literals": {"literals": 0.0},
+             "no literals": {"literals": 0.0}, "no code rerank": {"code": 0.0},
              "no path priors": {"demoted": 1.0, "other_language": 1.0}}
 
 
-def prepare(instances: list[Instance]) -> tuple[dict[str, tuple[IndexStore, Path, Bm25Peer]], list[str]]:
-    """Download, unpack and index every sdist; the ones pip could not get are listed."""
-    ready: dict[str, tuple[IndexStore, Path, Bm25Peer]] = {}
+def prepare(instances: list[Instance], peers: bool = True,
+            ) -> tuple[dict[str, tuple[IndexStore, Path, Bm25Peer | None]], list[str]]:
+    """Download, unpack and index every sdist (with its BM25 peer unless `peers` is false); the ones pip
+    could not get are listed."""
+    ready: dict[str, tuple[IndexStore, Path, Bm25Peer | None]] = {}
     failed: list[str] = []
     specs = sorted({i.sdist: i.strip_prefix for i in instances}.items())
     for at, (spec, prefix) in enumerate(specs, start=1):
@@ -266,9 +268,8 @@ def prepare(instances: list[Instance]) -> tuple[dict[str, tuple[IndexStore, Path
         tree = unpack(archive, prefix, spec)
         started = time.perf_counter()
         store = index(tree, spec)
-        ready[spec] = (store, tree, Bm25Peer(store, tree))
-        print(f"[{at}/{len(specs)}] {spec}: {len(ready[spec][2].paths)} .py files,"
-              f" indexed in {time.perf_counter() - started:.1f} s", flush=True)
+        ready[spec] = (store, tree, Bm25Peer(store, tree) if peers else None)
+        print(f"[{at}/{len(specs)}] {spec}: indexed in {time.perf_counter() - started:.1f} s", flush=True)
     return ready, failed
 
 
@@ -331,6 +332,8 @@ def main() -> None:
     parser.add_argument("--no-django", action="store_true", help="Leave django out.")
     parser.add_argument("--no-ablation", action="store_true", help="Skip the stage-by-stage ablation.")
     parser.add_argument("--no-context", action="store_true", help="Skip context recall.")
+    parser.add_argument("--no-peer", action="store_true",
+                        help="Skip the BM25 peer (its ranks do not depend on Tiercode; building it reads every file).")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"Where the results go (default {RESULTS}).")
     args = parser.parse_args()
     try:
@@ -342,7 +345,7 @@ def main() -> None:
         instances = [i for i in instances if i.repo in args.repos.split(",")]
     if args.no_django:
         instances = [i for i in instances if i.repo != "django"]
-    ready, failed = prepare(instances)
+    ready, failed = prepare(instances, peers=not args.no_peer)
     rank_each_text_once()
     rows = run(instances, ready, DEFAULT_WEIGHTS, context=not args.no_context)
     result = report(rows)
