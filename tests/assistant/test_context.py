@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +122,16 @@ def test_the_context_says_where_each_sent_block_comes_from(store: IndexStore, sa
     assert ("pkg/shapes.py", 25, "total_area", "signature") in sent
     assert all(s.tokens > 0 for s in context.spans)
     assert sum(s.tokens for s in context.spans) < context.tokens  # the imports block has no source span
+
+
+def test_the_innermost_frame_of_a_piped_traceback_is_sent_whole_first(store: IndexStore, sample_repo: Path) -> None:
+    crash = subprocess.run([sys.executable, "-c", "from pkg.shapes import Shape, total_area; total_area([Shape()])"],
+                           cwd=sample_repo, capture_output=True, text=True)
+    assert "NotImplementedError" in crash.stderr  # a real traceback of the fixture's code
+
+    context = build_context("why does this fail, and how do I fix it?", store, sample_repo, 120, count_words,
+                            extra=crash.stderr)
+
+    first = context.spans[0]
+    assert (first.path, first.symbol, first.part) == ("pkg/shapes.py", "Shape.area", "definition")
+    assert "raise NotImplementedError" in context.text
