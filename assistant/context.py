@@ -96,7 +96,8 @@ def build_context(
     """
     pieces: list[Piece] = []
     if extra.strip():
-        pieces.append(Piece(0, "Provided input", extra.strip(), None))
+        attached = fit_attached(extra.strip(), int(budget_tokens * _ATTACHED_SHARE), count_tokens)
+        pieces.append(Piece(0, "Provided input", attached, None))
     for path, text in pinned:  # whole files the user pinned, before anything the index chooses
         pieces.append(Piece(0, f"{path} (pinned)", text, Source(path, 1, ""), "file", max(1, text.count("\n"))))
     evidence = evidence_text(question, extra)
@@ -117,6 +118,32 @@ def build_context(
     pieces += _callee_pieces(named, store)
     pieces += _import_pieces(named, store)
     return fit(pieces, budget_tokens, count_tokens, already_sent)
+
+
+_ATTACHED_SHARE = 0.5
+"""The share of a context's budget the attached text may take: the rest is for the code it points at."""
+
+
+def fit_attached(text: str, cap_tokens: int, count_tokens: TokenCounter) -> str:
+    """Attached text within `cap_tokens`: whole when it fits, else its first and last lines (a report's title
+    and description, a traceback's innermost frames and error) around a line saying how many were left out.
+    Localization still reads all of it."""
+    if count_tokens(text) <= cap_tokens:
+        return text
+    lines = text.splitlines()
+    low, high = 0, len(lines) // 2
+    while low < high:  # the most lines from each end that fit, found by halving
+        keep = (low + high + 1) // 2
+        if count_tokens(_ends(lines, keep)) <= cap_tokens:
+            low = keep
+        else:
+            high = keep - 1
+    return _ends(lines, low) if low else ""
+
+
+def _ends(lines: list[str], keep: int) -> str:
+    left_out = len(lines) - 2 * keep
+    return "\n".join([*lines[:keep], f"[... {left_out} lines of the attached text left out ...]", *lines[-keep:]])
 
 
 def evidence_text(question: str, extra: str) -> str:

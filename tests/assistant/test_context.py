@@ -135,3 +135,17 @@ def test_the_innermost_frame_of_a_piped_traceback_is_sent_whole_first(store: Ind
     first = context.spans[0]
     assert (first.path, first.symbol, first.part) == ("pkg/shapes.py", "Shape.area", "definition")
     assert "raise NotImplementedError" in context.text
+
+
+def test_attached_text_too_long_for_the_budget_keeps_its_ends_and_leaves_room_for_code(
+    store: IndexStore, sample_repo: Path
+) -> None:
+    from assistant.context import fit_attached
+
+    report = "Title: make_report crashes\n" + "".join(f"log line {i}\n" for i in range(400)) + "KeyError: 'radius'\n"
+    kept = fit_attached(report, 200, count_words)
+    assert kept.startswith("Title: make_report crashes") and kept.endswith("KeyError: 'radius'")
+    assert "lines of the attached text left out" in kept and count_words(kept) <= 200
+    context = build_context("why does make_report fail?", store, sample_repo, 400, count_words, report)
+    assert "KeyError: 'radius'" in context.text  # the attached text is cut, not dropped
+    assert any(span.symbol == "make_report" for span in context.spans)  # and the code still fits
