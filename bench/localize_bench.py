@@ -4,10 +4,16 @@ For each instance the issue text is the question and the repository is the PyPI 
 commit (../shared/bench-data/swebench-lite). Reports file-level Acc@1/3/5 and function-level Acc@5/10 for
 Tiercode's ranking (`tiercode search`) and for plain BM25 over whole .py files (rank_bm25, measured in the
 same run; "tiercode" is the file ranking, "search" the files of `tiercode search`'s definitions in
-order), the context recall of the local (1,500 tokens) and Sonnet (12,000 tokens) budgets, search
-latency, and an ablation of each ranking stage. Django is reported apart (its sdist versions are estimates).
+order), the context recall of the local (1,500 tokens) and Sonnet (12,000 tokens) budgets on two paths
+(the issue text typed as the question, and the path users take: the issue piped into `ask` with a short
+typed question, `build_context(ASK_QUESTION, ..., extra=issue)`), search latency, and an ablation of each
+ranking stage. Django is reported apart (its sdist versions are estimates).
 
-Run: pip install rank_bm25 && python bench/localize_bench.py [--repos sympy,flask] [--no-django]
+The instances are split into a dev half and a held-out half by a fixed rule (`split_of`: the parity of
+the first byte of the SHA-256 of the instance id). The ranking is developed on `--split dev` only; the
+held-out half is measured before a change and once after it, never tuned on.
+
+Run: pip install rank_bm25 && python bench/localize_bench.py [--split dev] [--repos sympy,flask] [--no-django]
 The sdists are downloaded once with pip into $TIERCODE_BENCH_CACHE (default ~/.cache/tiercode-bench),
 unpacked and indexed there; results go to bench/results/localize.json.
 """
@@ -16,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import hashlib
 import json
 import os
 import re
@@ -30,10 +38,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import assistant.context.builder
 from assistant.context.builder import build_context
 from indexer.build import build_index
 from indexer.localize import DEFAULT_WEIGHTS, Weights, localize
-from indexer.search import hybrid_search
 from indexer.store import IndexStore
 
 RESULTS = Path(__file__).parent / "results" / "localize.json"
@@ -43,6 +51,9 @@ if not DATA.exists():
 CACHE = Path(os.environ.get("TIERCODE_BENCH_CACHE", Path.home() / ".cache" / "tiercode-bench"))
 BUDGETS = {"local": 1500, "sonnet": 12000}
 """Context budgets in tokens: the local tier's and Sonnet's defaults."""
+ASK_QUESTION = "why does this fail, and how do I fix it?"
+"""The short question typed on the path users take, with the issue text piped in as the attached text."""
+SPLITS = ("dev", "held-out")
 CONSTRAINTS = "setuptools<69\ncython<3\n"
 """Build pins old sdists need to prepare their metadata on Python 3.11 (astropy 5.x, scikit-learn 1.2.0)."""
 
@@ -56,6 +67,11 @@ class Instance:
     question: str
     gold_files: list[str]
     gold_spans: dict[str, list[str]]
+
+
+def split_of(instance_id: str) -> str:
+    """The half an instance belongs to, fixed by its id: "dev" (developed on) or "held-out" (never tuned on)."""
+    return SPLITS[hashlib.sha256(instance_id.encode()).digest()[0] % 2]
 
 
 def load_instances() -> list[Instance]:
@@ -160,28 +176,43 @@ def function_hit(ranked: list[tuple[str, str]], spans: dict[str, list[str]], k: 
     return wanted <= set(ranked[:k])
 
 
-def evaluate(instance: Instance, store: IndexStore, tree: Path, peer: Bm25Peer, weights: Weights,
+def evaluate(instance: Instance, store: IndexStore, tree: Path, peer: Bm25Peer | None, weights: Weights,
              context: bool) -> dict:
+    """One instance's ranks (the BM25 peer's when `peer` is given) and, with `context`, context recall."""
     started = time.perf_counter()
-    found = localize(store, instance.question, weights=weights)
+    found = localize(store, instance.question, k=_SEARCH_K, weights=weights, root=tree)
     seconds = time.perf_counter() - started
-    files = [f.path for f in found.files]
-    definitions = [(d.path, d.qualified_name) for d, _ in found.definitions]
-    searched = list(dict.fromkeys(h.path for h in hybrid_search(store, instance.question, k=50)))
-    row = {"id": instance.instance_id, "repo": instance.repo, "gold": instance.gold_files,
+    files = [f.path for f in found.files[:20]]
+    definitions = [(d.path, d.qualified_name) for d, _ in found.definitions[:20]]
+    searched = list(dict.fromkeys(d.path for d, _ in found.definitions))
+    row = {"id": instance.instance_id, "repo": instance.repo, "split": split_of(instance.instance_id),
+           "gold": instance.gold_files,
            "top": files[:5], "rank": _rank(files, instance.gold_files), "seconds": round(seconds, 4),
            "search_rank": _rank(searched, instance.gold_files),
-           "bm25_rank": _rank(peer.rank(instance.question), instance.gold_files),
+           "bm25_rank": _rank(peer.rank(instance.question), instance.gold_files) if peer else None,
            "has_spans": any(instance.gold_spans.values()),
            **{f"fn@{k}": function_hit(definitions, instance.gold_spans, k) for k in (5, 10)}}
     if context:
         for tier, budget in BUDGETS.items():
-            built = build_context(instance.question, store, tree, budget, lambda text: len(text) // 4)
-            paths = {s.path for s in built.sources}
-            names = {(s.path, s.symbol) for s in built.sources}
-            row[f"context_file_{tier}"] = set(instance.gold_files) <= paths
-            row[f"context_fn_{tier}"] = {(p, n) for p, ns in instance.gold_spans.items() for n in ns} <= names
+            for path, (question, extra) in {"context": (instance.question, ""),
+                                            "ask": (ASK_QUESTION, instance.question)}.items():
+                built = build_context(question, store, tree, budget, lambda text: len(text) // 4, extra=extra)
+                paths = {s.path for s in built.sources}
+                names = {(s.path, s.symbol) for s in built.sources}
+                row[f"{path}_file_{tier}"] = set(instance.gold_files) <= paths
+                row[f"{path}_fn_{tier}"] = {(p, n) for p, ns in instance.gold_spans.items() for n in ns} <= names
     return row
+
+
+_SEARCH_K = 50
+"""Definitions `tiercode search -k 50` would list (`hybrid_search` is `localize(k=max(k, 20))`'s definitions):
+one ranking gives the file ranking's first 20, the function level's first 20 and the search's files."""
+
+
+def rank_each_text_once() -> None:
+    """`build_context` for the two budgets of one text ranks the same text twice, with the same result: the
+    bench keeps the last few rankings so that each is computed once (the scores do not change)."""
+    assistant.context.builder.locate = functools.lru_cache(maxsize=4)(assistant.context.builder.locate)
 
 
 def _rank(ranked: list[str], gold: list[str]) -> int | None:
@@ -200,10 +231,11 @@ def summarize(rows: list[dict]) -> dict:
         out[name] = {f"acc@{k}": _pct(sum(1 for r in rows if r[key] and r[key] <= k), n) for k in (1, 3, 5, 10)}
     out["tiercode"]["function"] = {f"acc@{k}": _pct(sum(1 for r in spans if r[f"fn@{k}"]), len(spans))
                                    for k in (5, 10)} | {"instances": len(spans)}
-    if "context_file_local" in rows[0]:
-        out["context_recall"] = {tier: {"file": _pct(sum(r[f"context_file_{tier}"] for r in rows), n),
-                                        "function": _pct(sum(r[f"context_fn_{tier}"] for r in spans), len(spans))}
-                                 for tier in BUDGETS}
+    for path, key in (("context", "context_recall"), ("ask", "ask_context_recall")):
+        if f"{path}_file_local" in rows[0]:
+            out[key] = {tier: {"file": _pct(sum(r[f"{path}_file_{tier}"] for r in rows), n),
+                               "function": _pct(sum(r[f"{path}_fn_{tier}"] for r in spans), len(spans))}
+                        for tier in BUDGETS}
     seconds = [r["seconds"] for r in rows]
     out["search_ms"] = {"p50": round(statistics.median(seconds) * 1000, 1),
                         "p95": round(sorted(seconds)[int(0.95 * (n - 1))] * 1000, 1)}
@@ -216,12 +248,15 @@ def _pct(hits: int, n: int) -> float:
 
 ABLATIONS = {"all stages": {}, "no text BM25": {"text": 0.0}, "no definition BM25": {"definitions": 0.0},
              "no names": {"names": 0.0}, "no frames": {"frames": 0.0}, "no file mentions": {"files": 0.0},
+             "no literals": {"literals": 0.0}, "no code rerank": {"code": 0.0},
              "no path priors": {"demoted": 1.0, "other_language": 1.0}}
 
 
-def prepare(instances: list[Instance]) -> tuple[dict[str, tuple[IndexStore, Path, Bm25Peer]], list[str]]:
-    """Download, unpack and index every sdist; the ones pip could not get are listed."""
-    ready: dict[str, tuple[IndexStore, Path, Bm25Peer]] = {}
+def prepare(instances: list[Instance], peers: bool = True,
+            ) -> tuple[dict[str, tuple[IndexStore, Path, Bm25Peer | None]], list[str]]:
+    """Download, unpack and index every sdist (with its BM25 peer unless `peers` is false); the ones pip
+    could not get are listed."""
+    ready: dict[str, tuple[IndexStore, Path, Bm25Peer | None]] = {}
     failed: list[str] = []
     specs = sorted({i.sdist: i.strip_prefix for i in instances}.items())
     for at, (spec, prefix) in enumerate(specs, start=1):
@@ -233,74 +268,106 @@ def prepare(instances: list[Instance]) -> tuple[dict[str, tuple[IndexStore, Path
         tree = unpack(archive, prefix, spec)
         started = time.perf_counter()
         store = index(tree, spec)
-        ready[spec] = (store, tree, Bm25Peer(store, tree))
-        print(f"[{at}/{len(specs)}] {spec}: {len(ready[spec][2].paths)} .py files,"
-              f" indexed in {time.perf_counter() - started:.1f} s", flush=True)
+        ready[spec] = (store, tree, Bm25Peer(store, tree) if peers else None)
+        print(f"[{at}/{len(specs)}] {spec}: indexed in {time.perf_counter() - started:.1f} s", flush=True)
     return ready, failed
 
 
-def run(instances: list[Instance], ready: dict, weights: Weights, context: bool) -> list[dict]:
+def run(instances: list[Instance], ready: dict, weights: Weights, context: bool, peers: bool = True) -> list[dict]:
     rows = []
     for instance in instances:
         if instance.sdist in ready:
             store, tree, peer = ready[instance.sdist]
-            rows.append(evaluate(instance, store, tree, peer, weights, context))
+            rows.append(evaluate(instance, store, tree, peer if peers else None, weights, context))
     return rows
 
 
 def report(rows: list[dict]) -> dict:
-    by_repo: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_repo[row["repo"]].append(row)
-    others = [r for r in rows if r["repo"] != "django"]
-    return {"non_django": summarize(others), "django": summarize(by_repo.get("django", [])),
-            "per_repo": {repo: summarize(repo_rows) for repo, repo_rows in sorted(by_repo.items())}}
+    """Each split's summary (non-django, django apart, per repository)."""
+    out = {}
+    for split in SPLITS:
+        by_repo: dict[str, list[dict]] = defaultdict(list)
+        for row in rows:
+            if row["split"] == split:
+                by_repo[row["repo"]].append(row)
+        if by_repo:
+            others = [r for repo, repo_rows in by_repo.items() if repo != "django" for r in repo_rows]
+            out[split] = {"non_django": summarize(others), "django": summarize(by_repo.get("django", [])),
+                          "per_repo": {repo: summarize(repo_rows) for repo, repo_rows in sorted(by_repo.items())}}
+    return out
 
 
-def print_table(result: dict, ablation: dict[str, dict]) -> None:
-    total = result["non_django"]
-    print(f"\n{'non-django':<28}{'Acc@1':>7}{'Acc@3':>7}{'Acc@5':>7}{'Acc@10':>7}   ({total['instances']} instances)")
-    for name in ("tiercode", "search", "bm25"):
-        row = total[name]
-        print(f"{name:<28}{row['acc@1']:>7}{row['acc@3']:>7}{row['acc@5']:>7}{row['acc@10']:>7}")
-    for name, summary in ablation.items():
-        row = summary["tiercode"]
-        print(f"  {name:<26}{row['acc@1']:>7}{row['acc@3']:>7}{row['acc@5']:>7}{row['acc@10']:>7}")
-    print(f"function level: {total['tiercode']['function']}")
-    if "context_recall" in total:
-        print(f"context recall: {total['context_recall']}")
-    print(f"search: {total['search_ms']}")
-    if result["django"]["instances"]:
-        print(f"django apart: tiercode {result['django']['tiercode']}, bm25 {result['django']['bm25']}")
+def print_table(result: dict, ablation: dict[str, dict[str, dict]]) -> None:
+    for split in SPLITS:
+        if split not in result:
+            continue
+        total = result[split]["non_django"]
+        print(f"\n{split + ' non-django':<28}{'Acc@1':>7}{'Acc@3':>7}{'Acc@5':>7}{'Acc@10':>7}"
+              f"   ({total['instances']} instances)")
+        for name in ("tiercode", "search", "bm25"):
+            row = total[name]
+            print(f"{name:<28}{row['acc@1']:>7}{row['acc@3']:>7}{row['acc@5']:>7}{row['acc@10']:>7}")
+        for name, summary in ablation.get(split, {}).items():
+            row = summary["tiercode"]
+            print(f"  {name:<26}{row['acc@1']:>7}{row['acc@3']:>7}{row['acc@5']:>7}{row['acc@10']:>7}"
+                  f"   fn@5 {row['function']['acc@5']}")
+        print(f"function level: {total['tiercode']['function']}")
+        for key in ("context_recall", "ask_context_recall"):
+            if key in total:
+                print(f"{key}: {total[key]}")
+        print(f"search: {total['search_ms']}")
+        django = result[split]["django"]
+        if django["instances"]:
+            print(f"django apart ({django['instances']}): tiercode {django['tiercode']}, bm25 {django['bm25']}")
+            for key in ("context_recall", "ask_context_recall"):
+                if key in django:
+                    print(f"django {key}: {django[key]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", choices=[*SPLITS, "all"], default="all",
+                        help="Which half to measure (develop on dev only; default: both, each reported apart).")
     parser.add_argument("--repos", help="Only these repositories (comma-separated, e.g. sympy,flask).")
     parser.add_argument("--no-django", action="store_true", help="Leave django out.")
     parser.add_argument("--no-ablation", action="store_true", help="Skip the stage-by-stage ablation.")
     parser.add_argument("--no-context", action="store_true", help="Skip context recall.")
+    parser.add_argument("--no-peer", action="store_true",
+                        help="Skip the BM25 peer (its ranks do not depend on Tiercode; building it reads every file).")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"Where the results go (default {RESULTS}).")
     args = parser.parse_args()
     try:
         import rank_bm25  # noqa: F401  (the BM25 peer)
     except ImportError:
         sys.exit("localize_bench: the BM25 peer needs rank_bm25: pip install rank_bm25")
-    instances = load_instances()
+    instances = [i for i in load_instances() if args.split in ("all", split_of(i.instance_id))]
     if args.repos:
         instances = [i for i in instances if i.repo in args.repos.split(",")]
     if args.no_django:
         instances = [i for i in instances if i.repo != "django"]
-    ready, failed = prepare(instances)
+    ready, failed = prepare(instances, peers=not args.no_peer)
+    rank_each_text_once()
     rows = run(instances, ready, DEFAULT_WEIGHTS, context=not args.no_context)
     result = report(rows)
-    ablation = {} if args.no_ablation else {
-        name: summarize([r for r in run(instances, ready, dataclasses.replace(DEFAULT_WEIGHTS, **change), False)
-                         if r["repo"] != "django"]) for name, change in ABLATIONS.items() if change}
+    ablation: dict[str, dict[str, dict]] = {} if args.no_ablation else ablate(instances, ready)
     result.update({"sdists_failed": failed, "instances_skipped": sum(1 for i in instances if i.sdist not in ready),
-                   "ablation": {name: s["tiercode"] for name, s in ablation.items()}, "rows": rows})
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+                   "ablation": {split: {name: s["tiercode"] for name, s in by_name.items()}
+                                for split, by_name in ablation.items()}, "rows": rows})
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
     print_table(result, ablation)
-    print(f"sdists pip could not get: {len(failed)} ({', '.join(failed)}); results: {RESULTS}")
+    print(f"sdists pip could not get: {len(failed)} ({', '.join(failed)}); results: {args.out}")
+
+
+def ablate(instances: list[Instance], ready: dict) -> dict[str, dict[str, dict]]:
+    """Each split's non-django summary with one stage left out at a time."""
+    out: dict[str, dict[str, dict]] = defaultdict(dict)
+    for name, change in ABLATIONS.items():
+        if change:
+            rows = run(instances, ready, dataclasses.replace(DEFAULT_WEIGHTS, **change), False, peers=False)
+            for split in SPLITS:
+                if chosen := [r for r in rows if r["split"] == split and r["repo"] != "django"]:
+                    out[split][name] = summarize(chosen)
+    return dict(out)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,9 @@ class Clues:
     """The first line with words in it: a bug report's title, the densest statement of what it is about."""
     terms: tuple[str, ...]
     """The words to search the full-text tables for, each repeated as often as it counts (`search_terms`)."""
+    literals: tuple[str, ...] = ()
+    """Text the code itself may hold: error and warning messages (`ValueError: Invalid vmin or vmax`) and
+    quoted strings of three words or more, innermost error first."""
 
 
 _PYTHON_FRAME = re.compile(r'File "([^"\n]+)", line (\d+)(?:, in ([\w<>.]+))?')
@@ -49,6 +52,9 @@ _BACKTICKED = re.compile(r"`+([^`\n]+)`+")
 _NAME = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(\)?)?")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _INNER_CAPITAL = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2,}[a-z]")
+_MESSAGE = re.compile(r"^[\sE>|]*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Warning|Exit|Failure):[ \t]*(\S.*)$",
+                      re.MULTILINE)
+_QUOTED = re.compile(r"""(?<![\w\\])("|')([^"'\n]{10,200})\1""")
 
 
 def read_question(text: str) -> Clues:
@@ -64,7 +70,19 @@ def read_question(text: str) -> Clues:
         names = [whole.group().rstrip("()").strip(".")]  # a question that is one name asks for it
     return Clues(tuple(frames), tuple(dict.fromkeys(files)), tuple(names),
                  tuple(w for w in capitalized_words(text) if w not in names),
-                 tuple(words), title, tuple(search_terms(words, title)))
+                 tuple(words), title, tuple(search_terms(words, title)), tuple(literals(text)))
+
+
+def literals(text: str) -> list[str]:
+    """The messages of the errors and warnings a text shows (the last one first: the innermost, where the
+    code raised it) and then its quoted strings of three words or more, each once."""
+    messages = [m.group(1).strip() for m in _MESSAGE.finditer(text)][::-1]
+    unframed = _PYTHON_FRAME.sub(" ", text)  # a frame's quoted path is not text the code holds
+    quoted = [m.group(2).strip() for m in _QUOTED.finditer(unframed) if len(m.group(2).split()) >= 3]
+    kept: dict[tuple[str, ...], str] = {}
+    for literal in [*messages, *quoted]:
+        kept.setdefault(tuple(w.lower() for w in _WORD.findall(literal)), literal)
+    return [literal for words, literal in kept.items() if words]
 
 
 MAX_REPEATS = 5

@@ -8,8 +8,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from indexer.clues import Clues, read_question
+from indexer.literals import LiteralHits, find_literals
+from indexer.rerank import rank_by_code
 from indexer.store import IndexStore, Symbol
 
 
@@ -27,6 +30,10 @@ class Weights:
     """Files of the traceback's frames, the innermost first."""
     files: float = 2.0
     """Files the question names."""
+    literals: float = 1.0
+    """Files holding the text of the error messages and quoted strings the question shows, and (as
+    definition evidence) the definitions around those lines. On the dev half of SWE-bench Lite (90
+    instances) 1 put the right file first for 50.0%, 2 for 48.9%."""
     rrf_k: float = 5.0
     """Reciprocal rank fusion's constant: small, since the first few hits are what counts (a context holds
     a handful); 5 was the best of 5/10/20/60 on CoSQA on either half of the queries."""
@@ -34,6 +41,10 @@ class Weights:
     """A test, doc, example, benchmark, vendored or generated file's score is multiplied by this."""
     other_language: float = 0.5
     """A file in a language that is not one of the repository's main ones (nor named by the question)."""
+    code: float = 2.0
+    """Definition evidence only: BM25 of the question's words over the own lines of the best files'
+    definitions as written (`indexer.rerank`), when the repository's files can be read. On the dev half
+    of SWE-bench Lite (90 instances) function Acc@5 was 41.4 without it, 44.8 at 1 and 48.3 at 2."""
     dense: float = 1.0
     """Files of the nearest definitions by embedding, when the repository is embedded."""
     lexical_beside_dense: float = 0.3
@@ -65,13 +76,16 @@ DenseHit = tuple[str, int, str]
 
 
 def file_channels(store: IndexStore, question: str, clues: Clues, finder: PathFinder,
-                  named: list[tuple[str, list[Symbol]]], dense: Sequence[DenseHit] = ()) -> dict[str, list[str]]:
-    """Each channel's files for the question, best first: traceback frames, named files, files defining
-    the names it uses, per-definition BM25, and dense hits when given, else whole-file BM25 (beside dense
-    hits it is left out: see `Weights.lexical_beside_dense`)."""
+                  named: list[tuple[str, list[Symbol]]], dense: Sequence[DenseHit] = (),
+                  literal_files: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Each channel's files for the question, best first: traceback frames, named files, files holding its
+    error messages and quoted strings, files defining the names it uses, per-definition BM25, and dense
+    hits when given, else whole-file BM25 (beside dense hits it is left out: see
+    `Weights.lexical_beside_dense`)."""
     channels = {
         "frames": frame_files(clues, finder),
         "files": named_files(clues, finder),
+        "literals": list(literal_files),
         "names": name_files(store, named, clues, question, len(finder)),
         "definitions": list(dict.fromkeys(s.path for s, _ in store.search_symbols(clues.terms, limit=100))),
     }
@@ -97,7 +111,7 @@ def fuse_files(channels: dict[str, list[str]], languages: dict[str, str], clues:
             reasons.setdefault(path, []).append(channel)
     named = {*channels.get("frames", ()), *channels.get("files", ())}
     main = main_languages(languages)
-    wanted = {w for w in clues.words if w in _ABOUT_DEMOTED}
+    wanted = about_demoted(clues)
     for path in scores:
         if path not in named:
             scores[path] *= path_prior(path, languages.get(path, ""), main, wanted, weights)
@@ -229,6 +243,17 @@ _ABOUT_DEMOTED = frozenset({"test", "tests", "testing", "doc", "docs", "document
 """Words that say a question is about tests, docs or examples: then those files are not demoted."""
 
 
+_SHORT_QUESTION = 40
+"""Words a typed question has at most; past this a text is a report, and only its title says what it is about."""
+
+
+def about_demoted(clues: Clues) -> set[str]:
+    """The words by which a question says it is about tests, docs or examples: any of its words in a
+    short question, the title's in a long report (a bug report says "test" in passing: "my test fails")."""
+    words = clues.words if len(clues.words) <= _SHORT_QUESTION else [w.lower() for w in re.findall(r"\w+", clues.title)]
+    return {w for w in words if w in _ABOUT_DEMOTED}
+
+
 def path_prior(path: str, language: str, main: set[str], wanted: set[str], weights: Weights) -> float:
     """How much a file's place counts: tests, docs, examples, benchmarks, vendored, minified and generated
     files go down unless the question is about them; so do files in a language the repository is not
@@ -250,34 +275,46 @@ class Localization:
 
     files: tuple[FileRank, ...]
     definitions: tuple[tuple[Symbol, float], ...]
+    pinned: tuple[Symbol, ...] = ()
+    """The definitions the text points at by line: the innermost traceback frame's function in the
+    repository, then the ones holding the error messages it quotes (first of each)."""
 
 
 def localize(store: IndexStore, question: str, k: int = 20, weights: Weights = DEFAULT_WEIGHTS,
-             dense: Sequence[DenseHit] = ()) -> Localization:
-    """The files and definitions `question` is most likely about; `dense` are embedding hits, if any."""
+             dense: Sequence[DenseHit] = (), root: Path | None = None) -> Localization:
+    """The files and definitions `question` is most likely about; `dense` are embedding hits, if any;
+    `root` is the repository's folder, read to find the definitions around quoted text."""
     clues = read_question(question)
     languages = store.file_languages()
     finder = PathFinder(languages)
     named = named_definitions(store, clues, finder)
-    files = fuse_files(file_channels(store, question, clues, finder, named, dense), languages, clues, weights)[:k]
-    evidence = definition_evidence(store, clues, finder, named, dense, files, weights)
+    literal = find_literals(store, clues.literals, root)
+    channels = file_channels(store, question, clues, finder, named, dense, literal.files)
+    files = fuse_files(channels, languages, clues, weights)[:k]
+    frames = frame_definitions(store, clues, finder)
+    evidence = definition_evidence(store, clues, named, dense, files, weights, frames, literal)
     outlines = [s for f in files[:_TOP_FILES] for s in store.outline(f.path)]
-    return Localization(tuple(files), tuple(rank_definitions(evidence, outlines, files, k)))
+    if root is not None:
+        evidence.append((rank_by_code(root, outlines, clues.terms), weights.code))
+    pinned = tuple(dict.fromkeys([*frames[:1], *literal.definitions[:1]]))
+    return Localization(tuple(files), tuple(rank_definitions(evidence, outlines, files, k)), pinned)
 
 
 Evidence = list[tuple[list[Symbol], float]]
 """Ranked lists of definitions a question points at, each with its weight."""
 
 
-def definition_evidence(store: IndexStore, clues: Clues, finder: PathFinder, named: list[tuple[str, list[Symbol]]],
-                        dense: Sequence[DenseHit], files: Sequence[FileRank], weights: Weights) -> Evidence:
-    """The definitions the question points at: the traceback's functions, the definitions of the names it
-    uses, BM25 within the best files and over the whole index, dense hits (beside which BM25 weighs
-    `lexical_beside_dense`, as in the file ranking)."""
+def definition_evidence(store: IndexStore, clues: Clues, named: list[tuple[str, list[Symbol]]],
+                        dense: Sequence[DenseHit], files: Sequence[FileRank], weights: Weights,
+                        frames: list[Symbol], literal: LiteralHits) -> Evidence:
+    """The definitions the question points at: the traceback's functions, the ones around the lines that
+    hold its quoted text, the definitions of the names it uses, BM25 within the best files and over the
+    whole index, dense hits (beside which BM25 weighs `lexical_beside_dense`, as in the file ranking)."""
     lexical = weights.lexical_beside_dense if dense else 1.0
     best = [f.path for f in files[:_TOP_FILES]]
     return [
-        (_frame_definitions(store, clues, finder), 1.0),
+        (frames, 1.0),
+        (list(literal.definitions), weights.literals),
         ([s for _, symbols in named for s in symbols], 1.0),
         ([s for s, _ in store.search_symbols(clues.terms, limit=50, paths=best)], lexical),
         ([s for s, _ in store.search_symbols(clues.terms, limit=50)], lexical),
@@ -312,10 +349,15 @@ def rank_definitions(evidence: Evidence, candidates: Sequence[Symbol], files: Se
     return [(s, round(scores[s], 6)) for s in ordered]
 
 
-def _frame_definitions(store: IndexStore, clues: Clues, finder: PathFinder) -> list[Symbol]:
-    """The definitions the traceback's frames name, innermost first."""
-    found: list[Symbol] = []
+def frame_definitions(store: IndexStore, clues: Clues, finder: PathFinder) -> list[Symbol]:
+    """The definitions the traceback's frames ran in, innermost first: in each frame's file, the definition
+    of the frame's function around its line, else the nearest one of that name (the reporter's version
+    of the file may differ a little from the indexed one)."""
+    found: dict[Symbol, None] = {}
     for frame in reversed(clues.frames):
         for path in finder.find(frame.path)[:1]:
-            found += [s for s in store.outline(path) if s.name == frame.function]
-    return found
+            named = [s for s in store.outline(path) if s.name == frame.function]
+            if named:
+                found[min(named, key=lambda s, at=frame.line: (not s.line <= at <= s.end_line,
+                                                                abs(s.line - at)))] = None
+    return list(found)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from pathlib import Path
 
 from indexer.clues import read_question
 from indexer.embed import Embedder, VectorIndex, chunk_rows
@@ -59,21 +60,24 @@ def dense_hits(
 
 def locate(
     store: IndexStore, query: str, k: int = 20, vectors: VectorIndex | None = None, embedder: Embedder | None = None,
+    root: Path | None = None,
 ) -> Localization:
     """The files and definitions a query is about, as `indexer.localize` ranks them (traceback frames, named
-    files, the names it uses, whole-file and per-definition BM25, where files live), with the nearest
-    definitions by embedding fused in when vectors and an embedder are given."""
+    files, quoted error messages, the names it uses, whole-file and per-definition BM25, where files live),
+    with the nearest definitions by embedding fused in when vectors and an embedder are given; `root`, the
+    repository's folder, lets quoted text lead to the definitions around it."""
     dense: list[tuple[str, int, str]] = []
     if vectors is not None and embedder is not None and vectors.size > 0:
         dense = [(h.path, h.line, h.symbol) for h in dense_hits(store, query, vectors, embedder)]
-    return localize(store, query, k=k, dense=dense)
+    return localize(store, query, k=k, dense=dense, root=root)
 
 
 def hybrid_search(
     store: IndexStore, query: str, k: int = 10, vectors: VectorIndex | None = None, embedder: Embedder | None = None,
+    root: Path | None = None,
 ) -> list[Hit]:
     """The definitions a query is about, best first (`locate`)."""
-    found = locate(store, query, max(k, 20), vectors, embedder)
+    found = locate(store, query, max(k, 20), vectors, embedder, root)
     return [Hit(s.path, s.line, s.qualified_name, score) for s, score in found.definitions[:k]]
 
 

@@ -371,6 +371,16 @@ class IndexStore(Database):
             " WHERE files_fts MATCH ? ORDER BY rank LIMIT ?", (match, limit))
         return [(r[0], -float(r[1])) for r in rows]
 
+    def files_with_phrase(self, words: Sequence[str], limit: int = 10) -> list[str]:
+        """The files whose text holds `words` in a row (punctuation, case and `_` between them aside)."""
+        phrase = " ".join(w.lower() for w in words if w.isascii() and w.isalnum())
+        if not phrase:
+            return []
+        rows = self.conn.execute(
+            "SELECT f.path FROM files_fts JOIN files f ON f.id = files_fts.rowid WHERE files_fts MATCH ?"
+            " ORDER BY f.path LIMIT ?", (f'words : "{phrase}"', limit))
+        return [r[0] for r in rows]
+
     def files_referencing(self, name: str) -> int:
         """How many files reference `name` (its last dotted part)."""
         row = self.conn.execute("SELECT COUNT(DISTINCT file_id) FROM refs WHERE name = ?", (name.rsplit(".", 1)[-1],))

@@ -236,11 +236,11 @@ def search(text: str, repo: Path, k: int, files: bool, as_json: bool) -> None:
             vectors = None
         embedder = embedder if vectors else None
         if files:
-            ranked = locate(store, text, k, vectors, embedder).files
+            ranked = locate(store, text, k, vectors, embedder, repo).files
             rows: list[dict[str, Any]] = [asdict(f) for f in ranked]
             lines = [f"{f.path}  {f.score:.4f}  ({', '.join(f.reasons)})" for f in ranked]
         else:
-            hits = hybrid_search(store, text, k=k, vectors=vectors, embedder=embedder)
+            hits = hybrid_search(store, text, k=k, vectors=vectors, embedder=embedder, root=repo)
             rows = [asdict(h) for h in hits]
             lines = [f"{h.path}:{h.line}  {h.symbol}  {h.score:.4f}" for h in hits]
         click.echo(json.dumps(rows, indent=2) if as_json else "\n".join(lines) or "no hits")

@@ -97,28 +97,54 @@ def build_context(
     """
     pieces: list[Piece] = []
     if extra.strip():
-        pieces.append(Piece(0, "Provided input", extra.strip(), None))
+        attached = fit_attached(extra.strip(), int(budget_tokens * _ATTACHED_SHARE), count_tokens)
+        pieces.append(Piece(0, "Provided input", attached, None))
     for path, text in pinned:  # whole files the user pinned, before anything the index chooses
         pieces.append(Piece(0, f"{path} (pinned)", text, Source(path, 1, ""), "file", max(1, text.count("\n"))))
     evidence = evidence_text(question, extra)
-    ranked = [symbol for symbol, _ in locate(store, evidence, 20, vectors, embedder).definitions[:_RANKED]]
+    found = locate(store, evidence, 20, vectors, embedder, repo)
+    ranked = [symbol for symbol, _ in found.definitions[:_RANKED]]
     named = named_symbols(question, store, ranked)
     if evidence != question:  # names the attached text uses count where the ranking agrees
         named += [s for s in named_symbols(extra, store, ranked, limit=len(ranked)) if s in ranked and s not in named]
         named = named[:_NAMED]
-    whole = [s for s in named if s in ranked or not ranked] + [s for s in ranked[:_WHOLE_DEFINITIONS] if s not in named]
-    for symbol in whole:
-        code = definition_text(repo, symbol)
-        pieces.append(Piece(1 if symbol in named else 2, f"{symbol.path}:{symbol.line} {symbol.kind}"
-                            f" {symbol.qualified_name}", code, Source(symbol.path, symbol.line, symbol.qualified_name),
-                            "definition", min(symbol.end_line, symbol.line + _MAX_DEFINITION_LINES - 1)))
-    for symbol in dict.fromkeys(s for s in [*ranked, *named] if s not in whole):
+    leading = list(dict.fromkeys([*found.pinned, *(s for s in named if s in ranked or not ranked)]))
+    best = [s for s in ranked[:_WHOLE_DEFINITIONS] if s not in leading]
+    pieces += [_definition_piece(1, symbol, repo) for symbol in leading]
+    pieces += [_definition_piece(2, symbol, repo) for symbol in best]
+    for symbol in dict.fromkeys([*leading, *ranked, *named]):  # sent whole, the signature is left out
         pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", _summary(symbol),
                             Source(symbol.path, symbol.line, symbol.qualified_name)))
     pieces += _caller_pieces(named, store, repo)
     pieces += _callee_pieces(named, store)
     pieces += _import_pieces(named, store)
     return fit(pieces, budget_tokens, count_tokens, already_sent)
+
+
+_ATTACHED_SHARE = 0.5
+"""The share of a context's budget the attached text may take: the rest is for the code it points at."""
+
+
+def fit_attached(text: str, cap_tokens: int, count_tokens: TokenCounter) -> str:
+    """Attached text within `cap_tokens`: whole when it fits, else its first and last lines (a report's title
+    and description, a traceback's innermost frames and error) around a line saying how many were left out.
+    Localization still reads all of it."""
+    if count_tokens(text) <= cap_tokens:
+        return text
+    lines = text.splitlines()
+    low, high = 0, len(lines) // 2
+    while low < high:  # the most lines from each end that fit, found by halving
+        keep = (low + high + 1) // 2
+        if count_tokens(_ends(lines, keep)) <= cap_tokens:
+            low = keep
+        else:
+            high = keep - 1
+    return _ends(lines, low) if low else ""
+
+
+def _ends(lines: list[str], keep: int) -> str:
+    left_out = len(lines) - 2 * keep
+    return "\n".join([*lines[:keep], f"[... {left_out} lines of the attached text left out ...]", *lines[-keep:]])
 
 
 def evidence_text(question: str, extra: str) -> str:
@@ -145,7 +171,8 @@ def fit(
     pieces: list[Piece], budget_tokens: int, count_tokens: TokenCounter, already_sent: frozenset[str] = frozenset(),
 ) -> Context:
     """Keep pieces in priority order while they fit the budget; never go over it. Blocks in `already_sent`
-    are named in one closing line instead of sent again."""
+    are named in one closing line instead of sent again. A signature of a definition already sent whole is
+    left out (it stands in for the whole definition when that did not fit)."""
     kept: list[str] = []
     blocks: set[str] = set()
     repeated: list[str] = []
@@ -153,11 +180,17 @@ def fit(
     spans: list[Span] = []
     used = 0
     trimmed = 0
+    whole: set[tuple[str, int]] = set()
     for piece in sorted(pieces, key=lambda p: p.priority):
+        where = (piece.source.path, piece.source.line) if piece.source else None
+        if piece.part == "signature" and where in whole:
+            continue
         block = f"### {piece.title}\n{piece.text}\n"
         digest = block_hash(block)
         if digest in already_sent:
             repeated.append(piece.title)
+            if piece.part == "definition" and where:
+                whole.add(where)
         else:
             cost = count_tokens(block)
             if used + cost > budget_tokens:
@@ -166,6 +199,8 @@ def fit(
             kept.append(block)
             blocks.add(digest)
             used += cost
+            if piece.part == "definition" and where:
+                whole.add(where)
             if piece.source:
                 spans.append(Span(piece.source.path, piece.source.line, max(piece.end_line, piece.source.line),
                                   piece.source.symbol, piece.part, cost))
@@ -179,6 +214,13 @@ def fit(
     text = "\n".join(kept)
     return Context(text, tuple(sources), used, trimmed, hashlib.sha256(text.encode()).hexdigest()[:32],
                    frozenset(blocks), tuple(repeated), tuple(spans))
+
+
+def _definition_piece(priority: int, symbol: Symbol, repo: Path) -> Piece:
+    """A definition sent whole (up to `_MAX_DEFINITION_LINES` lines)."""
+    return Piece(priority, f"{symbol.path}:{symbol.line} {symbol.kind} {symbol.qualified_name}",
+                 definition_text(repo, symbol), Source(symbol.path, symbol.line, symbol.qualified_name),
+                 "definition", min(symbol.end_line, symbol.line + _MAX_DEFINITION_LINES - 1))
 
 
 def _caller_pieces(named: list[Symbol], store: IndexStore, repo: Path, per_symbol: int = 5) -> list[Piece]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +122,30 @@ def test_the_context_says_where_each_sent_block_comes_from(store: IndexStore, sa
     assert ("pkg/shapes.py", 25, "total_area", "signature") in sent
     assert all(s.tokens > 0 for s in context.spans)
     assert sum(s.tokens for s in context.spans) < context.tokens  # the imports block has no source span
+
+
+def test_the_innermost_frame_of_a_piped_traceback_is_sent_whole_first(store: IndexStore, sample_repo: Path) -> None:
+    crash = subprocess.run([sys.executable, "-c", "from pkg.shapes import Shape, total_area; total_area([Shape()])"],
+                           cwd=sample_repo, capture_output=True, text=True)
+    assert "NotImplementedError" in crash.stderr  # a real traceback of the fixture's code
+
+    context = build_context("why does this fail, and how do I fix it?", store, sample_repo, 120, count_words,
+                            extra=crash.stderr)
+
+    first = context.spans[0]
+    assert (first.path, first.symbol, first.part) == ("pkg/shapes.py", "Shape.area", "definition")
+    assert "raise NotImplementedError" in context.text
+
+
+def test_attached_text_too_long_for_the_budget_keeps_its_ends_and_leaves_room_for_code(
+    store: IndexStore, sample_repo: Path
+) -> None:
+    from assistant.context.builder import fit_attached
+
+    report = "Title: make_report crashes\n" + "".join(f"log line {i}\n" for i in range(400)) + "KeyError: 'radius'\n"
+    kept = fit_attached(report, 200, count_words)
+    assert kept.startswith("Title: make_report crashes") and kept.endswith("KeyError: 'radius'")
+    assert "lines of the attached text left out" in kept and count_words(kept) <= 200
+    context = build_context("why does make_report fail?", store, sample_repo, 400, count_words, report)
+    assert "KeyError: 'radius'" in context.text  # the attached text is cut, not dropped
+    assert any(span.symbol == "make_report" for span in context.spans)  # and the code still fits

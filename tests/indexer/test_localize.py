@@ -128,3 +128,13 @@ geo/units.py:3: in to_metres
     assert [(f.path.replace("\\\\", "\\"), f.line, f.function) for f in clues.frames] == [
         ("C:\\env\\Lib\\site-packages\\geo\\shapes.py", 12, "scale"), ("geo/units.py", 3, "to_metres")]
     assert clues.files == ("geo/render.py", "units.py")
+
+
+def test_a_long_report_that_says_test_in_passing_still_ranks_the_source_above_the_tests(store: IndexStore) -> None:
+    report = ("Rendering the plot of a circle shape prints the wrong area\n\n"
+              "When I render the plot of a circle shape after I scale it, the area printed for the shape is wrong"
+              " and the outline is off. My test shows it: the plot of the shape, when rendered, does not print the"
+              " area of the scaled circle shape. I expected the plot render to print the area of the scaled shape"
+              " and its outline.")
+    ranked = [f.path for f in rank_files(store, report)]
+    assert ranked.index("geo/shapes.py") < ranked.index("tests/test_shapes.py")
