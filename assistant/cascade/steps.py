@@ -356,7 +356,7 @@ class Cascade:
             with self.session.timings.stage("cache"):
                 self.cache.remember(step.name, step.request, step.context, self.query.question, state.route.kind,
                                     result, step.cost, "" if verdict.confident else verdict.reason,
-                                    state.first_context, verdict.score, result.finish_reason)
+                                    state.first_context, verdict.score)
         state.add(step.name, result.model, result.text, result.usage, step.cost, step.context, result.notes,
                   verdict.score, result.finish_reason)
         state.rejected_hit = None  # a fresh answer from a later tier supersedes a skipped cached one

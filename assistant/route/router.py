@@ -182,7 +182,7 @@ def start_index(order: Sequence[str], start: str) -> int:
     configured tier at its cost level or above (a declared tier has the level of the built-in tier before
     it, the local tier's when none is), else the dearest configured one. The tiers before the start are
     asked when none from it up can answer (the cascade's fallback), so every listed tier is reachable."""
-    if start in order or start not in _COST_ORDER:
+    if start not in _COST_ORDER:
         return order.index(start) if start in order else 0
     wanted, level = _COST_ORDER.index(start), 0
     for i, name in enumerate(order):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -37,7 +38,9 @@ def test_a_refused_call_names_the_limit_as_it_was_set(
     sample_repo: Path, cloud_emulators: fixtures.CloudEmulators, limit: str, shown: str
 ) -> None:
     assert tiercode("budget", "set", "--per-query", limit, "--action", "fail").returncode == 0
-    env = dict(os.environ, TIERCODE_TIERS='["sonnet"]', TIERCODE_MAX_OUTPUT_TOKENS="8000")
+    every_kind = {kind: 8000 for kind in ("lookup", "explain", "generate", "edit", "debug", "review", "design")}
+    env = dict(os.environ, TIERCODE_TIERS='["sonnet"]', TIERCODE_MAX_OUTPUT_TOKENS="8000",
+               TIERCODE_ANSWERS__MAX_TOKENS=json.dumps(every_kind))  # a long answer's estimate passes the limit
     done = tiercode("ask", QUESTION, "--repo", str(sample_repo), env=env)
     assert done.returncode == 3, done.stderr
     assert f"the per-query budget of {shown} would be exceeded (spent $0.00, this call up to $0.0" in done.stderr
