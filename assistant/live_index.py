@@ -121,8 +121,8 @@ class LiveIndex:
         return watcher is not None and watcher.wait_idle(timeout)
 
     def close(self) -> None:
-        """Stop watching, then embedding, each after the file it is on; pending changes are left to the next
-        scan. The session (which owns the store and the models) is closed by its owner after this."""
+        """Stop watching (after the file it is on) and embedding (at its next batch); pending changes are left to
+        the next scan. The session (which owns the store and the models) is closed by its owner after this."""
         self._closing.set()
         watcher, self._watcher = self._watcher, None
         if watcher is not None:

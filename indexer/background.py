@@ -53,7 +53,8 @@ class BackgroundVectors:
             return self._cond.wait_for(lambda: not self._requested and not self._busy, timeout)
 
     def stop(self) -> None:
-        """End the sync in progress after its current file (its work so far is saved); stop the thread."""
+        """End the sync in progress at its next batch of embeddings (the files done so far are saved; the one it
+        was on is left for the next sync); stop the thread."""
         self._stop_sync.set()
         with self._cond:
             self._stopping = True

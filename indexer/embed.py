@@ -31,8 +31,9 @@ class Embedder(Protocol):
         """Length of each vector."""
         ...
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """A float32 array of shape (len(texts), dim), rows L2-normalized."""
+    def embed(self, texts: list[str], stop: threading.Event | None = None) -> np.ndarray:
+        """A float32 array of shape (len(texts), dim), rows L2-normalized; fewer rows when `stop` was set
+        while it worked (it checks between batches)."""
         ...
 
 
@@ -173,7 +174,9 @@ def sync_vectors(
             break
         old_ids = [r[0] for r in store.conn.execute("SELECT id FROM chunks WHERE path = ?", (path,))]
         chunks = _read_chunks(store, root, path) if path in current else []
-        matrix = embedder.embed([c.text for c in chunks]) if chunks else None
+        matrix = embedder.embed([c.text for c in chunks], stop) if chunks else None
+        if matrix is not None and len(matrix) < len(chunks):
+            break  # stopped inside the file: it stays as it was, for the next sync
         with store.transaction() as tx:
             tx.execute("DELETE FROM chunks WHERE path = ?", (path,))
             new_ids = [

@@ -94,8 +94,9 @@ class LlamaEmbedder:
             verbose=False,
         )
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Embeddings of `texts` as a float32 array of shape (len(texts), dim), rows L2-normalized."""
+    def embed(self, texts: list[str], stop: threading.Event | None = None) -> np.ndarray:
+        """Embeddings of `texts` as a float32 array of shape (len(texts), dim), rows L2-normalized; when `stop` is
+        set between two batches, the rows done so far (a closing index does not wait for a whole file)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         rows: list[list[float]] = []
@@ -105,10 +106,12 @@ class LlamaEmbedder:
                 return self._recent[texts[0]].copy()
             llm = self.llm
             for start in range(0, len(texts), _TEXTS_PER_CALL):
+                if stop is not None and stop.is_set():
+                    break
                 batch = [t if t.strip() else " " for t in texts[start : start + _TEXTS_PER_CALL]]
                 rows.extend(llm.embed(batch, normalize=False, truncate=True))
-            vectors = normalize(np.asarray(rows, dtype=np.float32))
-            if len(texts) == 1:
+            vectors = normalize(np.asarray(rows, dtype=np.float32).reshape(len(rows), self.dim))
+            if len(texts) == 1 and len(vectors) == 1:
                 self._recent[texts[0]] = vectors.copy()
                 if len(self._recent) > _RECENT_TEXTS:
                     self._recent.popitem(last=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,3 +189,33 @@ def test_watcher_with_background_vectors_drops_deleted_files(
     assert not background.errors and not store.definitions("HttpClient")
     assert vectors.size == 1
     assert [r[0] for r in store.conn.execute("SELECT DISTINCT path FROM chunks")] == ["geometry.py"]
+
+
+class StopsAfter(threading.Event):
+    """An event that reads as set from its `calls`-th look on: where a sync looks is what is tested."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.looks, self.calls = 0, calls
+
+    def is_set(self) -> bool:
+        self.looks += 1
+        return self.looks >= self.calls or super().is_set()
+
+
+def test_a_stop_inside_a_files_embedding_ends_the_sync_between_batches(
+    tmp_path: Path, embedder: LlamaEmbedder
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "many.py").write_text("".join(f"def handler_{i}(x):\n    return x + {i}\n\n" for i in range(100)))
+    store = IndexStore(tmp_path / "cache" / "index.sqlite")
+    build_index(store, root)
+    vectors = VectorIndex.for_store(store, embedder.dim)
+    stop = StopsAfter(3)  # the sync's look before the file, the first batch's, then the second batch's: stop
+
+    stopped = sync_vectors(store, root, vectors, embedder, stop=stop)
+
+    assert stop.looks == 3 and stopped.files == 0 and vectors.size == 0  # the file is left for the next sync
+    assert store.conn.execute("SELECT COUNT(*) FROM vector_files").fetchone()[0] == 0
+    assert sync_vectors(store, root, vectors, embedder).added == 100
