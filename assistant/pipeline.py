@@ -14,7 +14,7 @@ from assistant.cascade.steps import Cascade, CascadeState, Query
 from assistant.context.builder import Context, Span, build_context
 from assistant.context.compaction import Compacted, compact, should_compact
 from assistant.context.conversation import Conversation, History, Turn
-from assistant.context.instructions import Instructions, load_instructions
+from assistant.context.instructions import Instructions, find_instructions, load_instructions
 from assistant.context.pinned import PinnedFiles
 from assistant.errors import UsageError
 from assistant.route.answer_shape import AnswerShape, answer_shape
@@ -98,6 +98,7 @@ class Pipeline:
         self.budget = BudgetGuard(session.settings.budget, session.ledger, session.session_id)
         self._maps: dict[tuple[str, int], str] = {}
         self._cut_reported: set[str] = set()
+        self._instructions: dict[tuple[str, int, str, int, int], Instructions | None] = {}
         self.pinned = PinnedFiles(session.repo)
         """Files sent whole with every question (`ask --file`, `/add`)."""
 
@@ -281,13 +282,25 @@ class Pipeline:
 
     def instructions_for(self, backend: Backend) -> Instructions | None:
         """The repository's instructions as `backend` is sent them: within `instructions_tokens`, and an eighth
-        of a small window; a cut is reported once."""
+        of a small window; a cut is reported once. Read and counted once per file version and model (each
+        request asks twice: for the prompt and for the context's room)."""
         settings = self.session.settings
         cap = settings.instructions_tokens
         window = capabilities_of(backend).context_window
         if window is not None:
             cap = min(cap, window // 8)
-        found = load_instructions(self.session.repo, settings.instructions_files, cap, backend.count_tokens)
+        path = find_instructions(self.session.repo, settings.instructions_files)
+        try:
+            stat = path.stat() if path is not None else None
+        except OSError:  # gone since it was found
+            stat = None
+        if path is None or stat is None:
+            return None
+        key = (backend.model, cap, str(path), stat.st_mtime_ns, stat.st_size)
+        if key not in self._instructions:
+            self._instructions[key] = load_instructions(self.session.repo, settings.instructions_files, cap,
+                                                        backend.count_tokens)
+        found = self._instructions[key]
         if found is not None and found.cut and found.path not in self._cut_reported:
             self._cut_reported.add(found.path)
             self.session.reporter.status(f"project instructions {found.describe()}: raise instructions_tokens to"
