@@ -20,6 +20,7 @@ from models.base import ModelUnavailable
 
 if TYPE_CHECKING:
     from assistant.accounting.cache import ResponseCache
+    from assistant.context.saved_conversations import ConversationStore
     from indexer.embed import VectorIndex
     from models.embedder import LlamaEmbedder
 
@@ -85,6 +86,7 @@ class Session:
         self._embedder: LlamaEmbedder | bool | None = False  # False: not looked for yet
         self._query_embedder: LlamaEmbedder | None = None
         self._vectors: VectorIndex | None = None
+        self._conversations: ConversationStore | None = None
         self.last_build: BuildReport | None = None
 
     @property
@@ -137,6 +139,14 @@ class Session:
             self._cache = open_cache(paths.data_dir(), self.reporter.status, ttl_s=ttl,
                                      semantic_threshold=s.semantic_threshold, semantic_edits=s.semantic_cache_edits)
         return self._cache
+
+    def conversations(self) -> ConversationStore:
+        """The saved conversations (`tiercode -c`, `ask --continue`, `tiercode sessions`), opened on first use."""
+        if self._conversations is None:
+            from assistant.context.saved_conversations import open_conversations
+
+            self._conversations = open_conversations(paths.data_dir(), self.reporter.status)
+        return self._conversations
 
     def replace_cache(self, reason: str) -> ResponseCache:
         """Set aside a response cache found damaged while in use (with a notice) and open a new one."""
@@ -196,6 +206,8 @@ class Session:
             self._store.close()
         if self._cache is not None:
             self._cache.close()
+        if self._conversations is not None:
+            self._conversations.close()
         for embedder in (self._embedder, self._query_embedder):
             if embedder:
                 embedder.close()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.accounting.agreement import questions_agree
 from indexer.build import content_hash
-from indexer.sqlitedb import Database, DatabaseCorrupt
+from indexer.sqlitedb import Database, DatabaseCorrupt, set_aside_file
 
 if TYPE_CHECKING:
     import sqlite3
@@ -447,11 +447,7 @@ def open_cache(data_dir: Path, notify: Callable[[str], None] | None = None, **op
 def set_aside(path: Path, reason: str) -> str:
     """Move a damaged cache file (with its WAL, shared memory and FAISS mirror) to `<name>.damaged`, replacing
     an earlier one; returns the one-line notice that says so."""
-    aside = path.with_name(f"{path.name}.damaged")
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
     with contextlib.suppress(FileNotFoundError):
         os.remove(path.with_suffix(".faiss"))  # only an accelerator, rebuilt from SQLite
-    os.replace(path, aside)
+    aside = set_aside_file(path)
     return f"the response cache at {path} could not be used ({reason}); set it aside as {aside.name} and started anew"

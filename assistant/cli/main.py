@@ -22,6 +22,7 @@ from assistant.errors import BudgetStop, TiercodeError, UsageError
 from models.base import Cancelled
 
 if TYPE_CHECKING:
+    from assistant.context.saved_conversations import SavedConversation
     from assistant.session import Session
 
 _STARTED = time.perf_counter()
@@ -31,7 +32,7 @@ _STARTED = time.perf_counter()
 _LAZY_COMMANDS = {
     "index": "index_cmd", "find": "index_cmd", "search": "index_cmd", "map": "index_cmd",
     "config": "config_cmd", "stats": "stats_cmd", "budget": "stats_cmd", "ledger": "stats_cmd",
-    "doctor": "doctor_cmd", "mcp": "mcp_cmd", "models": "models_cmd",
+    "doctor": "doctor_cmd", "mcp": "mcp_cmd", "models": "models_cmd", "sessions": "sessions_cmd",
 }
 """Each subcommand's module under assistant.cli, imported only when the command runs (or `--help` lists it): a
 lookup with `ask` does not pay for the others' imports."""
@@ -90,9 +91,13 @@ def _fail(failure: Failure) -> None:
 @click.group(cls=TiercodeGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @repo_option
 @click.option("--offline", is_flag=True, default=None, help="No network: the index and local models answer.")
+@click.option("--continue", "-c", "resume_last", is_flag=True,
+              help="Open the terminal UI on this repository's last conversation.")
+@click.option("--resume", "resume_id", metavar="ID", help="Open the terminal UI on this saved conversation "
+              "(an id, or its first characters, from `tiercode sessions`).")
 @click.version_option(__version__, prog_name="tiercode")
 @click.pass_context
-def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
+def cli(ctx: click.Context, repo: Path, offline: bool | None, resume_last: bool, resume_id: str | None) -> None:
     """Tiercode: a local-first coding assistant that answers at the lowest cost that still gives a good
     answer. Run without a command to open the terminal UI in the repository."""
     inherited: dict[str, object] = {"offline": True} if offline else {}
@@ -102,10 +107,12 @@ def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
         ctx.default_map = _defaults_for(ctx, cli, [ctx.invoked_subcommand], inherited)  # nested commands too
     if offline and ctx.invoked_subcommand is not None:  # commands without an --offline of their own too
         offline_guard.install()
+    if (resume_last or resume_id) and ctx.invoked_subcommand is not None:
+        raise UsageError("-c and --resume open the terminal UI; for a one-shot follow-up use `tiercode ask -c`")
     if ctx.invoked_subcommand is None:
         from assistant.tui.app import run_tui
 
-        run_tui(repo, settings_for(repo, offline=offline))
+        run_tui(repo, settings_for(repo, offline=offline), resume="last" if resume_last else resume_id)
 
 
 @cli.command()
@@ -128,15 +135,18 @@ def cli(ctx: click.Context, repo: Path, offline: bool | None) -> None:
               help="Write the answer's edits when they pass the patch checks (in git: one commit; see auto_commits).")
 @click.option("--no-stdin", "-n", is_flag=True,
               help="Do not read stdin (like ssh -n): for scripts and loops whose stdin is not for Tiercode.")
+@click.option("--continue", "-c", "follow_up", is_flag=True,
+              help="Follow up on this repository's last `ask`: its questions and answers go with this one.")
 def ask(
     question: tuple[str, ...], repo: Path, offline: bool | None, tier: str | None, max_cost: float | None,
     yes: bool, as_json: bool, no_cache: bool, dry_run: bool, diff_only: bool, diff_base: str, verbose: bool,
-    no_stdin: bool, pinned: tuple[str, ...], apply_edits: bool,
+    no_stdin: bool, pinned: tuple[str, ...], apply_edits: bool, follow_up: bool,
 ) -> None:
     """Answer QUESTION about the repository. Stdin, when it is not a terminal, is read and added as context
     (not with --no-stdin); a piped diff (`git diff | tiercode ask "review this"`) is sent diff-only, like
     --diff. A question the index answers is answered by it unless it refers to the piped text ("this",
-    "the diff", "above"). With --apply, edits that fail the checks change nothing and exit 1."""
+    "the diff", "above"). With --apply, edits that fail the checks change nothing and exit 1. Every question is
+    kept (`tiercode sessions`); --continue carries the last one's turns, context already sent is not resent."""
     from assistant.pipeline import Pipeline
     from assistant.session import Session
 
@@ -161,10 +171,14 @@ def ask(
                 click.echo(json.dumps(plan.to_json(), indent=2) if as_json else reporter.format_plan(plan))
                 return
             session.timings.add("start-up", time.perf_counter() - _STARTED)
+            kept = _kept_conversation(session, follow_up)
             try:
-                answer = pipeline.ask(text, extra=extra, tier=tier, assume_yes=yes, use_cache=not no_cache)
+                answer = pipeline.ask(text, extra=extra, tier=tier, assume_yes=yes, use_cache=not no_cache,
+                                      conversation=kept.conversation)
             except Cancelled:
                 raise click.Abort() from None
+            finally:
+                session.conversations().save(kept)
             if as_json:
                 click.echo(json.dumps(answer.to_json()))
             else:
@@ -186,6 +200,15 @@ def ask(
         raise BudgetStop(stopped)
     if refused is not None:
         raise refused
+
+
+def _kept_conversation(session: Session, follow_up: bool) -> SavedConversation:
+    """The one-shot conversation this question joins: with --continue the repository's last, else a new one."""
+    store = session.conversations()
+    last = store.latest(session.repo, "ask") if follow_up else None
+    if follow_up and last is None:
+        session.reporter.status("no earlier `ask` in this repository to continue; this question starts afresh")
+    return last or store.start(session.repo, "ask")
 
 
 def _attached(session: Session, extra: str, diff_base: str | None) -> str:
