@@ -180,11 +180,12 @@ from assistant.cli import (  # noqa: E402 - subcommands register on `cli`
     index_cmd,
     mcp_cmd,
     models_cmd,
+    report_cmd,
     stats_cmd,
 )
 
 cli.add_command(models_cmd.models)
-for module in (index_cmd, config_cmd, stats_cmd, doctor_cmd, mcp_cmd):
+for module in (index_cmd, config_cmd, stats_cmd, report_cmd, doctor_cmd, mcp_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 
