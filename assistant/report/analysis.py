@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistant.report.recommend import Recommendation, recommendations
@@ -156,7 +156,7 @@ class Report:
 
 def analyse(imported: Imported, routing: RoutingEstimate | None = None) -> Report:
     """The report of what a source gave, with the routing estimate of its prompts when there is one."""
-    records = imported.records
+    records = with_routed_kinds(imported.records, routing)
     totals = Group()
     for record in records:
         totals.add(record)
@@ -164,6 +164,15 @@ def analyse(imported: Imported, routing: RoutingEstimate | None = None) -> Repor
     prompts = {p.id: p.text for p in imported.prompts}
     return Report(imported.source, imported, totals, groups, drivers(records, prompts, totals.cost_usd),
                   recommendations(records, totals.cost_usd, routing, _who(imported.source)), routing)
+
+
+def with_routed_kinds(records: list[UsageRecord], routing: RoutingEstimate | None) -> list[UsageRecord]:
+    """Imported calls labelled with the kind Tiercode's router gave the prompt they worked on (when it was
+    routed), so an import has a spend by kind too."""
+    kinds = {r.prompt.id: r.kind for r in routing.routed} if routing is not None else {}
+    if not kinds:
+        return records
+    return [replace(r, kind=kinds[r.prompt_id]) if not r.kind and r.prompt_id in kinds else r for r in records]
 
 
 def _who(source: str) -> str:

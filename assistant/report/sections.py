@@ -97,7 +97,8 @@ def _recommendations(report: Report) -> Section:
     for rec in report.recommendations:
         figures = " · ".join(f"{k} {_figure(v)}" for k, v in rec.figures.items())
         items.append((f"{rec.title}: up to {usd(rec.saving_usd)}", f"{rec.action} Rests on: {figures}."))
-    return Section("Recommendations", items=items)
+    return Section("Recommendations", ["Each saving is measured against the spend above; they overlap, so they do "
+                                       "not add up."], items=items)
 
 
 def _figure(value: object) -> str:

@@ -168,6 +168,7 @@ def test_prompts_are_routed_as_the_dry_run_routes_them_with_no_model_call(
     assert routing["start_tiers"] == {"index": 1, plan["start_tier"]: 1}
     assert routing["tiercode_max_usd"] == pytest.approx(design_cost, abs=1e-6)
     assert routing["free_start_prompts"] == 1  # "where is Circle defined?": the index
+    assert set(report["by"]["kind"]) == {"lookup", plan["kind"], "(none)"}  # the subagent's call: no prompt's
     assert routing["imported_usd"] == pytest.approx(report["totals"]["cost_usd"] - _subagent_cost(), abs=1e-6)
     assert cloud_emulators.anthropic.bodies() == cloud_emulators.groq.bodies() == []
     assert cloud_emulators.gemini.bodies() == []
