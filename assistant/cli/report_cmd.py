@@ -29,9 +29,10 @@ DEFAULT_ROUTE_LIMIT = 200
               help="Write the report as one self-contained HTML file with charts.")
 @click.option("--route-limit", type=click.IntRange(min=0), default=DEFAULT_ROUTE_LIMIT, show_default=True,
               help="Imported prompts to route with Tiercode's dry run (an even sample of more; 0: none).")
+@click.option("--offline", is_flag=True, default=None, help="Route the prompts with the tiers on this machine only.")
 @repo_option
 def report(source_spec: str, since: float | None, as_json: bool, html_file: Path | None, route_limit: int,
-           repo: Path) -> None:
+           offline: bool | None, repo: Path) -> None:
     """Where the money went: spend by token category, day, tier, kind and model, the top cost drivers and
     recommendations with projected savings. Imported logs (Claude Code's transcripts, an Anthropic Console
     export) also show what their prompts would cost routed by Tiercode in the repository (no model call)."""
@@ -39,7 +40,7 @@ def report(source_spec: str, since: float | None, as_json: bool, html_file: Path
         raise UsageError("choose one of --json and --html FILE")
     source = parse_source(source_spec)
     imported = load(source, since)
-    routing = _routing(source, imported, repo, route_limit)
+    routing = _routing(source, imported, repo, route_limit, offline)
     result = analyse(imported, routing)
     if html_file is not None:
         try:
@@ -53,7 +54,8 @@ def report(source_spec: str, since: float | None, as_json: bool, html_file: Path
         click.echo(to_markdown(result), nl=False)
 
 
-def _routing(source: Source, imported: Imported, repo: Path, limit: int) -> RoutingEstimate | None:
+def _routing(source: Source, imported: Imported, repo: Path, limit: int,
+             offline: bool | None) -> RoutingEstimate | None:
     """The imported prompts routed by Tiercode in `repo`; a repository it cannot use is a note, not a failure."""
     if not source.imported:
         return None
@@ -65,7 +67,7 @@ def _routing(source: Source, imported: Imported, repo: Path, limit: int) -> Rout
         estimate.note = "Routing was left out (--route-limit 0)."
         return estimate
     try:
-        with dry_run_planner(repo, settings_for(repo)) as planner:
+        with dry_run_planner(repo, settings_for(repo, offline=offline)) as planner:
             return route_prompts(imported.prompts, prompt_spend(imported.records), planner, limit)
     except TiercodeError as exc:
         click.echo(f"tiercode: warning: prompts not routed: {exc}", err=True)

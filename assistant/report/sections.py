@@ -41,7 +41,7 @@ def sections(report: Report) -> list[Section]:
         parts.append(_routing(report.routing))
     for key, title in _BREAKDOWNS:
         groups = report.groups[key]
-        if key in ("day", "model") or set(groups) != {"(none)"}:
+        if groups and (key in ("day", "model") or set(groups) != {"(none)"}):
             parts.append(Section(title, table=_breakdown(key, groups, report.totals.cost_usd)))
     if report.unpriced:
         parts.append(_unpriced(report.unpriced))

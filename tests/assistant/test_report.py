@@ -190,6 +190,16 @@ def test_a_long_history_is_routed_as_an_even_sample(tmp_path: Path, sample_repo:
     assert "an even sample of the 5" in done.stdout
 
 
+def test_offline_routes_with_the_tiers_on_this_machine(tmp_path: Path, sample_repo: Path,
+                                                       cloud_emulators: fixtures.CloudEmulators) -> None:
+    write_jsonl(tmp_path / "p" / "x" / "s.jsonl", [user_line("u1", "2026-11-30T12:00:00Z", DESIGN)])
+    online = report_json("--from", f"claude-code:{tmp_path / 'p'}", "--repo", str(sample_repo))["routing"]
+    offline = json.loads(tiercode("--offline", "report", "--json", "--from", f"claude-code:{tmp_path / 'p'}",
+                                  "--repo", str(sample_repo)).stdout)["routing"]
+    assert online["start_tiers"] == {"sonnet": 1}
+    assert offline["start_tiers"] == {"none": 1} and offline["unanswerable"] == 1  # no local model installed here
+
+
 CONSOLE_HEADER = ("usage_date_utc,model_version,api_key,workspace,usage_type,context_window,"
                   "usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,"
                   "usage_output_tokens,web_search_count,inference_geo,speed")
