@@ -64,6 +64,9 @@ class Answer:
     finish_reason: str = ""
     """Why the final tier's generation ended: `stop`, `length` (cut off at the token limit) or the provider's
     own word; empty for index and cached answers."""
+    thinking: str = ""
+    """What the final tier's model showed of its thinking (the TUI folds it under the answer); its tokens are
+    `usage.thinking_tokens`, a part of the output tokens."""
 
     def to_json(self) -> dict[str, Any]:
         """The `ask --json` object (design.md); a failed question's has `answer`, `tier` and `model` null."""
@@ -81,6 +84,7 @@ class Answer:
                 "output_tokens": self.usage.output_tokens,
                 "cache_read_tokens": self.usage.cache_read_tokens,
                 "cache_write_tokens": self.usage.cache_write_tokens,
+                "thinking_tokens": self.usage.thinking_tokens,
             },
             "cost_usd": round(self.cost_usd, 6),
             "sources": [asdict(s) for s in self.sources],
@@ -105,7 +109,8 @@ def token_counts(answer: Answer) -> str:
     usage = answer.usage
     cached = usage.cache_read_tokens
     given = f"{usage.total_input_tokens - cached} + {cached} cached" if cached else f"{usage.total_input_tokens}"
-    return f"{given}→{usage.output_tokens} tokens"
+    thinking = f" ({usage.thinking_tokens} thinking)" if usage.thinking_tokens else ""
+    return f"{given}→{usage.output_tokens}{thinking} tokens"
 
 
 def metadata_line(answer: Answer) -> str:

@@ -387,7 +387,7 @@ class Pipeline:
                 outcome=outcome, kind=route.kind if route else "", route_stage=route.stage if route else "",
                 route_probability=route.probability if route else None, input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens, cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens, cost_usd=cost,
+                cache_write_tokens=usage.cache_write_tokens, thinking_tokens=usage.thinking_tokens, cost_usd=cost,
                 latency_ms=latency_ms, ttft_ms=ttft_ms, escalation_reason=escalation_reason, error=error,
                 cached=cached, attempt=attempt, confidence=confidence, counterfactual_usd=counterfactual,
                 endpoint="" if provider in ("index", "cache") else self.session.tiers.endpoint(tier),

@@ -69,6 +69,9 @@ class Usage:
     """Input tokens written to a 5-minute prompt cache."""
     cache_write_1h_tokens: int = 0
     """Input tokens written to a 1-hour prompt cache."""
+    thinking_tokens: int = 0
+    """Of `output_tokens`, those the model spent thinking before it answered (billed as output; a part of
+    `output_tokens`, never added to it). Exact where the provider reports it (Gemini, Groq), else estimated."""
 
     @property
     def cache_write_tokens(self) -> int:
@@ -87,6 +90,7 @@ class Usage:
             self.cache_read_tokens + other.cache_read_tokens,
             self.cache_write_5m_tokens + other.cache_write_5m_tokens,
             self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            self.thinking_tokens + other.thinking_tokens,
         )
 
 
@@ -130,6 +134,8 @@ class GenerationResult:
     """Things the caller should tell the user (for example: context was trimmed)."""
     timings: CallTimings = field(default_factory=CallTimings)
     """Where the call's time went (load, prompt evaluation, decoding), where the backend knows."""
+    thinking: str = ""
+    """What the model showed of its thinking (a summary on current Claude models), apart from the answer."""
 
 
 class ModelError(Exception):

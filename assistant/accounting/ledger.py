@@ -83,6 +83,11 @@ ALTER TABLE calls ADD COLUMN returned_tokens INTEGER NOT NULL DEFAULT 0;
 """
 """Which MCP tool an agent called (empty for Tiercode's own commands), and how many tokens its result held."""
 
+_THINKING_V8 = """
+ALTER TABLE calls ADD COLUMN thinking_tokens INTEGER NOT NULL DEFAULT 0;
+"""
+"""Of a call's output tokens, those the model spent thinking (billed as output, a part of output_tokens)."""
+
 
 CLASSIFIER_TIER = "classifier"
 """The `tier` of the router's own model calls: recorded and priced like any call, never an answer."""
@@ -144,6 +149,9 @@ class CallRecord:
     """The MCP tool an agent called (`find_definition`, `ask_cheap`, ...); empty for Tiercode's own commands."""
     returned_tokens: int = 0
     """Tokens of the result the MCP tool returned to the agent."""
+    thinking_tokens: int = 0
+    """Of `output_tokens`, those the model spent thinking (exact where the provider reports them, else the output
+    the answer's text does not account for)."""
     ts: float = 0.0
     """Unix time; filled in when the record is written."""
 
@@ -154,7 +162,8 @@ _COLUMNS = [f.name for f in fields(CallRecord)]
 class Ledger(Database):
     """The append-only call ledger (several processes may write at once)."""
 
-    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5, _COUNTERFACTUAL_V6, _AGENT_V7)
+    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5, _COUNTERFACTUAL_V6, _AGENT_V7,
+                  _THINKING_V8)
 
     def record(self, call: CallRecord) -> int:
         """Append one record; returns its id."""

@@ -60,6 +60,8 @@ class Totals:
     queries: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    thinking_tokens: int = 0
+    """Of the output tokens, those spent thinking."""
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
@@ -87,6 +89,7 @@ class Totals:
         else:
             self.input_tokens += record.input_tokens
             self.output_tokens += record.output_tokens
+            self.thinking_tokens += record.thinking_tokens
             self.cache_read_tokens += record.cache_read_tokens
             self.cache_write_tokens += record.cache_write_tokens
         if record.outcome == "error":
@@ -172,7 +175,9 @@ class Stats:
         saved_pct = f" ({t.savings_usd / t.counterfactual_usd:.0%})" if t.counterfactual_usd > 0 else ""
         lines = [
             f"Since {since}: {t.calls} calls for {t.queries} queries, {usd(t.cost_usd)} spent",
-            f"Tokens: {t.input_tokens:,} in, {t.output_tokens:,} out, {t.cache_read_tokens:,} cache read, "
+            f"Tokens: {t.input_tokens:,} in, {t.output_tokens:,} out"
+            + (f" ({t.thinking_tokens:,} thinking)" if t.thinking_tokens else "")
+            + f", {t.cache_read_tokens:,} cache read, "
             f"{t.cache_write_tokens:,} cache write",
             f"Answered by: {answered or 'nothing yet'}",
             f"Local or index: {self.local_share:.1%}   free: {self.free_share:.1%}   "

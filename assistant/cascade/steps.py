@@ -130,6 +130,8 @@ class CascadeState:
     pending: tuple[str, str] | None = None
     """(tier, reason) of the last answer or call that did not stop the cascade."""
     final: tuple[str, str, str, Context, float | None, str] | None = None
+    final_thinking: str = ""
+    """What the final answer's model showed of its thinking (none for a cached answer)."""
     """(tier, model, text, context, confidence, finish reason) of the latest answer."""
     budget_stop: str = ""
     """Why a budget (or the user) stopped the cascade after an earlier tier had answered."""
@@ -149,12 +151,14 @@ class CascadeState:
             self.pending = None
 
     def add(self, tier: str, model: str, text: str, usage: Usage, cost: float, context: Context,
-            notes: tuple[str, ...], confidence: float | None = None, finish_reason: str = "") -> None:
+            notes: tuple[str, ...], confidence: float | None = None, finish_reason: str = "",
+            thinking: str = "") -> None:
         """Count one answer; the latest is the one the user gets."""
         self.usage = self.usage + usage
         self.cost += cost
         self.notes.extend(notes)
         self.final = (tier, model, text, context, confidence, finish_reason)
+        self.final_thinking = thinking
 
     def answer(self) -> Answer:
         """The Answer for the latest tier's answer; NoTierAnswered when there is none."""
@@ -167,8 +171,7 @@ class CascadeState:
             cached=self.final_cached, escalations=tuple(self.escalations), usage=self.usage, cost_usd=self.cost,
             sources=context.sources, duration_ms=(time.perf_counter() - self.started) * 1000,
             notes=tuple(self.notes), query_id=self.query_id, confidence=confidence, budget_stop=self.budget_stop,
-            fallback_from=self.fallback_from,
-            finish_reason=finish_reason,
+            fallback_from=self.fallback_from, finish_reason=finish_reason, thinking=self.final_thinking,
         )
 
     def fall_back(self) -> bool:
@@ -358,7 +361,7 @@ class Cascade:
                                     result, step.cost, "" if verdict.confident else verdict.reason,
                                     state.first_context, verdict.score)
         state.add(step.name, result.model, result.text, result.usage, step.cost, step.context, result.notes,
-                  verdict.score, result.finish_reason)
+                  verdict.score, result.finish_reason, result.thinking)
         state.rejected_hit = None  # a fresh answer from a later tier supersedes a skipped cached one
         if not reason:
             return Flow.STOP

@@ -12,7 +12,7 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.suggester import Suggester
-from textual.widgets import Input, Markdown, Static
+from textual.widgets import Collapsible, Input, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from assistant.accounting.money import usd
@@ -137,6 +137,10 @@ class Turn(Vertical):
             await self._stream.stop()
             self._stream = None
         if answer is not None:
+            if answer.thinking:  # folded above the answer: open it to see how the model got there
+                await self.mount(Collapsible(Static(Text(answer.thinking), classes="thinking"), collapsed=True,
+                                             title=f"thinking · {answer.usage.thinking_tokens} tokens"),
+                                 before=self.markdown)
             if answer.tier == "index":  # plain lines (location, signature), not Markdown
                 await self.markdown.update(verbatim_markdown(answer.answer))
             elif answer.escalations or not self.markdown.source.strip():

@@ -166,6 +166,8 @@ def _on_event(event: Any, state: StreamState, seen: _Seen, ttl: str) -> None:
         state.usage = _normalize(seen.usage, ttl)
     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
         state.emit(event.delta.text)
+    elif event.type == "content_block_delta" and event.delta.type == "thinking_delta":
+        state.think(event.delta.thinking)
     elif event.type == "message_delta":
         _merge_usage(seen.usage, event.usage)
         state.usage = _normalize(seen.usage, ttl)

@@ -181,11 +181,16 @@ class StreamState:
     finish_reason: str | None = None
     """Set when the provider says the generation ended."""
     _parts: list[str] = field(default_factory=list)
+    _thinking: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
         """The text generated so far."""
         return "".join(self._parts)
+
+    def think(self, delta: str) -> None:
+        """Record a piece of the model's shown thinking (never passed on as answer text)."""
+        self._thinking.append(delta)
 
     def emit(self, delta: str) -> None:
         """Record a text delta and pass it on."""
@@ -216,8 +221,12 @@ class StreamState:
             if finish_reason != "cancelled":
                 notes = (f"{self.label} reported no token usage; the counts are estimates",)
         latency_ms = (time.perf_counter() - self.started) * 1000
+        thinking = "".join(self._thinking)
+        if thinking and not usage.thinking_tokens:  # not reported apart: the output the answer's text does not use
+            usage = replace(usage, thinking_tokens=max(0, usage.output_tokens - estimate_tokens(self.text)))
         return GenerationResult(
             text=self.text,
+            thinking=thinking,
             provider=self.provider,
             model=self.model,
             usage=usage,
@@ -283,3 +292,19 @@ class CloudTier:
         if is_set(cancel):
             raise state.cancelled()
         return state
+
+
+def chat_completion_usage(usage: Any) -> Usage:
+    """An OpenAI-style chat completion's usage, normalized: `prompt_tokens` include the cached ones (where the
+    server reports any), `completion_tokens` the reasoning ones (`completion_tokens_details.reasoning_tokens`)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = (getattr(details, "cached_tokens", 0) or 0) if details is not None else 0
+    completion = getattr(usage, "completion_tokens_details", None)
+    reasoning = (getattr(completion, "reasoning_tokens", 0) or 0) if completion is not None else 0
+    return Usage(
+        input_tokens=max(0, usage.prompt_tokens - cached),
+        output_tokens=usage.completion_tokens,
+        cache_read_tokens=cached,
+        thinking_tokens=reasoning,
+    )
+

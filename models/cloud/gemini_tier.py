@@ -139,7 +139,9 @@ def _on_chunk(chunk: types.GenerateContentResponse, state: StreamState) -> None:
         return
     candidate = chunk.candidates[0]
     for part in (candidate.content.parts or []) if candidate.content else []:
-        if part.text and not part.thought:
+        if part.text and part.thought:
+            state.think(part.text)
+        elif part.text:
             state.emit(part.text)
     if candidate.finish_reason is not None:
         reason = str(getattr(candidate.finish_reason, "value", candidate.finish_reason))
@@ -154,6 +156,7 @@ def _normalize(meta: types.GenerateContentResponseUsageMetadata) -> Usage:
         input_tokens=max(0, prompt - cached),
         output_tokens=(meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0),
         cache_read_tokens=cached,
+        thinking_tokens=meta.thoughts_token_count or 0,
     )
 
 

@@ -13,11 +13,12 @@ from typing import Any
 import groq
 import httpx
 
-from models.base import GenerationRequest, GenerationResult, ModelError, TextCallback, Usage
+from models.base import GenerationRequest, GenerationResult, ModelError, TextCallback
 from models.cloud.common import (
     DEFAULT_TIMEOUT,
     CloudTier,
     StreamState,
+    chat_completion_usage,
     connection_error,
     is_set,
     parse_retry_after,
@@ -96,22 +97,14 @@ class GroqTier(CloudTier):
 def _on_chunk(chunk: Any, state: StreamState) -> None:
     usage = chunk.usage or (chunk.x_groq.usage if chunk.x_groq is not None else None)
     if usage is not None:
-        state.usage = _normalize(usage)
+        state.usage = chat_completion_usage(usage)
     for choice in chunk.choices[:1]:
         if choice.delta.content:
             state.emit(choice.delta.content)
+        if getattr(choice.delta, "reasoning", None):
+            state.think(choice.delta.reasoning)
         if choice.finish_reason:
             state.finish_reason = choice.finish_reason
-
-
-def _normalize(usage: Any) -> Usage:
-    """Groq's `prompt_tokens` include the cached ones."""
-    cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details is not None else 0
-    return Usage(
-        input_tokens=max(0, usage.prompt_tokens - cached),
-        output_tokens=usage.completion_tokens,
-        cache_read_tokens=cached,
-    )
 
 
 def _message(body: object) -> str | None:

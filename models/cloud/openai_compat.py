@@ -38,12 +38,12 @@ from models.base import (
     ModelUnavailable,
     TextCallback,
     TierHealth,
-    Usage,
 )
 from models.cloud.common import (
     DEFAULT_TIMEOUT,
     CloudTier,
     StreamState,
+    chat_completion_usage,
     connection_error,
     error_message,
     is_set,
@@ -295,12 +295,15 @@ def _on_chunk(chunk: Any, state: StreamState, tokens: _Logprobs) -> None:
     if isinstance(getattr(chunk, "model", None), str) and chunk.model:
         state.model = chunk.model
     if getattr(chunk, "usage", None) is not None:
-        state.usage = _normalize(chunk.usage)
+        state.usage = chat_completion_usage(chunk.usage)
     for choice in choices[:1]:
         if choice.logprobs is not None:
             tokens.add(choice.logprobs.content)
         if choice.delta is not None and choice.delta.content:
             state.emit(choice.delta.content)
+        reasoning = _reasoning(choice.delta)
+        if reasoning:
+            state.think(reasoning)
         if choice.finish_reason:
             state.finish_reason = choice.finish_reason
 
@@ -314,15 +317,13 @@ def _malformed(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:80] or type(exc).__name__
 
 
-def _normalize(usage: Any) -> Usage:
-    """`prompt_tokens` include the cached ones, where the server reports any."""
-    details = usage.prompt_tokens_details
-    cached = (details.cached_tokens or 0) if details is not None else 0
-    return Usage(
-        input_tokens=max(0, usage.prompt_tokens - cached),
-        output_tokens=usage.completion_tokens,
-        cache_read_tokens=cached,
-    )
+def _reasoning(delta: Any) -> str:
+    """A reasoning delta, under the name the server uses (llama.cpp, vLLM: `reasoning_content`; Ollama, Groq:
+    `reasoning`): extra fields the SDK keeps as they came."""
+    if delta is None:
+        return ""
+    value = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+    return value if isinstance(value, str) else ""
 
 
 def _started(state: StreamState | None) -> StreamState | None:

@@ -79,7 +79,7 @@ CASES = [
         "Gemini rejected the API key (400)", 503,
         {"promptTokenCount": 2530, "cachedContentTokenCount": 2000, "candidatesTokenCount": 40,
          "thoughtsTokenCount": 2},
-        Usage(input_tokens=530, output_tokens=42, cache_read_tokens=2000),
+        Usage(input_tokens=530, output_tokens=42, cache_read_tokens=2000, thinking_tokens=2),
         "GEMINI_API_KEY",
     ),
     Case(
@@ -231,6 +231,7 @@ def test_thinking_is_billed_but_not_streamed(case: Case, emulator: Emulator) -> 
     result = make_tier(case, emulator).generate(REQUEST, on_text=deltas.append)
     assert "".join(deltas) == result.text == "Short answer."
     assert result.usage.output_tokens == 4 + 13
+    assert result.usage.thinking_tokens == 13  # reported apart (Gemini, Groq), or the output the text leaves
 
 
 def test_gemini_request_shape(gemini_emulator: GeminiEmulator) -> None:

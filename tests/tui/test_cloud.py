@@ -132,3 +132,22 @@ async def test_clear_waits_until_the_running_answer_is_done(
         cloud_emulators.groq.resume.set()
         await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
         assert len(app.dialogue.turns) == 1  # the answer that was running is remembered, not half-cleared
+
+
+async def test_the_models_thinking_is_folded_above_its_answer(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    from textual.widgets import Collapsible
+
+    thought = "The question is about make_report; its return value is the joined line, so say that."
+    cloud_emulators.groq.script(Reply(GOOD, thinking=thought))
+    app = make_app(sample_repo, offline=False, tiers=["groq"])
+    async with app.run_test() as pilot:
+        await submit(pilot, "explain what make_report returns")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        turn = last_turn(app)
+        folded = turn.query_one(Collapsible)
+        assert folded.collapsed and folded.title.startswith("thinking · ")
+        assert thought in str(folded.query_one(".thinking").render())
+        assert thought not in turn.markdown.source and turn.markdown.source.strip() == GOOD
+        assert list(turn.children).index(folded) < list(turn.children).index(turn.markdown)
