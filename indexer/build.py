@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.parse import parse_source
 from indexer.scan import Candidate, ScanOptions, check_file, is_binary, scan
 from indexer.sqlitedb import is_corruption
 from indexer.store import FileRows, FileState, IndexStore
@@ -210,6 +209,8 @@ def _index_chunk(jobs: list[_Job]) -> list[_Outcome]:
 def _parse_one(language: str, data: bytes) -> FileRows | None:
     """Parse one file into the rows the store keeps; None when the parser itself fails (nothing may crash
     a build)."""
+    from indexer.parse import parse_source  # the parser loads only when a file changed
+
     try:
         return FileRows.of(parse_source(language, data), data)
     except Exception:  # a grammar or query bug must cost one file, not the build

@@ -11,11 +11,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from indexer.parse import ParsedFile
 from indexer.sqlitedb import Database, DatabaseCorrupt
 from indexer.store_schema import LOOKUP_INDEXES, MIGRATIONS
 from indexer.words import STOPWORDS, body_words, file_words, match_any, split_identifier
+
+if TYPE_CHECKING:
+    from indexer.parse import ParsedFile
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,11 @@ import bisect
 import functools
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from indexer.parse import ParsedFile
+if TYPE_CHECKING:
+    from indexer.parse import ParsedFile
+
 
 STOPWORDS = frozenset(
     [

@@ -130,9 +130,8 @@ class CascadeState:
     pending: tuple[str, str] | None = None
     """(tier, reason) of the last answer or call that did not stop the cascade."""
     final: tuple[str, str, str, Context, float | None, str] | None = None
-    final_thinking: str = ""
-    """What the final answer's model showed of its thinking (none for a cached answer)."""
     """(tier, model, text, context, confidence, finish reason) of the latest answer."""
+    final_thinking: str = ""  # what its model showed of its thinking (none for a cached answer)
     budget_stop: str = ""
     """Why a budget (or the user) stopped the cascade after an earlier tier had answered."""
     rejected_hit: tuple[CacheHit, str, Context] | None = None
@@ -154,11 +153,9 @@ class CascadeState:
             notes: tuple[str, ...], confidence: float | None = None, finish_reason: str = "",
             thinking: str = "") -> None:
         """Count one answer; the latest is the one the user gets."""
-        self.usage = self.usage + usage
-        self.cost += cost
+        self.usage, self.cost = self.usage + usage, self.cost + cost
         self.notes.extend(notes)
-        self.final = (tier, model, text, context, confidence, finish_reason)
-        self.final_thinking = thinking
+        self.final, self.final_thinking = (tier, model, text, context, confidence, finish_reason), thinking
 
     def answer(self) -> Answer:
         """The Answer for the latest tier's answer; NoTierAnswered when there is none."""

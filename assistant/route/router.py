@@ -8,6 +8,7 @@ question with a JSON-constrained answer and its probability.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -61,7 +62,14 @@ _RULES: dict[Kind, tuple[str, ...]] = {
                 rf"^which (?!{_PLACE_NOUNS})\w+ (does|do|did|will)\b",
                 rf"^which (?!{_PLACE_NOUNS})\w+ (is|are) \S+ (?!(defined|declared|located|imported)\b)"),
 }
-_COMPILED = {kind: tuple(re.compile(p, re.I) for p in patterns) for kind, patterns in _RULES.items()}
+
+
+@functools.cache
+def _compiled_rules() -> dict[str, tuple[re.Pattern[str], ...]]:
+    """The rules, compiled when a question is first routed (a lookup the index answers never needs them)."""
+    return {kind: tuple(re.compile(p, re.I) for p in patterns) for kind, patterns in _RULES.items()}
+
+
 _COMPLEX_HINTS = re.compile(
     r"\b(architecture|across (the )?(whole|entire|all)|every file|whole (repo|codebase|project)|redesign|"
     r"migrat\w+|concurren\w+|race condition|thread[- ]safe|performance|security|distributed)\b",
@@ -115,7 +123,7 @@ def difficulty_of(question: str, kind: Kind) -> Difficulty:
 def classify_fast(question: str) -> Route | None:
     """The rules stage: a Route when one kind clearly wins, None when unsure."""
     scores: dict[Kind, float] = {}
-    for kind, patterns in _COMPILED.items():
+    for kind, patterns in _compiled_rules().items():
         for pattern in patterns:
             found = pattern.search(question)
             if found:
