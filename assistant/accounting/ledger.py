@@ -83,6 +83,13 @@ ALTER TABLE calls ADD COLUMN returned_tokens INTEGER NOT NULL DEFAULT 0;
 """
 """Which MCP tool an agent called (empty for Tiercode's own commands), and how many tokens its result held."""
 
+_BATCH_V9 = """
+ALTER TABLE calls ADD COLUMN batch_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX calls_batch ON calls(batch_id) WHERE batch_id != '';
+"""
+"""The provider's batch a call was made in (`tiercode batch`; billed at the batch price); empty for calls made at
+once."""
+
 
 CLASSIFIER_TIER = "classifier"
 """The `tier` of the router's own model calls: recorded and priced like any call, never an answer."""
@@ -144,6 +151,8 @@ class CallRecord:
     """The MCP tool an agent called (`find_definition`, `ask_cheap`, ...); empty for Tiercode's own commands."""
     returned_tokens: int = 0
     """Tokens of the result the MCP tool returned to the agent."""
+    batch_id: str = ""
+    """The provider's id of the batch the call was made in, at the batch price; empty for a call made at once."""
     ts: float = 0.0
     """Unix time; filled in when the record is written."""
 
@@ -154,7 +163,8 @@ _COLUMNS = [f.name for f in fields(CallRecord)]
 class Ledger(Database):
     """The append-only call ledger (several processes may write at once)."""
 
-    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5, _COUNTERFACTUAL_V6, _AGENT_V7)
+    migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5, _COUNTERFACTUAL_V6, _AGENT_V7,
+                  _BATCH_V9)  # merged after main's _THINKING_V8 it is migration 9
 
     def record(self, call: CallRecord) -> int:
         """Append one record; returns its id."""
@@ -178,6 +188,11 @@ class Ledger(Database):
             values = dict(row)
             values["cached"] = bool(values["cached"])
             yield CallRecord(**values)
+
+    def has_batch_record(self, batch_id: str, query_id: str) -> bool:
+        """Whether a call of this query in this batch is recorded (what makes collecting a batch twice record once)."""
+        query = "SELECT 1 FROM calls WHERE batch_id = ? AND query_id = ? LIMIT 1"
+        return self.conn.execute(query, (batch_id, query_id)).fetchone() is not None
 
     def spent(self, since: float, session_id: str | None = None) -> float:
         """Dollars spent since a Unix time, optionally in one session only."""

@@ -175,6 +175,7 @@ def _attached(session: Session, extra: str, diff_base: str | None) -> str:
 
 
 from assistant.cli import (  # noqa: E402 - subcommands register on `cli`
+    batch_cmd,
     config_cmd,
     doctor_cmd,
     index_cmd,
@@ -184,7 +185,7 @@ from assistant.cli import (  # noqa: E402 - subcommands register on `cli`
 )
 
 cli.add_command(models_cmd.models)
-for module in (index_cmd, config_cmd, stats_cmd, doctor_cmd, mcp_cmd):
+for module in (index_cmd, config_cmd, stats_cmd, doctor_cmd, mcp_cmd, batch_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 
