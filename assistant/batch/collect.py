@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from assistant.accounting.ledger import CallRecord
 from assistant.batch.jobs import Job, answer_row
@@ -43,7 +43,7 @@ class BatchReport:
         b, counts = self.batch, self.status.counts
         return {"batch": b.batch_id, "tier": b.tier, "model": b.model, "state": self.status.state,
                 "canceled": b.canceled, "requests": self.size, "collected": self.collected,
-                "counts": counts.__dict__, "estimated_usd": round(b.estimated_usd, 6), "created_at": b.created_at}
+                "counts": asdict(counts), "estimated_usd": round(b.estimated_usd, 6), "created_at": b.created_at}
 
 
 class BatchDesk:

@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -166,7 +167,7 @@ def _desk(repo: Path) -> Iterator[BatchDesk]:
 
 def _status_line(report: BatchReport) -> str:
     b, counts = report.batch, report.status.counts
-    parts: Sequence[str] = [f"{n} {name}" for name, n in counts.__dict__.items() if n]
+    parts: Sequence[str] = [f"{n} {name}" for name, n in asdict(counts).items() if n]
     canceled = " (cancel asked)" if b.canceled and report.status.state != "ended" else ""
     return (f"{b.batch_id}  {b.tier} ({b.model})  {report.status.state}{canceled}  {report.size} request(s): "
             f"{', '.join(parts) or 'none'}; {report.collected} collected; at most {usd(b.estimated_usd)}")

@@ -149,6 +149,17 @@ def test_a_malformed_line_is_a_one_line_error_naming_it_and_nothing_is_asked(bat
     one_line_error(missing, 2, "line 1: pkg/nowhere.py is not a file in the repository")
 
 
+def test_a_question_asked_before_is_answered_from_the_cache_at_once(batches: Batches) -> None:
+    batches.cloud.anthropic.script(Reply("Register shape classes in a plugin registry."))
+    asked = CliRunner().invoke(cli, ["ask", DESIGN, "--yes", "--repo", str(batches.repo)])  # starts at sonnet
+    assert asked.exit_code == 0, asked.stderr
+    done = CliRunner().invoke(cli, ["batch", "submit", "-", "--yes", "--repo", str(batches.repo)],
+                              input=json.dumps(DESIGN) + "\n")
+    assert [(r["status"], r["tier"], r["answer"], r["cost_usd"]) for r in rows(done)] == [
+        ("answered", "sonnet", "Register shape classes in a plugin registry.", 0.0)]
+    assert created(batches) == 0 and ledger()[-1].outcome == "cache_hit"
+
+
 def test_a_tier_that_cannot_batch_is_refused_and_tier_chooses_the_batch_tier(batches: Batches) -> None:
     one_line_error(batches.submit(DESIGN, extra=("--tier", "groq", "--yes")), 2, "tier 'groq' cannot take a batch")
     batches.free.script(Reply("I don't know."))
