@@ -86,10 +86,11 @@ def _reason(exc: Exception) -> str:
 
 def review_jobs(repo: Path, paths: Sequence[str], changed: bool, indexed: Sequence[str]) -> list[Job]:
     """One review a file: the files `paths` name (a folder: the indexed files under it) or, with `changed`, the
-    indexed files git sees changed or untracked; UsageError when there is none."""
+    indexed files git sees changed or untracked, empty ones left out; UsageError when there is none."""
     if changed == bool(paths):
         raise UsageError("give the files to review, or --changed for the files changed since the last commit")
-    files = _changed(repo, indexed) if changed else _named(repo, paths, indexed)
+    files = [path for path in (_changed(repo, indexed) if changed else _named(repo, paths, indexed))
+             if (repo / path).stat().st_size > 0]  # an empty file has nothing to review
     if not files:
         raise UsageError("no changed source files to review (git sees none changed since HEAD)" if changed
                          else "no indexed files under the folders given; name source files to review")

@@ -94,7 +94,7 @@ def collect_cmd(batch_ids: tuple[str, ...], repo: Path) -> None:
     with _desk(repo) as desk:
         collected, waiting = desk.collect(batch_ids, _emit)
     still = f"; {waiting} batch(es) still in progress" if waiting else ""
-    click.echo(f"tiercode: collected {collected} answer(s){still}", err=True)
+    click.echo(f"tiercode: collected {collected} result(s){still}", err=True)
 
 
 @batch.command("cancel")

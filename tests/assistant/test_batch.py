@@ -194,7 +194,7 @@ def test_status_then_collect_records_each_answer_once_at_its_batch_price(batches
         full = pricing.cost_usd(record.model, usage)
         assert record.cost_usd == pytest.approx(full * 0.5) and full > 0
     again = batches.run("collect")
-    assert rows(again) == [] and "collected 0 answer(s)" in again.stderr
+    assert rows(again) == [] and "collected 0 result(s)" in again.stderr
     assert batch_records() == records
     stats = compute_stats(open_ledger(paths.data_dir()))
     assert stats.answered_by == {"gemini": 1, "sonnet": 1}  # the escalated question is one query, answered once
@@ -317,6 +317,7 @@ def test_review_changed_batches_one_review_per_changed_file_of_a_git_repo(batche
 def test_review_needs_files_or_changed_and_changed_needs_git(batches: Batches) -> None:
     one_line_error(batches.run("review", "--yes"), 2, "give the files to review, or --changed")
     one_line_error(batches.run("review", "--changed", "--yes"), 2, "--changed needs a git work tree")
+    (batches.repo / "pkg" / "empty.py").write_text("", encoding="utf-8")  # nothing to review
     done = rows(batches.run("review", "pkg", "--yes"))
     assert sorted(r["question"].split(":")[0] for r in done) == [
         "Review pkg/__init__.py", "Review pkg/report.py", "Review pkg/shapes.py"]
