@@ -63,6 +63,8 @@ class BatchTriage(Pipeline):
         if forced_tier is not None and forced_tier not in self.batch_tiers:
             raise UsageError(f"tier '{forced_tier}' cannot take a batch here (tiers that can: "
                              f"{', '.join(self.batch_tiers) or 'none'}); name one of them with --tier")
+        if not self.batch_tiers and session.settings.offline:
+            raise UsageError("offline, no tier can take a batch: batches go to a provider's API; run without --offline")
         if not self.batch_tiers:
             raise UsageError("no configured tier can take a batch: batches go to a priced anthropic or gemini tier "
                              "with its key set (ANTHROPIC_API_KEY, GEMINI_API_KEY)")

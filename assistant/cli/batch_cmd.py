@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from assistant import offline as offline_guard
 from assistant import paths
 from assistant.accounting.money import usd
 from assistant.cli.common import repo_option, settings_for
@@ -145,7 +146,8 @@ def _read_lines(file: Path) -> list[str]:
 def _session(repo: Path, yes: bool) -> Iterator[Session]:
     from assistant.session import Session
 
-    session = Session(repo, settings_for(repo), ConsoleReporter(stream=False, assume_yes=yes))
+    offline = True if offline_guard.active() else None  # `tiercode --offline batch ...`
+    session = Session(repo, settings_for(repo, offline=offline), ConsoleReporter(stream=False, assume_yes=yes))
     try:
         yield session
     finally:

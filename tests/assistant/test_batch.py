@@ -103,6 +103,13 @@ def one_line_error(result: Result, code: int, fragment: str) -> str:
     return lines[-1]
 
 
+def tiercode(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The command line in a process of its own, in a session without a terminal (a prompt is declined)."""
+    return subprocess.run([sys.executable, "-c", "from assistant.cli.main import main; main()", *args],
+                          capture_output=True, text=True, env=env or dict(os.environ), timeout=300,
+                          start_new_session=True)
+
+
 def created(batches: Batches) -> int:
     return len(batches.cloud.anthropic.batches.all) + len(batches.cloud.gemini.batches.all)
 
@@ -158,6 +165,17 @@ def test_a_question_asked_before_is_answered_from_the_cache_at_once(batches: Bat
     assert [(r["status"], r["tier"], r["answer"], r["cost_usd"]) for r in rows(done)] == [
         ("answered", "sonnet", "Register shape classes in a plugin registry.", 0.0)]
     assert created(batches) == 0 and ledger()[-1].outcome == "cache_hit"
+
+
+def test_offline_or_without_a_tier_that_can_batch_nothing_is_asked(batches: Batches,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    batches.questions.write_text(json.dumps(DESIGN) + "\n", encoding="utf-8")
+    offline = tiercode("--offline", "batch", "submit", str(batches.questions), "--yes", "--repo", str(batches.repo))
+    assert offline.returncode == 2 and offline.stderr.startswith("tiercode: error: offline, no tier can take a batch")
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.delenv("GEMINI_API_KEY")
+    one_line_error(batches.submit(DESIGN), 2, "no configured tier can take a batch")
+    assert created(batches) == 0 and batches.free.requests == []
 
 
 def test_a_tier_that_cannot_batch_is_refused_and_tier_chooses_the_batch_tier(batches: Batches) -> None:
@@ -256,10 +274,8 @@ def test_per_query_limits_each_question_and_earlier_batches_count_against_the_da
 
 def test_consent_above_the_threshold_is_asked_and_declining_submits_nothing(batches: Batches) -> None:
     batches.questions.write_text(json.dumps(DESIGN) + "\n", encoding="utf-8")
-    env = dict(os.environ, TIERCODE_CONFIRM_ABOVE_USD="0")
-    done = subprocess.run([sys.executable, "-c", "from assistant.cli.main import main; main()", "batch", "submit",
-                           str(batches.questions), "--repo", str(batches.repo)], capture_output=True, text=True,
-                          env=env, timeout=300, start_new_session=True)  # no terminal to ask on: declined
+    done = tiercode("batch", "submit", str(batches.questions), "--repo", str(batches.repo),
+                    env=dict(os.environ, TIERCODE_CONFIRM_ABOVE_USD="0"))  # no terminal to ask on: declined
     assert done.returncode == 3 and "batch declined" in done.stderr and "pass --yes" in done.stderr, done.stderr
     assert created(batches) == 0
 
