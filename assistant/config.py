@@ -5,8 +5,13 @@ API keys come from the environment or the user's file, never from the repository
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
+import itertools
 import os
 import sys
+import textwrap
 import tomllib
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -52,7 +57,7 @@ SDK_BASE_URL_ENV = {f"{name}_base_url": PROVIDER_KINDS[spec.provider].base_url_e
 class LocalSettings(BaseModel):
     """The local llama.cpp tier."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     coder: str = "auto"
     """Catalog name or GGUF path of the local coder; `auto` takes the best one installed."""
@@ -85,7 +90,7 @@ class ContextSettings(BaseModel):
     """Tokens of index context each built-in tier's prompt may carry (the answer's room comes on top); a
     `[tier.NAME]` table sets its own with `context_tokens`."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     local: int = Field(1500, ge=0)
     """For the local tier (also kept within the model's own window)."""
@@ -104,7 +109,7 @@ class ContextSettings(BaseModel):
 class BudgetSettings(BaseModel):
     """Money limits in US dollars; None means no limit."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     per_query: float | None = Field(None, ge=0)
     """Most a single question may cost."""
@@ -122,7 +127,7 @@ class Settings(BaseSettings):
     """Everything Tiercode can be configured with."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TIERCODE_", env_nested_delimiter="__", extra="forbid", use_attribute_docstrings=True
+        env_prefix="TIERCODE_", env_nested_delimiter="__", extra="forbid"
     )
 
     offline: bool = False
@@ -399,11 +404,11 @@ def explain_settings(repo: Path | None = None, **flags: Any) -> list[SettingOrig
     for name, field in Settings.model_fields.items():
         value = getattr(settings, name)
         if isinstance(value, BaseModel):
-            for sub, sub_field in type(value).model_fields.items():
+            for sub in type(value).model_fields:
                 source = _source(f"{name}.{sub}", [f"TIERCODE_{name}__{sub}".upper()], given,
                                  user.get(name, {}), repo_data.get(name, {}), sub, getattr(value, sub))
                 rows.append(SettingOrigin(f"{name}.{sub}", _show(getattr(value, sub)), source,
-                                          sub_field.description or ""))
+                                          attribute_docs(type(value)).get(sub, "")))
             continue
         env_names = [f"TIERCODE_{name}".upper()]
         alias = field.validation_alias
@@ -413,8 +418,25 @@ def explain_settings(repo: Path | None = None, **flags: Any) -> list[SettingOrig
         sdk_env = SDK_BASE_URL_ENV.get(name, "")
         if value is None and os.environ.get(sdk_env):  # not a setting, but where the SDK will send the calls
             value, source = os.environ[sdk_env], f"environment ({sdk_env}, read by the SDK)"
-        rows.append(SettingOrigin(name, _show(value), source, field.description or ""))
+        rows.append(SettingOrigin(name, _show(value), source, attribute_docs(Settings).get(name, "")))
     return rows
+
+
+@functools.cache
+def attribute_docs(model: type) -> dict[str, str]:
+    """The docstring under each annotated attribute of a class, read from its source when `tiercode config` shows
+    them (pydantic's `use_attribute_docstrings` would read every settings class's source at each start-up)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(model)))
+    except (OSError, TypeError, SyntaxError):  # no source (a frozen build): the settings show no docs
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs = {}
+    for node, after in itertools.pairwise(body):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr) \
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+            docs[node.target.id] = inspect.cleandoc(after.value.value)
+    return docs
 
 
 def _source(key: str, env_names: list[str], given: set[str], user: dict[str, Any], repo: dict[str, Any],

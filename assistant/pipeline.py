@@ -1,18 +1,18 @@
-"""One question's path: pre-flight, classify, context, the cascade with budgets and the ledger."""
+"""One question's path: pre-flight, classify, context, the cascade with budgets and the ledger.
+
+The cascade, the context builder, the caches and the repository map are imported where they are first used: a
+lookup the index answers loads none of them (a lookup is a command-line round trip, not a model call)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from assistant.accounting.budget import BudgetGuard
 from assistant.accounting.ledger import CLASSIFIER_TIER, COMPACTION_TIER, CallRecord, new_id
 from assistant.answer import Answer
-from assistant.cascade.estimates import estimate, history_budget
-from assistant.cascade.steps import Cascade, CascadeState, Query
-from assistant.context.builder import Context, Span, build_context
-from assistant.context.compaction import Compacted, compact, should_compact
 from assistant.context.conversation import Conversation, History, Turn
 from assistant.context.instructions import Instructions, find_instructions, load_instructions
 from assistant.context.pinned import PinnedFiles
@@ -20,8 +20,6 @@ from assistant.errors import UsageError
 from assistant.route.answer_shape import AnswerShape, answer_shape
 from assistant.route.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
 from assistant.route.router import Route, classify, start_index
-from assistant.session import Session
-from indexer.repomap import render_map
 from models import pricing
 from models.base import (
     Backend,
@@ -35,6 +33,11 @@ from models.base import (
     capabilities_of,
 )
 from models.tier_registry import builtin_specs
+
+if TYPE_CHECKING:
+    from assistant.context.builder import Context, Span
+    from assistant.context.compaction import Compacted
+    from assistant.session import Session
 
 _SYSTEM_PROMPT = (
     "You are Tiercode, a coding assistant working in the repository '{repo}'. Answer the developer's "
@@ -134,6 +137,8 @@ class Pipeline:
             found = answer_lookup(question, store) if answerable and route.kind == "lookup" else None
         if found is not None:
             return self._from_index(query_id, question, found, route, started, conversation)
+        from assistant.cascade.steps import Cascade, CascadeState, Query
+
         state = CascadeState(query_id, route, started, queue=self.tier_order(route.start_tier, tier),
                              fallback=self.fallback_order(route.start_tier, tier))
         if conversation is not None:
@@ -163,6 +168,8 @@ class Pipeline:
         """Fold a conversation's earlier turns into a summary by the cheapest available tier (`/compact`); the
         call is a ledger record (tier `compaction`, at its tier's prices; under the question it came before, when
         it did). Raises ModelError when it fails."""
+        from assistant.context.compaction import compact
+
         tiers = self.session.tiers
         done = compact(conversation, tiers.order(), tiers.get)
         if done is not None:
@@ -174,6 +181,9 @@ class Pipeline:
     def _compact_if_full(self, conversation: Conversation, queue: list[str], query_id: str) -> None:
         """Compact before a question when the carried turns pass `compact_at` of the first tier's history budget;
         a failed summary leaves the turns as they were (the history budget still keeps the request in bounds)."""
+        from assistant.cascade.estimates import history_budget
+        from assistant.context.compaction import should_compact
+
         try:
             backend = self.session.tiers.get(queue[0]) if queue else None
         except ModelUnavailable:
@@ -209,6 +219,8 @@ class Pipeline:
         route = classify(question, attached=extra)
         if answerable and route.kind == "lookup" and answer_lookup(question, store) is not None:
             return Plan(route, True)
+        from assistant.cascade.estimates import estimate
+
         plans = []
         for name in [*self.tier_order(route.start_tier, tier), *self.fallback_order(route.start_tier, tier)]:
             try:
@@ -274,6 +286,8 @@ class Pipeline:
             room = window - answer_room // 2 - 400 - history.tokens - \
                 (instructions.tokens if instructions else 0)
             budget = max(0, min(budget, room))
+        from assistant.context.builder import build_context
+
         store = self.session.store()
         vectors = self.session.vectors()
         embedder = self.session.code_embedder() if vectors is not None and vectors.size else None
@@ -320,6 +334,8 @@ class Pipeline:
         store = self.session.store()
         key = (tier, store.generation())
         if key not in self._maps:
+            from indexer.repomap import render_map
+
             self._maps = {k: text for k, text in self._maps.items() if k[0] != tier}  # this tier's old maps go
             self._maps[key] = render_map(store, budget, backend.count_tokens)
         repo_map = self._maps[key]

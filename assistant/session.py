@@ -1,24 +1,28 @@
-"""A session: one repository, its settings, its index, the ledger and the tiers, opened once."""
+"""A session: one repository, its settings, its index, the ledger and the tiers, opened once. The caches, the
+vectors and the embedding model are imported when first opened (a lookup needs none of them)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from assistant import paths
-from assistant.accounting.cache import ResponseCache, open_cache, set_aside
 from assistant.accounting.ledger import Ledger, new_id, open_ledger
 from assistant.config import Settings
 from assistant.errors import UsageError
 from assistant.tiers import TierSet
 from assistant.timing import Timings
 from indexer.build import BuildReport, build_or_rebuild
-from indexer.embed import VECTORS_FILE, VectorIndex
 from indexer.scan import ScanOptions
 from indexer.store import IndexStore
 from models.base import ModelUnavailable
-from models.embedder import LlamaEmbedder
+
+if TYPE_CHECKING:
+    from assistant.accounting.cache import ResponseCache
+    from assistant.context.saved_conversations import ConversationStore
+    from indexer.embed import VectorIndex
+    from models.embedder import LlamaEmbedder
 
 
 class Reporter(Protocol):
@@ -82,6 +86,7 @@ class Session:
         self._embedder: LlamaEmbedder | bool | None = False  # False: not looked for yet
         self._query_embedder: LlamaEmbedder | None = None
         self._vectors: VectorIndex | None = None
+        self._conversations: ConversationStore | None = None
         self.last_build: BuildReport | None = None
 
     @property
@@ -127,14 +132,26 @@ class Session:
     def cache(self) -> ResponseCache:
         """The response caches, opened on first use."""
         if self._cache is None:
+            from assistant.accounting.cache import open_cache
+
             s = self.settings
             ttl = None if s.cache_ttl_hours is None else s.cache_ttl_hours * 3600
             self._cache = open_cache(paths.data_dir(), self.reporter.status, ttl_s=ttl,
                                      semantic_threshold=s.semantic_threshold, semantic_edits=s.semantic_cache_edits)
         return self._cache
 
+    def conversations(self) -> ConversationStore:
+        """The saved conversations (`tiercode -c`, `ask --continue`, `tiercode sessions`), opened on first use."""
+        if self._conversations is None:
+            from assistant.context.saved_conversations import open_conversations
+
+            self._conversations = open_conversations(paths.data_dir(), self.reporter.status)
+        return self._conversations
+
     def replace_cache(self, reason: str) -> ResponseCache:
         """Set aside a response cache found damaged while in use (with a notice) and open a new one."""
+        from assistant.accounting.cache import set_aside
+
         if self._cache is not None:
             self._cache.close()
             self._cache = None
@@ -145,6 +162,8 @@ class Session:
         """The model made for embeddings (or the one `local.embedder` names), loaded once; None when
         none is installed (the quick-start chat model does not embed code well)."""
         if self._embedder is False:
+            from models.embedder import LlamaEmbedder
+
             chosen = self.tiers.manager.dedicated_embedder(self.settings.local.embedder)
             self._embedder = None if chosen is None else LlamaEmbedder(chosen[1], threads=self.settings.local.threads)
         return self._embedder or None
@@ -153,6 +172,8 @@ class Session:
         """The index's chunk vectors as `tiercode index` or the TUI last saved them (a new empty set
         with `create`); None without an embedding model. Answers search them; the TUI keeps them current."""
         if self._vectors is None:
+            from indexer.embed import VECTORS_FILE, VectorIndex
+
             saved = self.index_path.with_name(VECTORS_FILE).exists()
             embedder = self.code_embedder() if saved or create else None
             if embedder is None:
@@ -174,6 +195,8 @@ class Session:
                 chosen = self.tiers.manager.resolve("embedder", self.settings.local.embedder)
             except ModelUnavailable:
                 return None
+            from models.embedder import LlamaEmbedder
+
             self._query_embedder = LlamaEmbedder(chosen[1], threads=self.settings.local.threads)
         return self._query_embedder
 
@@ -183,6 +206,8 @@ class Session:
             self._store.close()
         if self._cache is not None:
             self._cache.close()
+        if self._conversations is not None:
+            self._conversations.close()
         for embedder in (self._embedder, self._query_embedder):
             if embedder:
                 embedder.close()

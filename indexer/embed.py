@@ -7,12 +7,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-import faiss
-import numpy as np
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from indexer.store import IndexStore
+
+if TYPE_CHECKING:
+    import faiss
+    import numpy as np
 
 CHUNK_KINDS = ("function", "method", "class", "interface")
 """Definitions that become chunks."""
@@ -54,6 +55,7 @@ class VectorIndex:
     """
 
     def __init__(self, dim: int, path: Path | None = None, index: faiss.IndexIDMap2 | None = None) -> None:
+        import faiss
         self.dim = dim
         self.path = path
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
@@ -62,6 +64,7 @@ class VectorIndex:
     @classmethod
     def for_store(cls, store: IndexStore, dim: int) -> VectorIndex:
         """The index saved beside `store`, or a new empty one when there is none or it does not fit."""
+        import faiss
         path = store.path.with_name(VECTORS_FILE)
         if path.exists():
             try:
@@ -79,6 +82,7 @@ class VectorIndex:
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         """Add vectors under the given chunk ids."""
+        import numpy as np
         if ids:
             with self._lock:
                 self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
@@ -86,6 +90,7 @@ class VectorIndex:
 
     def remove(self, ids: list[int]) -> int:
         """Remove the vectors of these chunk ids; returns how many were there."""
+        import numpy as np
         if not ids:
             return 0
         with self._lock:
@@ -98,6 +103,7 @@ class VectorIndex:
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The `k` nearest chunk ids to a unit vector, with their cosine similarity, best first."""
+        import numpy as np
         with self._lock:
             if self.size == 0 or k <= 0:
                 return []
@@ -106,6 +112,7 @@ class VectorIndex:
 
     def save(self) -> None:
         """Write the index atomically beside the store."""
+        import faiss
         if self.path is None:
             raise ValueError("this vector index has no file")
         partial = self.path.with_suffix(".partial")

@@ -6,8 +6,11 @@ import functools
 import importlib
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
-from tree_sitter import Language, Query
+if TYPE_CHECKING:
+    from tree_sitter import Language, Query
+
 
 # Queries of our own, added to the grammar's shipped tags.scm: imports (which tags.scm does not
 # cover) and definitions users look for that the shipped queries miss.
@@ -176,6 +179,8 @@ class LoadedLanguage:
 @functools.cache
 def load(name: str) -> LoadedLanguage:
     """Load a grammar and compile its tags query (once per process)."""
+    from tree_sitter import Language, Query
+
     spec = next(s for s in LANGUAGES if s.name == name)
     module = importlib.import_module(spec.module)
     language = Language(getattr(module, spec.language_attr)())

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
-
-from tree_sitter import Node, Parser, QueryCursor
+from typing import TYPE_CHECKING, NamedTuple
 
 from indexer.languages import LoadedLanguage, load
 from indexer.scopes import (
@@ -17,6 +15,9 @@ from indexer.scopes import (
     outer_node,
     signature_node,
 )
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 _CONTAINER_KINDS = frozenset({"class", "interface", "module", "type", "function", "method"})
 _MAX_SIGNATURE = 200
@@ -79,6 +80,8 @@ class _RawDefinition:
 
 def parse_source(language: str, source: bytes) -> ParsedFile:
     """Parse `source` in `language`; syntax errors yield what tree-sitter recovers."""
+    from tree_sitter import Parser, QueryCursor
+
     loaded = load(language)
     tree = Parser(loaded.language).parse(source)
     roles = loaded.roles

@@ -8,11 +8,13 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from indexer.store import IndexStore
 from indexer.words import split_identifier
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TokenCounter = Callable[[str], int]
 """Counts the tokens of a text with some tokenizer."""
@@ -49,6 +51,7 @@ def rank_definitions(store: IndexStore, query: str | None = None, focus: Iterabl
     to the definitions its referrers use. The graph is held as numpy arrays of (referring file, defining
     file, name) edges: a large repository's half a million edges rank in well under a second.
     """
+    import numpy as np
     with store.snapshot() as conn:  # a watcher writing meanwhile must not split the graph from its files
         definitions = conn.execute(
             "SELECT f.path, f.language, s.name, s.qualified_name, s.line, s.signature, s.kind FROM symbols s"
@@ -117,6 +120,7 @@ class _Graph:
     def of(cls, files: int, sources: list[int], names: list[int], weights: list[float],
            targets: list[np.ndarray]) -> _Graph:
         """The edges from each (source, name, weight) to each of its target files but itself."""
+        import numpy as np
         counts = np.array([len(t) for t in targets], dtype=np.int64)
         flat = np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
         source = np.repeat(np.array(sources, dtype=np.int64), counts)
@@ -128,11 +132,13 @@ class _Graph:
     @functools.cached_property
     def out_weight(self) -> np.ndarray:
         """Each file's total weight of outgoing edges (what PageRank and the definitions' shares divide by)."""
+        import numpy as np
         return np.bincount(self.sources, weights=self.weights, minlength=self.files)
 
     def pagerank(self, personalization: np.ndarray) -> np.ndarray:
         """Personalized PageRank of the files (power iteration; dangling files give to everyone as the
         personalization says)."""
+        import numpy as np
         out = self.out_weight
         dangling = out == 0
         share = self.weights / np.where(dangling, 1.0, out)[self.sources]
@@ -144,6 +150,7 @@ class _Graph:
 
     def definition_rank(self, file_rank: np.ndarray, files: np.ndarray, names: np.ndarray) -> np.ndarray:
         """For each (defining file, name) asked, its share of its referrers' rank by how much they use it."""
+        import numpy as np
         if not len(self.sources):
             return np.zeros(len(files))
         flow = file_rank[self.sources] * self.weights / self.out_weight[self.sources]

@@ -8,7 +8,11 @@ nodes (`export`, decorators, Go `type (...)`). These functions find what the par
 
 from __future__ import annotations
 
-from tree_sitter import Node
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
+
 
 _DECLARATORS = frozenset({"function_declarator", "pointer_declarator", "reference_declarator"})
 _C_DEFINITION_PARENTS = frozenset({"function_definition", "field_declaration", "declaration"})

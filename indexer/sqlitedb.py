@@ -6,6 +6,8 @@ migrations, and the base class applies the missing ones when the file opens.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -29,6 +31,17 @@ def is_corruption(exc: BaseException) -> bool:
     """True for SQLite's "database disk image is malformed" and "file is not a database" errors."""
     code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.DatabaseError) else None
     return code is not None and (code & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)  # extended codes too
+
+
+def set_aside_file(path: Path) -> Path:
+    """Move a damaged database file with its WAL and shared memory to `<name>.damaged` (replacing an earlier one);
+    returns where it went."""
+    aside = path.with_name(f"{path.name}.damaged")
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
+    os.replace(path, aside)
+    return aside
 
 
 class Database:

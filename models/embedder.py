@@ -8,14 +8,13 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from models.base import ModelUnavailable
 from models.local import PROVIDER, check_gguf
 from models.threads import default_threads
 
 if TYPE_CHECKING:
     import llama_cpp
+    import numpy as np
 
 _DEFAULT_CONTEXT = 512
 """Tokens per text: bge-small's limit, and plenty for a function-level chunk's head."""
@@ -97,6 +96,7 @@ class LlamaEmbedder:
     def embed(self, texts: list[str], stop: threading.Event | None = None) -> np.ndarray:
         """Embeddings of `texts` as a float32 array of shape (len(texts), dim), rows L2-normalized; when `stop` is
         set between two batches, the rows done so far (a closing index does not wait for a whole file)."""
+        import numpy as np
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         rows: list[list[float]] = []
@@ -127,5 +127,6 @@ class LlamaEmbedder:
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
+    import numpy as np
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)

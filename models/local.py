@@ -13,8 +13,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from models.base import (
     LOCAL_CAPABILITIES,
     CallTimings,
@@ -348,6 +346,7 @@ class LocalBackend:
         notes: list[str],
     ) -> GenerationResult:
         import llama_cpp
+        import numpy as np
 
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = ""

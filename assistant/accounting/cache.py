@@ -22,16 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from assistant.accounting.agreement import questions_agree
 from indexer.build import content_hash
-from indexer.sqlitedb import Database, DatabaseCorrupt
+from indexer.sqlitedb import Database, DatabaseCorrupt, set_aside_file
 
 if TYPE_CHECKING:
     import sqlite3
 
     import faiss
+    import numpy as np
 
     from models.base import Usage
 
@@ -345,6 +344,7 @@ class ResponseCache(Database):
         self._forget(ids)
 
     def _forget(self, ids: list[int]) -> None:
+        import numpy as np
         if self._index is not None:
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))
             self._unsaved += 1
@@ -352,6 +352,7 @@ class ResponseCache(Database):
     def _sync(self, embedder: str) -> faiss.IndexIDMap2 | None:
         """The FAISS mirror for `embedder`, loaded or rebuilt as needed and caught up with SQLite."""
         import faiss
+        import numpy as np
 
         if self._index is None or self._index_embedder != embedder:
             self._index, self._index_embedder, self._synced_id = self._load(embedder), embedder, 0
@@ -394,6 +395,7 @@ class ResponseCache(Database):
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
+    import numpy as np
     v = np.asarray(vector, dtype=np.float32).reshape(-1)
     norm = float(np.linalg.norm(v))
     if not np.isfinite(norm) or norm == 0.0:
@@ -445,11 +447,7 @@ def open_cache(data_dir: Path, notify: Callable[[str], None] | None = None, **op
 def set_aside(path: Path, reason: str) -> str:
     """Move a damaged cache file (with its WAL, shared memory and FAISS mirror) to `<name>.damaged`, replacing
     an earlier one; returns the one-line notice that says so."""
-    aside = path.with_name(f"{path.name}.damaged")
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
     with contextlib.suppress(FileNotFoundError):
         os.remove(path.with_suffix(".faiss"))  # only an accelerator, rebuilt from SQLite
-    os.replace(path, aside)
+    aside = set_aside_file(path)
     return f"the response cache at {path} could not be used ({reason}); set it aside as {aside.name} and started anew"

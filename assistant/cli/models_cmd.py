@@ -105,3 +105,6 @@ def models_rm(name: str, as_json: bool) -> None:
         _echo_json({"name": name, "removed": True})
     else:
         click.echo(f"removed {name}")
+
+
+COMMANDS = [models]

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from assistant.accounting.money import usd
 from assistant.answer import Answer, metadata_line
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
     from assistant.pipeline import Plan
 
-_stderr = Console(stderr=True, highlight=False)
+
+
+@functools.cache
+def _stderr() -> Console:
+    """The console progress bars draw on (rich loads only when a bar is drawn, not for every answer)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 
 class ConsoleReporter:
@@ -52,11 +61,13 @@ class ConsoleReporter:
 
     def progress(self, label: str, done: int, total: int) -> None:
         """A progress bar on stderr when it is a terminal and the work is big enough to watch."""
-        if not _stderr.is_terminal or total < 50:
+        if total < 50 or not _stderr().is_terminal:
             return
         if self._progress is None:
+            from rich.progress import BarColumn, Progress, TextColumn
+
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                      TextColumn("{task.completed}/{task.total} files"), console=_stderr,
+                                      TextColumn("{task.completed}/{task.total} files"), console=_stderr(),
                                       transient=True)
             self._progress.start()
             self._task = self._progress.add_task(label, total=total)
@@ -128,8 +139,10 @@ def print_metadata(answer: Answer) -> None:
 @contextmanager
 def byte_progress(label: str) -> Iterator[Callable[[int, int], None]]:
     """A download/verify progress bar on stderr; yields the callback to feed it."""
-    progress = Progress(TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=_stderr,
-                        transient=True, disable=not _stderr.is_terminal)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    progress = Progress(TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=_stderr(),
+                        transient=True, disable=not _stderr().is_terminal)
     task = progress.add_task(label, total=None)
     with progress:
         yield lambda done, total: progress.update(task, completed=done, total=total)

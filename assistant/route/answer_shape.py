@@ -41,7 +41,7 @@ BREVITY = {
 class AnswerSettings(BaseModel):
     """How long answers may be and how hard a thinking model thinks, by kind (`[answers]`)."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     max_tokens: dict[str, int] = Field(default_factory=dict)
     """Output tokens for a medium question of a kind, e.g. {design = 3000}; simple ×0.6, complex ×1.5; all

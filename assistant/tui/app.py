@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -19,7 +20,7 @@ from assistant.changes.apply_changes import ChangeWriter, Proposal, plan_proposa
 from assistant.changes.edits import EditError
 from assistant.config import Settings
 from assistant.context.conversation import Conversation
-from assistant.errors import BudgetStop, TiercodeError
+from assistant.errors import BudgetStop, TiercodeError, UsageError
 from assistant.live_index import LiveIndex
 from assistant.pipeline import Pipeline
 from assistant.session import Session
@@ -41,6 +42,7 @@ from models.base import Cancelled, ModelError
 
 if TYPE_CHECKING:
     from assistant.answer import Answer
+    from assistant.context.saved_conversations import SavedConversation
 
 _SHUTDOWN_WAIT_SECONDS = 30.0
 
@@ -78,10 +80,12 @@ class TiercodeApp(App[None]):
         Binding("ctrl+q", "quit", "Quit"),
     ]
 
-    def __init__(self, repo: Path, settings: Settings) -> None:
+    def __init__(self, repo: Path, settings: Settings, resume: str | None = None) -> None:
         super().__init__()
         self.reporter = TuiReporter(self)
         self.session = Session(repo, settings, self.reporter)
+        self.kept, self._resumed = self._conversation_to_open(resume)
+        """The conversation on screen as it is saved (`tiercode -c` and `--resume` reopen it)."""
         self.pipeline = Pipeline(self.session)
         self.index = LiveIndex(self.session, on_change=self._index_changed, on_progress=self._embedding_progress,
                                on_notice=lambda notice: self.post_message(Notice(notice, "warning")))
@@ -93,8 +97,6 @@ class TiercodeApp(App[None]):
         self.forced_tier: str | None = None
         self.proposal: Proposal | None = None
         """The edits the last answer proposed, until /apply writes them."""
-        self.dialogue = Conversation()
-        """Earlier questions and answers: the next question carries them; /clear forgets them."""
         self.footer_state = FooterState(daily_budget=settings.budget.daily, offline=settings.offline)
         self.index_ready = threading.Event()
         self.answering = False
@@ -103,6 +105,36 @@ class TiercodeApp(App[None]):
         """Ask workers still running (shutdown waits for them before closing the databases)."""
         self._turn: Turn | None = None
         self.sub_title = str(self.session.repo)
+
+    @property
+    def dialogue(self) -> Conversation:
+        """Earlier questions and answers: the next question carries them; /clear starts a new conversation."""
+        return self.kept.conversation
+
+    def _conversation_to_open(self, resume: str | None) -> tuple[SavedConversation, str]:
+        """The saved conversation `resume` names ("last", or an id's first characters) and a notice saying so,
+        or a new one; an id that matches none is a usage error before the screen opens."""
+        store = self.session.conversations()
+        repo = self.session.repo
+        if resume is None:
+            return store.start(repo, "tui"), ""
+        found = store.latest(repo, "tui") if resume == "last" else store.find(repo, resume)
+        if found is None and resume != "last":
+            self.session.close()
+            raise UsageError(f"no saved conversation {resume!r} in this repository (or more than one starts so);"
+                             " `tiercode sessions` lists them")
+        if found is None:
+            return store.start(repo, "tui"), "no earlier conversation in this repository: this one starts afresh"
+        when = dt.datetime.fromtimestamp(found.updated).strftime("%Y-%m-%d %H:%M")
+        return found, f"resumed the conversation of {when} ({len(found.conversation.turns)} turns); /clear starts anew"
+
+    def start_new_conversation(self) -> None:
+        """/clear: the next question starts a new saved conversation (the last stays in `tiercode sessions`)."""
+        self.kept = self.session.conversations().start(self.session.repo, "tui")
+
+    def save_conversation(self) -> None:
+        """Keep the conversation as it is now (after each answer and each summary)."""
+        self.session.conversations().save(self.kept)
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -123,6 +155,10 @@ class TiercodeApp(App[None]):
         """Start indexing in the background and show the footer."""
         self.conversation.anchor()
         self.say(f"Tiercode in {self.session.repo.name}. Ask about the code; /help lists commands.")
+        if self._resumed:
+            self.say(self._resumed)
+        for earlier in self.dialogue.turns:
+            self.conversation.mount(Turn.earlier(earlier.question, earlier.answer))
         self.query_one(ProgressBar).display = False
         self.refresh_footer()
         self.build_index()
@@ -278,6 +314,7 @@ class TiercodeApp(App[None]):
         if turn is None:
             return
         await turn.finish(message.answer)
+        self.save_conversation()
         for note in message.answer.notes:
             self.say(f"note: {note}")
         self.propose_edits(turn, message.answer.answer, message.answer)
@@ -366,9 +403,10 @@ class TiercodeApp(App[None]):
         loop.call_soon_threadsafe(self.exit)
 
 
-def run_tui(repo: Path, settings: Settings) -> None:
-    """Open the terminal UI on `repo` (bare `tiercode`); SIGINT and SIGTERM close it cleanly."""
-    app = TiercodeApp(repo, settings)
+def run_tui(repo: Path, settings: Settings, resume: str | None = None) -> None:
+    """Open the terminal UI on `repo` (bare `tiercode`), on a saved conversation with `resume` ("last" or an id);
+    SIGINT and SIGTERM close it cleanly."""
+    app = TiercodeApp(repo, settings, resume)
     try:
         with stop_on_signals(app.exit_on_signal):
             app.run()

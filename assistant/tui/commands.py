@@ -43,7 +43,6 @@ class CommandHost(Protocol):
     pipeline: Pipeline
     budget: BudgetGuard
     writer: ChangeWriter
-    dialogue: Conversation
     index_ready: threading.Event
     forced_tier: str | None
     proposal: Proposal | None
@@ -53,6 +52,17 @@ class CommandHost(Protocol):
     def conversation(self) -> VerticalScroll:
         """The scrolling conversation pane."""
         ...
+
+    @property
+    def dialogue(self) -> Conversation:
+        """The turns the next question carries."""
+        ...
+
+    def start_new_conversation(self) -> None:
+        """Start a new saved conversation (/clear)."""
+
+    def save_conversation(self) -> None:
+        """Keep the conversation as it is now."""
 
     def say(self, text: str, severity: str = "information") -> None:
         """A one-line notice in the conversation."""
@@ -312,6 +322,7 @@ class CommandHandler:
         """The summary call, off the event loop; says what it did."""
         try:
             done = self.app.pipeline.compact(self.app.dialogue)
+            self.app.save_conversation()
             said = (f"{done.turns} earlier turn(s) summarised by {done.tier}" if done
                     else "no tier could summarise the conversation", "information" if done else "warning")
         except ModelError as exc:
@@ -325,7 +336,7 @@ class CommandHandler:
         if self.app.answering:
             self.app.say("an answer is still coming; wait for it or press Ctrl+C, then /clear", "warning")
             return
-        self.app.dialogue.clear()
+        self.app.start_new_conversation()
         await self.app.conversation.remove_children()
 
     async def cmd_quit(self, _: str) -> None:

@@ -106,6 +106,15 @@ class Turn(Vertical):
         self.badge = Static("", classes="badge")
         self._stream: MarkdownStream | None = None
 
+    @classmethod
+    def earlier(cls, question: str, answer: str) -> Turn:
+        """A turn of a resumed conversation, shown as it was answered (its badge says it is from before)."""
+        turn = cls(question)
+        turn.markdown = Markdown(answer, classes="answer")
+        turn.badge = Static(Text("earlier", style="dim"), classes="badge")
+        turn.add_class("done")
+        return turn
+
     def compose(self):  # type: ignore[no-untyped-def]
         """The question, the answer, the badge (empty until the answer is done)."""
         yield Static(Text.assemble(("› ", "bold cyan"), self.question), classes="question")

@@ -64,3 +64,23 @@ def test_no_stdin_leaves_stdin_to_the_script(sample_repo: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "tier index" in done.stderr
     assert done.stdout.endswith("rest:\none\ntwo\n")  # the loop's lines are still there for the next command
+
+
+HEAVY = ("numpy", "faiss", "llama_cpp", "tree_sitter", "rich.progress", "assistant.cascade.steps",
+         "assistant.accounting.cache", "assistant.context.builder", "assistant.cli.doctor_cmd")
+"""What a lookup the index answers from a warm index never needs (issue 22, item 9: import only what the answer
+needs; bench/lookup_bench.py measures the wall time against ripgrep)."""
+
+
+@pytest.mark.parametrize("command", [("ask", "--offline", "where is Circle defined?"), ("find", "Circle")])
+def test_a_lookup_on_a_warm_index_imports_nothing_it_does_not_need(sample_repo: Path,
+                                                                  command: tuple[str, ...]) -> None:
+    assert tiercode("index", "--repo", str(sample_repo)).returncode == 0  # warm: the lookup finds it up to date
+    report = ("import sys; from assistant.cli.main import main\n"
+              "try:\n    main()\nfinally:\n"
+              f"    print('loaded:', [m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", report, *command, "--repo", str(sample_repo)],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert "pkg/shapes.py:14" in done.stdout
+    assert "loaded: []" in done.stderr, done.stderr

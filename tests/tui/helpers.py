@@ -15,11 +15,12 @@ WAIT_SECONDS = 240.0
 """A guard against hangs, not a timing assertion: the slowest wait is a CPU model answering."""
 
 
-def make_app(repo: Path, **settings: Any) -> TiercodeApp:
-    """The real app with real settings (offline and short answers unless told otherwise)."""
+def make_app(repo: Path, resume: str | None = None, **settings: Any) -> TiercodeApp:
+    """The real app with real settings (offline and short answers unless told otherwise), on a saved
+    conversation with `resume` ("last" or an id, as `tiercode -c` and `--resume` open it)."""
     settings.setdefault("offline", True)
     settings.setdefault("max_output_tokens", 48)
-    return TiercodeApp(repo, load_settings(repo, **settings))
+    return TiercodeApp(repo, load_settings(repo, **settings), resume)
 
 
 async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], what: str) -> None:
