@@ -193,6 +193,9 @@ class Capabilities:
     """The provider reuses a stable prefix (the repo map in the system prompt is worth sending)."""
     thinking: bool = False
     """The model thinks before it answers, billed as output within max_tokens, steered by a request's effort."""
+    batch: bool = False
+    """The provider also takes many requests at once and answers them within a day at its batch price: the
+    backend has `batches()` (models/batching.py, `batches_of`)."""
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,7 @@ class TierSpec:
             context_window=self.context_window,
             prompt_caching=kind.prompt_caching,
             thinking=kind.thinking,
+            batch=kind.batch and not self.free,
         )
 
     @property
@@ -106,6 +107,15 @@ class TierSpec:
     def on_this_machine(self) -> bool:
         """Whether its calls stay on this machine (in-process, or a loopback endpoint): offline keeps it."""
         return PROVIDER_KINDS[self.provider].in_process or is_loopback_url(self.base_url)
+
+    @property
+    def batch_factor(self) -> float:
+        """What a batch call costs against the same call made at once: the price list's `batch_factor` for its
+        model; 1.0 (no discount assumed) for a model the list does not know."""
+        try:
+            return pricing.price(self.model).batch_factor
+        except pricing.UnknownModel:
+            return 1.0
 
     def cost_usd(self, usage: Usage) -> float:
         """What `usage` costs on this tier, in USD (today's prices)."""
@@ -163,6 +173,8 @@ class ProviderKind:
     prompt_caching: bool = True
     thinking: bool = False
     """Its models think before answering (billed as output) and take a request's effort."""
+    batch: bool = False
+    """Its provider has a batch API at a discount (`Capabilities.batch`)."""
     default_base_url: str | None = None
     """Where its SDK sends calls unless told otherwise (what `doctor` checks)."""
     base_url_env: str | None = None
@@ -178,9 +190,9 @@ PROVIDER_KINDS: dict[str, ProviderKind] = {kind.name: kind for kind in (
     ProviderKind("llama-cpp", "models.tier_registry:build_local", in_process=True, always_free=True, logprobs=True,
                  retries=False, prompt_caching=False),
     ProviderKind("openai-compatible", "models.cloud.openai_compat:from_spec", needs_base_url=True, logprobs=None),
-    ProviderKind("anthropic", "models.cloud:from_spec", key_env=("ANTHROPIC_API_KEY",), thinking=True,
+    ProviderKind("anthropic", "models.cloud:from_spec", key_env=("ANTHROPIC_API_KEY",), thinking=True, batch=True,
                  default_base_url="https://api.anthropic.com", base_url_env="ANTHROPIC_BASE_URL"),
-    ProviderKind("gemini", "models.cloud:from_spec", key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    ProviderKind("gemini", "models.cloud:from_spec", key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"), batch=True,
                  default_base_url="https://generativelanguage.googleapis.com", base_url_env="GOOGLE_GEMINI_BASE_URL"),
     ProviderKind("groq", "models.cloud:from_spec", key_env=("GROQ_API_KEY",), default_base_url="https://api.groq.com",
                  base_url_env="GROQ_BASE_URL"),

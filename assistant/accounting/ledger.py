@@ -88,6 +88,13 @@ ALTER TABLE calls ADD COLUMN thinking_tokens INTEGER NOT NULL DEFAULT 0;
 """
 """Of a call's output tokens, those the model spent thinking (billed as output, a part of output_tokens)."""
 
+_BATCH_V9 = """
+ALTER TABLE calls ADD COLUMN batch_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX calls_batch ON calls(batch_id) WHERE batch_id != '';
+"""
+"""The provider's batch a call was made in (`tiercode batch`; billed at the batch price); empty for calls made at
+once."""
+
 
 CLASSIFIER_TIER = "classifier"
 """The `tier` of the router's own model calls: recorded and priced like any call, never an answer."""
@@ -152,6 +159,8 @@ class CallRecord:
     thinking_tokens: int = 0
     """Of `output_tokens`, those the model spent thinking (exact where the provider reports them, else the output
     the answer's text does not account for)."""
+    batch_id: str = ""
+    """The provider's id of the batch the call was made in, at the batch price; empty for a call made at once."""
     ts: float = 0.0
     """Unix time; filled in when the record is written."""
 
@@ -163,7 +172,7 @@ class Ledger(Database):
     """The append-only call ledger (several processes may write at once)."""
 
     migrations = (_SCHEMA_V1, _NO_REPLACE_V2, _ROUTE_V3, _CONFIDENCE_V4, _ENDPOINT_V5, _COUNTERFACTUAL_V6, _AGENT_V7,
-                  _THINKING_V8)
+                  _THINKING_V8, _BATCH_V9)
 
     def record(self, call: CallRecord) -> int:
         """Append one record; returns its id."""
@@ -187,6 +196,11 @@ class Ledger(Database):
             values = dict(row)
             values["cached"] = bool(values["cached"])
             yield CallRecord(**values)
+
+    def has_batch_record(self, batch_id: str, query_id: str) -> bool:
+        """Whether a call of this query in this batch is recorded (what makes collecting a batch twice record once)."""
+        query = "SELECT 1 FROM calls WHERE batch_id = ? AND query_id = ? LIMIT 1"
+        return self.conn.execute(query, (batch_id, query_id)).fetchone() is not None
 
     def spent(self, since: float, session_id: str | None = None) -> float:
         """Dollars spent since a Unix time, optionally in one session only."""

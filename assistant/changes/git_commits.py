@@ -58,6 +58,17 @@ class GitCommits:
         """The paths with changes git has not committed (staged, unstaged or untracked)."""
         return [path for path in paths if self._git("status", "--porcelain", "-z", "--", path).strip("\0")]
 
+    def changed(self) -> list[str]:
+        """The files under the folder that differ from HEAD (staged or not) and the untracked ones git does not
+        ignore, relative to the folder; every file git knows when nothing is committed yet. Deleted files are
+        left out."""
+        untracked = self._git("ls-files", "-z", "--others", "--exclude-standard")
+        try:
+            tracked = self._git("diff", "--name-only", "-z", "--relative", "HEAD", "--")
+        except GitError:  # no commit yet: everything is new
+            tracked = self._git("ls-files", "-z", "--cached")
+        return sorted({path for path in (tracked + untracked).split("\0") if path and (self.folder / path).is_file()})
+
     def commit(self, paths: Sequence[str], message: str, tiercode: bool) -> str:
         """Commit exactly these paths as they are in the work tree (other staged changes stay staged); with
         `tiercode` the message ends with the trailer. Returns the new commit's id."""

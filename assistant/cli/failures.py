@@ -50,6 +50,8 @@ def failure_of(exc: BaseException) -> Failure | None:
 _STORES = {
     "ledger.sqlite": ("the ledger", "move it aside to keep its records; Tiercode then starts a new one"),
     "cache.sqlite": ("the response cache", "move it aside (it is only a cache); Tiercode then starts a new one"),
+    "batches.sqlite": ("the batch store", "it holds the ids of submitted batches: move it aside only when none is "
+                       "left to collect; Tiercode then starts a new one"),
 }
 """What each of Tiercode's databases in the data folder is, and what to do when it is damaged."""
 

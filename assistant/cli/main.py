@@ -33,7 +33,7 @@ _LAZY_COMMANDS = {
     "index": "index_cmd", "find": "index_cmd", "search": "index_cmd", "map": "index_cmd",
     "config": "config_cmd", "stats": "stats_cmd", "budget": "stats_cmd", "ledger": "stats_cmd",
     "doctor": "doctor_cmd", "mcp": "mcp_cmd", "models": "models_cmd", "sessions": "sessions_cmd",
-    "report": "report_cmd",
+    "report": "report_cmd", "batch": "batch_cmd",
 }
 """Each subcommand's module under assistant.cli, imported only when the command runs (or `--help` lists it): a
 lookup with `ask` does not pay for the others' imports."""

@@ -23,6 +23,7 @@ import httpx2
 
 from models import pricing
 from models.base import Capabilities, GenerationRequest, GenerationResult, ModelError, TextCallback, Usage
+from models.cloud.anthropic_batch import AnthropicBatches
 from models.cloud.common import (
     DEFAULT_TIMEOUT,
     CloudTier,
@@ -56,7 +57,7 @@ class AnthropicTier(CloudTier):
     provider = PROVIDER
     label = LABEL
     key_env = KEY_ENV
-    capabilities = Capabilities(thinking=True)
+    capabilities = Capabilities(thinking=True, batch=True)
 
     def __init__(
         self,
@@ -121,6 +122,19 @@ class AnthropicTier(CloudTier):
         if state.finish_reason is None:
             raise state.dropped("stream ended before message_stop")
         return state.result()
+
+    def batches(self) -> AnthropicBatches:
+        """Message Batches on this tier's client and model, each request built as `generate` builds it."""
+        return AnthropicBatches(self._client, self._params, self._message_result, self._key)
+
+    def _message_result(self, message: anthropic.types.Message) -> GenerationResult:
+        """A whole (not streamed) message as a result: its text blocks, usage and stop reason."""
+        usage: dict[str, Any] = {}
+        _merge_usage(usage, message.usage)
+        reason = message.stop_reason or "end_turn"
+        text = "".join(block.text for block in message.content if block.type == "text")
+        return GenerationResult(text=text, provider=PROVIDER, model=message.model, usage=_normalize(usage, "5m"),
+                                latency_ms=0.0, ttft_ms=None, finish_reason=_FINISH.get(reason, reason))
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         breakpoints = self.cache_breakpoints(request)

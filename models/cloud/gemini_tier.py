@@ -23,7 +23,7 @@ import httpx2
 from google import genai
 from google.genai import errors, types
 
-from models.base import GenerationRequest, GenerationResult, ModelError, TextCallback, Usage
+from models.base import Capabilities, GenerationRequest, GenerationResult, ModelError, TextCallback, Usage
 from models.cloud.common import (
     DEFAULT_TIMEOUT,
     CloudTier,
@@ -33,6 +33,7 @@ from models.cloud.common import (
     parse_retry_after,
     status_error,
 )
+from models.cloud.gemini_batch import GeminiBatches
 
 PROVIDER = "gemini"
 LABEL = "Gemini"
@@ -52,6 +53,7 @@ class GeminiTier(CloudTier):
     provider = PROVIDER
     label = LABEL
     key_env = KEY_ENV
+    capabilities = Capabilities(batch=True)
 
     def __init__(
         self,
@@ -98,6 +100,16 @@ class GeminiTier(CloudTier):
             chunks.close()
         if state.finish_reason is None:
             raise state.dropped("stream ended without a finish reason")
+        return state.result()
+
+    def batches(self) -> GeminiBatches:
+        """Batch mode on this tier's client and model, each request's contents and config as `generate` sends."""
+        return GeminiBatches(self._client, self.model, _contents, self._config, self._response_result, self._key)
+
+    def _response_result(self, response: types.GenerateContentResponse) -> GenerationResult:
+        """A whole (not streamed) response as a result, read as the last chunk of a stream would be."""
+        state = StreamState(LABEL, PROVIDER, self.model, GenerationRequest(messages=()))
+        _on_chunk(response, state)
         return state.result()
 
     def _first(self, chunks: Iterator[types.GenerateContentResponse]) -> types.GenerateContentResponse | None:

@@ -15,7 +15,7 @@ import pytest
 from assistant.accounting.ledger import COMMIT_MESSAGE_TIER
 from assistant.changes.apply_changes import ChangeWriter, Proposal, plan_proposal
 from assistant.changes.commit_message import usable_subject
-from assistant.changes.git_commits import TIERCODE_TRAILER, GitError
+from assistant.changes.git_commits import TIERCODE_TRAILER, GitCommits, GitError
 from assistant.config import load_settings
 from assistant.pipeline import Pipeline
 from assistant.session import Session
@@ -207,3 +207,25 @@ def test_a_models_line_that_repeats_the_request_is_not_a_subject() -> None:
     assert usable_subject("Write the commit subject line for this diff\n", request) == ""
     assert usable_subject('```\n"Add a Square shape."\n```', request) == "Add a Square shape"
     assert len(usable_subject("Add " + "very " * 30 + "long things")) == 72
+
+
+def test_changed_lists_modified_staged_and_untracked_files_never_deleted_or_ignored(git_repo: Path) -> None:
+    (git_repo / "pkg" / "shapes.py").write_text("# edited\n", encoding="utf-8")
+    (git_repo / "pkg" / "staged.py").write_text("X = 1\n", encoding="utf-8")
+    git(git_repo, "add", "pkg/staged.py")
+    (git_repo / "new.py").write_text("Y = 2\n", encoding="utf-8")
+    (git_repo / ".gitignore").write_text("build/\n", encoding="utf-8")
+    (git_repo / "build").mkdir()
+    (git_repo / "build" / "out.py").write_text("Z = 3\n", encoding="utf-8")
+    (git_repo / "pkg" / "report.py").unlink()
+    assert GitCommits(git_repo).changed() == [".gitignore", "new.py", "pkg/shapes.py", "pkg/staged.py"]
+    assert GitCommits(git_repo / "pkg").changed() == ["shapes.py", "staged.py"]  # relative to the folder
+
+
+def test_changed_before_the_first_commit_is_every_file(sample_repo: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    git(sample_repo, "init", "-q")
+    git(sample_repo, "add", "pkg/shapes.py")
+    assert GitCommits(sample_repo).changed() == ["pkg/__init__.py", "pkg/report.py", "pkg/shapes.py"]

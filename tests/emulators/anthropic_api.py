@@ -14,14 +14,23 @@ automatic caching): the prefix up to the last breakpoint is written to the cache
 (reported as a cache write with the breakpoint's TTL) and read from it on a repeat, when it is at
 least `min_cache_tokens` long; as Anthropic does, a prefix cached earlier that ends at a block boundary up
 to 20 blocks before a breakpoint is found too (a conversation's next turn reads the turns before it).
+
+Message Batches (tests/emulators/batches.py): `POST /v1/messages/batches` answers each request's params as
+`/v1/messages` would (the next behaviour each: a `Reply` succeeds, a `Fail` errors with its error body);
+`GET /v1/messages/batches/{id}` gives the batch with its `request_counts` and, once ended, its
+`results_url`; `GET .../results` streams the JSONL results (`results_drop_after`: the connection is cut
+after that many lines); `POST .../cancel` starts canceling.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from typing import Any
 
+from tests.emulators.batches import BatchBook, EmulatedBatch, EmulatedRequest, Status, rfc3339
 from tests.emulators.server import (
     Drop,
     Emulator,
@@ -50,21 +59,35 @@ _MESSAGES = {
 _STOP = {"stop": "end_turn", "length": "max_tokens"}
 _LOOKBACK_BLOCKS = 20
 """How many block boundaries before a breakpoint Anthropic checks for a cached prefix."""
+_BATCH_PATH = re.compile(r"^/v1/messages/batches(?:/(?P<id>[^/]+)(?:/(?P<action>results|cancel))?)?$")
+_REQUIRED = {"model", "max_tokens", "messages"}
+_COUNTED: tuple[Status, ...] = ("processing", "succeeded", "errored", "canceled", "expired")
 
 
 class AnthropicEmulator(Emulator):
     """Anthropic's Messages API; pass `base_url` to `anthropic.Anthropic`."""
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.batches = BatchBook()
+        """The Message Batches created; `batches.hold = True` keeps new ones in progress until `batches.end()`."""
+        self.results_drop_after: int | None = None
+        """Cut a results stream's connection after this many lines."""
+
     def handle(self, exchange: Exchange, request: RecordedRequest) -> None:
-        """Serve `POST /v1/messages`."""
-        if request.method != "POST" or request.path != "/v1/messages":
+        """Serve `POST /v1/messages` and the Message Batches endpoints."""
+        batches = _BATCH_PATH.match(request.path)
+        if batches is None and (request.method != "POST" or request.path != "/v1/messages"):
             exchange.json(404, _error("not_found_error", f"{request.method} {request.path} not found"))
             return
         if self.api_key is not None and api_key(request) != self.api_key:
             exchange.json(401, _error("authentication_error"), {"request-id": _request_id()})
             return
+        if batches is not None:
+            self._batch_endpoint(exchange, request, batches["id"], batches["action"])
+            return
         body = request.body
-        if not isinstance(body, dict) or not {"model", "max_tokens", "messages"} <= body.keys():
+        if not isinstance(body, dict) or not body.keys() >= _REQUIRED:
             exchange.json(400, _error("invalid_request_error", "model, max_tokens and messages are required"))
             return
         behaviour = self.next_behaviour()
@@ -135,13 +158,81 @@ class AnthropicEmulator(Emulator):
         if not isinstance(behaviour, Reply):
             exchange.json(500, _error("api_error", "this behaviour needs a streaming request"))
             return
-        content = [{"type": "text", "text": behaviour.text}]
-        if behaviour.thinking:
-            content.insert(0, {"type": "thinking", "thinking": behaviour.thinking, "signature": "c2lnbmF0dXJl"})
-        exchange.json(200, {
-            "id": _message_id(), "type": "message", "role": "assistant", "model": body["model"], "content": content,
-            "stop_reason": _STOP.get(behaviour.finish, behaviour.finish), "stop_sequence": None, "usage": usage,
-        }, {"request-id": _request_id()})
+        exchange.json(200, _message_body(body, behaviour, usage), {"request-id": _request_id()})
+
+    # -- Message Batches ----------------------------------------------------------------------
+
+    def _batch_endpoint(self, exchange: Exchange, request: RecordedRequest, batch_id: str | None,
+                        action: str | None) -> None:
+        if batch_id is None:
+            if request.method != "POST":
+                exchange.json(405, _error("invalid_request_error", "listing batches is not emulated"))
+                return
+            self._create_batch(exchange, request.body)
+            return
+        batch = self.batches.cancel(batch_id) if action == "cancel" else self.batches.get(batch_id)
+        if batch is None:
+            exchange.json(404, _error("not_found_error", f"no batch {batch_id}"))
+        elif action == "results":
+            self._results(exchange, batch)
+        else:
+            exchange.json(200, self._batch_body(batch))
+
+    def _create_batch(self, exchange: Exchange, body: Any) -> None:
+        requests = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(requests, list) or not requests:
+            exchange.json(400, _error("invalid_request_error", "requests: a non-empty list is required"))
+            return
+        ids = [r.get("custom_id") for r in requests if isinstance(r, dict)]
+        if len(set(ids)) != len(requests) or not all(isinstance(r.get("params"), dict) for r in requests):
+            exchange.json(400, _error("invalid_request_error", "each request needs a unique custom_id and params"))
+            return
+        bad = next((r["custom_id"] for r in requests if not r["params"].keys() >= _REQUIRED or "stream" in r["params"]),
+                   None)
+        if bad is not None:
+            exchange.json(400, _error("invalid_request_error", f"requests.{bad}.params: model, max_tokens and messages"
+                                                               " are required, and stream is not allowed"))
+            return
+        answered = [self._answer(r["custom_id"], r["params"]) for r in requests]
+        exchange.json(200, self._batch_body(self.batches.create("msgbatch_emu", answered)))
+
+    def _answer(self, custom_id: str, params: dict[str, Any]) -> EmulatedRequest:
+        """One batch request answered now, as `/v1/messages` would answer it."""
+        behaviour = self.next_behaviour()
+        if isinstance(behaviour, Reply):
+            return EmulatedRequest(custom_id, _message_body(params, behaviour, self._usage(params, behaviour)))
+        status = behaviour.status if isinstance(behaviour, Fail) else 500
+        error_type = (behaviour.error_type if isinstance(behaviour, Fail) else None) or ERROR_TYPES.get(status)
+        message = behaviour.message if isinstance(behaviour, Fail) else None
+        return EmulatedRequest(custom_id, None, _error(error_type or "api_error", message))
+
+    def _batch_body(self, batch: EmulatedBatch) -> dict[str, Any]:
+        ended = batch.state == "ended"
+        return {
+            "id": batch.id, "type": "message_batch", "processing_status": batch.state,
+            "request_counts": {status: batch.count(status) for status in _COUNTED},
+            "created_at": rfc3339(batch.created), "expires_at": rfc3339(batch.created + 86400),
+            "ended_at": rfc3339(batch.ended) if batch.ended else None, "archived_at": None,
+            "cancel_initiated_at": rfc3339(batch.created) if batch.canceled else None,
+            "results_url": f"{self.url}/v1/messages/batches/{batch.id}/results" if ended else None,
+        }
+
+    def _results(self, exchange: Exchange, batch: EmulatedBatch) -> None:
+        if batch.state != "ended":
+            exchange.json(400, _error("invalid_request_error", f"batch {batch.id} is still {batch.state}"))
+            return
+        exchange.start_stream({"request-id": _request_id()}, content_type="application/binary")
+        for sent, request in enumerate(batch.requests):
+            if sent == self.results_drop_after:
+                exchange.drop()
+                return
+            result: dict[str, Any] = {"type": request.status}
+            if request.status == "succeeded":
+                result["message"] = request.answer
+            elif request.status == "errored":
+                result["error"] = request.error
+            exchange.raw((json.dumps({"custom_id": request.custom_id, "result": result}) + "\n").encode())
+        exchange.end_stream()
 
     def _stream(self, exchange: Exchange, body: dict[str, Any], behaviour: Any, usage: dict[str, Any]) -> None:
         start_usage = {**usage, "output_tokens": 1}
@@ -218,6 +309,15 @@ def _blocks(body: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
     if body.get("cache_control") and blocks:
         blocks[-1] = (blocks[-1][0], body["cache_control"])
     return blocks
+
+
+def _message_body(body: dict[str, Any], reply: Reply, usage: dict[str, Any]) -> dict[str, Any]:
+    """A whole message answering `body` with `reply`."""
+    content = [{"type": "text", "text": reply.text}]
+    if reply.thinking:
+        content.insert(0, {"type": "thinking", "thinking": reply.thinking, "signature": "c2lnbmF0dXJl"})
+    return {"id": _message_id(), "type": "message", "role": "assistant", "model": body["model"], "content": content,
+            "stop_reason": _STOP.get(reply.finish, reply.finish), "stop_sequence": None, "usage": usage}
 
 
 def _error(error_type: str, message: str | None = None) -> dict[str, Any]:

@@ -10,6 +10,13 @@ INVALID_ARGUMENT with reason API_KEY_INVALID, as the real API answers. An error 
 
 Implicit caching: the prompt minus its last turn (system instruction first) is cached when it is at
 least `min_cache_tokens` long; a repeat reports it as `cachedContentTokenCount`.
+
+Batch mode (tests/emulators/batches.py): `POST /v1beta/models/{model}:batchGenerateContent` with inline
+requests answers each as `generateContent` would (the next behaviour each: a `Reply` succeeds, a `Fail`
+errors) and returns the batch's operation; `GET /v1beta/batches/{id}` gives it, its `metadata.state` a
+`BATCH_STATE_*` and, once it succeeded, its responses inline in the order of the requests (without their
+metadata, as the real API); `POST /v1beta/batches/{id}:cancel` starts canceling. An expired or canceled
+batch has no responses.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import time
 import uuid
 from typing import Any
 
+from tests.emulators.batches import BatchBook, EmulatedBatch, EmulatedRequest, rfc3339
 from tests.emulators.server import (
     Drop,
     Emulator,
@@ -46,18 +54,26 @@ _MESSAGES = {
     "DEADLINE_EXCEEDED": "Deadline exceeded.",
 }
 _PATH = re.compile(
-    r"^/(?P<version>v1beta|v1|v1alpha)/models/(?P<model>[^:/]+):(?P<method>streamGenerateContent|generateContent)$"
+    r"^/(?P<version>v1beta|v1|v1alpha)/models/(?P<model>[^:/]+)"
+    r":(?P<method>streamGenerateContent|generateContent|batchGenerateContent)$"
 )
+_BATCH_PATH = re.compile(r"^/(?:v1beta|v1|v1alpha)/batches/(?P<id>[^:/]+)(?P<cancel>:cancel)?$")
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS"}
 
 
 class GeminiEmulator(Emulator):
     """The Gemini API; pass `base_url` as `http_options.base_url` (or GOOGLE_GEMINI_BASE_URL)."""
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.batches = BatchBook()
+        """The batches created; `batches.hold = True` keeps new ones in progress until `batches.end()`."""
+
     def handle(self, exchange: Exchange, request: RecordedRequest) -> None:
-        """Serve `POST /v1beta/models/{model}:(stream)generateContent`."""
+        """Serve `POST /v1beta/models/{model}:(stream)generateContent` and batch mode."""
         match = _PATH.match(request.path)
-        if request.method != "POST" or match is None:
+        batch = _BATCH_PATH.match(request.path)
+        if batch is None and (request.method != "POST" or match is None):
             exchange.json(404, _error(404, f"{request.path} is not found"))
             return
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
@@ -66,6 +82,17 @@ class GeminiEmulator(Emulator):
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
                 "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"},
             }]))
+            return
+        if batch is not None:
+            found = self.batches.cancel(batch["id"]) if batch["cancel"] else self.batches.get(batch["id"])
+            if found is None:
+                exchange.json(404, _error(404, f"batches/{batch['id']} is not found"))
+            else:
+                exchange.json(200, {} if batch["cancel"] else _operation(found))
+            return
+        assert match is not None
+        if match["method"] == "batchGenerateContent":
+            self._create_batch(exchange, match["model"], request.body)
             return
         body = request.body
         if not isinstance(body, dict) or not body.get("contents"):
@@ -82,6 +109,29 @@ class GeminiEmulator(Emulator):
         else:
             exchange.start_stream()
             self._stream(exchange, model, behaviour, usage)
+
+    def _create_batch(self, exchange: Exchange, model: str, body: Any) -> None:
+        batch = body.get("batch") if isinstance(body, dict) else None
+        config = (batch or {}).get("inputConfig", {}).get("requests", {}) if isinstance(batch, dict) else {}
+        requests = config.get("requests") if isinstance(config, dict) else None
+        if not isinstance(requests, list) or not requests:
+            exchange.json(400, _error(400, "* BatchGenerateContentRequest.batch.input_config: requests are required"))
+            return
+        if not all(isinstance(r, dict) and (r.get("request") or {}).get("contents") for r in requests):
+            exchange.json(400, _error(400, "* InlinedRequest.request.contents: contents is not specified"))
+            return
+        answered = [self._answer(model, str(i), r["request"]) for i, r in enumerate(requests)]
+        exchange.json(200, _operation(self.batches.create("emu", answered, model)))
+
+    def _answer(self, model: str, index: str, body: dict[str, Any]) -> EmulatedRequest:
+        """One inline request answered now, as `generateContent` would answer it."""
+        behaviour = self.next_behaviour()
+        if isinstance(behaviour, Reply):
+            usage = self._usage(model, body, behaviour)
+            return EmulatedRequest(index, _response(model, behaviour.text, _FINISH.get(behaviour.finish), usage))
+        status = behaviour.status if isinstance(behaviour, Fail) else 500
+        message = (behaviour.message if isinstance(behaviour, Fail) else None) or _MESSAGES["INTERNAL"]
+        return EmulatedRequest(index, None, {"code": status, "message": message})
 
     def _fail(self, exchange: Exchange, fail: Fail) -> None:
         details = []
@@ -155,6 +205,29 @@ def _response(
         candidate["finishReason"] = finish
     return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
             "responseId": response_id or uuid.uuid4().hex[:22]}
+
+
+def _operation(batch: EmulatedBatch) -> dict[str, Any]:
+    """The long-running operation of a batch, as `batches.get` returns it."""
+    name = f"batches/{batch.id}"
+    state = {"in_progress": "BATCH_STATE_RUNNING", "canceling": "BATCH_STATE_RUNNING"}.get(batch.state)
+    if state is None:
+        state = "BATCH_STATE_EXPIRED" if batch.expired else "BATCH_STATE_CANCELLED" if batch.canceled \
+            else "BATCH_STATE_SUCCEEDED"
+    metadata: dict[str, Any] = {
+        "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch", "name": name,
+        "model": f"models/{batch.model}", "displayName": "emulated", "state": state,
+        "createTime": rfc3339(batch.created), "updateTime": rfc3339(batch.ended or batch.created),
+        "batchStats": {"requestCount": str(len(batch.requests)),
+                       "successfulRequestCount": str(batch.count("succeeded")),
+                       "failedRequestCount": str(batch.count("errored")),
+                       "pendingRequestCount": str(batch.count("processing"))},
+    }
+    if state == "BATCH_STATE_SUCCEEDED":
+        metadata["endTime"] = rfc3339(batch.ended or batch.created)
+        metadata["output"] = {"inlinedResponses": {"inlinedResponses": [
+            {"response": r.answer} if r.answer is not None else {"error": r.error} for r in batch.requests]}}
+    return {"name": name, "metadata": metadata, "done": batch.state == "ended"}
 
 
 def _error(code: int, message: str | None = None, details: list[dict[str, Any]] | None = None,

@@ -155,11 +155,11 @@ class Exchange:
         handler.wfile.write(data)
         handler.wfile.flush()
 
-    def start_stream(self, headers: Mapping[str, str] | None = None) -> None:
-        """Send a 200 with a chunked `text/event-stream` body to follow."""
+    def start_stream(self, headers: Mapping[str, str] | None = None, content_type: str = "text/event-stream") -> None:
+        """Send a 200 with a chunked body to follow (server-sent events unless `content_type` says otherwise)."""
         handler = self._handler
         handler.send_response(200)
-        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Content-Type", content_type)
         handler.send_header("Cache-Control", "no-cache")
         handler.send_header("Transfer-Encoding", "chunked")
         for name, value in (headers or {}).items():

@@ -75,9 +75,9 @@ def test_builtin_capabilities_are_todays() -> None:
     specs = builtin_specs()
     local = specs["local"].capabilities
     assert (local.free, local.logprobs, local.retries, local.prompt_caching) == (True, True, False, False)
-    for name in ("groq", "gemini"):
-        assert specs[name].capabilities == Capabilities()
-    assert specs["sonnet"].capabilities == Capabilities(thinking=True)  # Claude thinks, steered by effort
+    assert specs["groq"].capabilities == Capabilities()
+    assert specs["gemini"].capabilities == Capabilities(batch=True)  # Gemini's batch mode
+    assert specs["sonnet"].capabilities == Capabilities(thinking=True, batch=True)  # Claude thinks, steered by effort
 
 
 def test_cloud_kinds_take_keys_where_their_sdk_classes_do() -> None:
