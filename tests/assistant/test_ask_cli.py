@@ -16,7 +16,7 @@ from assistant import paths
 
 JSON_KEYS = {"answer", "tier", "model", "cached", "kind", "difficulty", "escalations", "usage", "cost_usd",
              "sources", "duration_ms", "notes", "confidence", "budget_stop", "fallback_from", "error", "finish_reason"}
-USAGE_KEYS = {"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"}
+USAGE_KEYS = {"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "thinking_tokens"}
 
 
 def tiercode(*args: str, cwd: Path | None = None, stdin: str | None = None,
