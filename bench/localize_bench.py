@@ -258,8 +258,7 @@ def _pct(hits: int, n: int) -> float:
 ABLATIONS = {"all stages": {}, "no text BM25": {"text": 0.0}, "no definition BM25": {"definitions": 0.0},
              "no names": {"names": 0.0}, "no frames": {"frames": 0.0}, "no file mentions": {"files": 0.0},
              "no literals": {"literals": 0.0}, "no code rerank": {"code": 0.0},
-             "no path priors": {"demoted": 1.0, "other_language": 1.0},
-             "definitions by file score as is": {"file_share": 1.0, "own": 10.0}}
+             "no path priors": {"demoted": 1.0, "other_language": 1.0}}
 
 
 def prepare(instances: list[Instance], peers: bool = True,

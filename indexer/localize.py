@@ -47,10 +47,6 @@ class Weights:
     of SWE-bench Lite (90 instances) function Acc@5 was 41.4 without it, 44.8 at 1 and 48.3 at 2."""
     dense: float = 1.0
     """Files of the nearest definitions by embedding, when the repository is embedded."""
-    file_share: float = 0.5
-    """Definitions only: the exponent of their file's share of the best file's score (`rank_definitions`)."""
-    own: float = 50.0
-    """Definitions only: how much their own evidence counts beside their file's share."""
     lexical_beside_dense: float = 0.3
     """Per-definition BM25's weight when dense hits (weight 1) are fused too. For questions in
     words a real embedder ranks better than BM25 (CoSQA MRR 0.515 vs 0.365) and equal weights drag the
@@ -301,7 +297,7 @@ def localize(store: IndexStore, question: str, k: int = 20, weights: Weights = D
     if root is not None:
         evidence.append((rank_by_code(root, outlines, clues.terms), weights.code))
     pinned = tuple(dict.fromkeys([*frames[:1], *literal.definitions[:1]]))
-    return Localization(tuple(files), tuple(rank_definitions(evidence, outlines, files, k, weights)), pinned)
+    return Localization(tuple(files), tuple(rank_definitions(evidence, outlines, files, k)), pinned)
 
 
 Evidence = list[tuple[list[Symbol], float]]
@@ -333,25 +329,22 @@ definitions are all candidates."""
 
 
 def rank_definitions(evidence: Evidence, candidates: Sequence[Symbol], files: Sequence[FileRank], k: int = 20,
-                     weights: Weights = DEFAULT_WEIGHTS) -> list[tuple[Symbol, float]]:
-    """Definitions ranked by their file's score (as a share of the best file's, to `weights.file_share`)
-    times how strongly the evidence points at them: weighted reciprocal rank in each list, as a share of the
-    best definition's, times `weights.own`, plus one. `candidates` (the best files' outlines) have no evidence of
-    their own and rank by their file alone. On SWE-bench Lite this order puts the right file first nearly
-    as often as the file ranking (51.6 vs 55.6 Acc@1), where adding the two scores instead gave 48.4. On the
-    dev half (131 instances with spans) function Acc@5 was 44.3 with the file's score as it is and an own
-    weight of 10, 47.3 with its square root and 50: a definition the evidence singles out in the second or
-    third file (a code rerank's first) is no longer buried under the first file's weakly matching ones."""
+                     own_weight: float = 10.0) -> list[tuple[Symbol, float]]:
+    """Definitions ranked by their file's score times how strongly the evidence points at them: weighted
+    reciprocal rank in each list, as a share of the best definition's, times `own_weight`, plus one.
+    `candidates` (the best files' outlines) have no evidence of their own and rank by their file alone.
+    On SWE-bench Lite this order puts the right file first nearly as often as the file ranking (51.6 vs
+    55.6 Acc@1), where adding the two scores instead gave 48.4."""
     if not files:
         return []
-    file_score = {f.path: (f.score / files[0].score) ** weights.file_share for f in files}
+    file_score = {f.path: f.score / files[0].score for f in files}
     own: dict[Symbol, float] = dict.fromkeys(candidates, 0.0)
     for ranked, weight in evidence:
         for rank, symbol in enumerate(dict.fromkeys(ranked), start=1):
             if symbol.path in file_score:
                 own[symbol] = own.get(symbol, 0.0) + weight / (5 + rank)
     best = max(own.values(), default=0.0) or 1.0
-    scores = {s: file_score[s.path] * (1.0 + weights.own * value / best) for s, value in own.items()}
+    scores = {s: file_score[s.path] * (1.0 + own_weight * value / best) for s, value in own.items()}
     ordered = sorted(scores, key=lambda s: (-scores[s], s.path, s.line))[:k]
     return [(s, round(scores[s], 6)) for s in ordered]
 

@@ -8,9 +8,9 @@ import pytest
 
 from indexer.build import build_index
 from indexer.clues import code_names, read_question
-from indexer.localize import FileRank, localize, rank_definitions
+from indexer.localize import FileRank, localize
 from indexer.search import exact_hits, hybrid_search
-from indexer.store import IndexStore, Symbol
+from indexer.store import IndexStore
 
 FILES = {
     "geo/shapes.py": '''"""Plane shapes."""
@@ -138,16 +138,3 @@ def test_a_long_report_that_says_test_in_passing_still_ranks_the_source_above_th
               " and its outline.")
     ranked = [f.path for f in rank_files(store, report)]
     assert ranked.index("geo/shapes.py") < ranked.index("tests/test_shapes.py")
-
-
-def test_a_definition_two_lists_put_first_in_the_second_file_outranks_one_lists_first_in_the_first() -> None:
-    """The first file scores twice the second; one list puts its `helper` first and the second file's
-    `parse` next, another finds `parse` alone: `parse` leads, the first file's other definitions follow."""
-    def symbol(path: str, name: str, line: int) -> Symbol:
-        return Symbol(name, name, "function", path, line, line + 3, f"def {name}():", "")
-
-    helper, other = symbol("pkg/first.py", "helper", 1), symbol("pkg/first.py", "other", 10)
-    parse = symbol("pkg/second.py", "parse", 1)
-    files = [FileRank("pkg/first.py", 1.0), FileRank("pkg/second.py", 0.5)]
-    ranked = [s for s, _ in rank_definitions([([helper, parse], 1.0), ([parse], 1.0)], [helper, other], files)]
-    assert ranked == [parse, helper, other]
