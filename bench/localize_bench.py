@@ -1,7 +1,7 @@
 """Localization benchmark: SWE-bench Lite bug reports against the repositories they were filed on.
 
 For each instance the issue text is the question and the repository is the PyPI sdist closest to its base
-commit (../shared/bench-data/swebench-lite). Reports file-level Acc@1/3/5 and function-level Acc@5/10 for
+commit (../shared/bench-data/swebench-lite). Reports file-level Acc@1/3/5 and function-level Acc@1/5/10 for
 Tiercode's ranking (`tiercode search`) and for plain BM25 over whole .py files (rank_bm25, measured in the
 same run; "tiercode" is the file ranking, "search" the files of `tiercode search`'s definitions in
 order), the context recall of the local (1,500 tokens) and Sonnet (12,000 tokens) budgets on two paths
@@ -176,6 +176,13 @@ def function_hit(ranked: list[tuple[str, str]], spans: dict[str, list[str]], k: 
     return wanted <= set(ranked[:k])
 
 
+def spans_indexed(store: IndexStore, spans: dict[str, list[str]]) -> bool:
+    """Whether every gold span is a definition of the index: `imports`, module-level code (`impl:13`) and
+    functions the patch adds are not, and no ranking of definitions can hit them."""
+    return all(name in {s.qualified_name for s in store.outline(path)} for path, names in spans.items()
+               for name in names)
+
+
 def evaluate(instance: Instance, store: IndexStore, tree: Path, peer: Bm25Peer | None, weights: Weights,
              context: bool) -> dict:
     """One instance's ranks (the BM25 peer's when `peer` is given) and, with `context`, context recall."""
@@ -191,7 +198,8 @@ def evaluate(instance: Instance, store: IndexStore, tree: Path, peer: Bm25Peer |
            "search_rank": _rank(searched, instance.gold_files),
            "bm25_rank": _rank(peer.rank(instance.question), instance.gold_files) if peer else None,
            "has_spans": any(instance.gold_spans.values()),
-           **{f"fn@{k}": function_hit(definitions, instance.gold_spans, k) for k in (5, 10)}}
+           **{f"fn@{k}": function_hit(definitions, instance.gold_spans, k) for k in (1, 5, 10)},
+           "fn_indexed": spans_indexed(store, instance.gold_spans)}
     if context:
         for tier, budget in BUDGETS.items():
             for path, (question, extra) in {"context": (instance.question, ""),
@@ -230,7 +238,8 @@ def summarize(rows: list[dict]) -> dict:
     for name, key in (("tiercode", "rank"), ("search", "search_rank"), ("bm25", "bm25_rank")):
         out[name] = {f"acc@{k}": _pct(sum(1 for r in rows if r[key] and r[key] <= k), n) for k in (1, 3, 5, 10)}
     out["tiercode"]["function"] = {f"acc@{k}": _pct(sum(1 for r in spans if r[f"fn@{k}"]), len(spans))
-                                   for k in (5, 10)} | {"instances": len(spans)}
+                                   for k in (1, 5, 10)} | {"instances": len(spans),
+                                                           "indexed": sum(1 for r in spans if r.get("fn_indexed"))}
     for path, key in (("context", "context_recall"), ("ask", "ask_context_recall")):
         if f"{path}_file_local" in rows[0]:
             out[key] = {tier: {"file": _pct(sum(r[f"{path}_file_{tier}"] for r in rows), n),
