@@ -16,7 +16,16 @@ and in total against all-Sonnet, router accuracy on kinds (and how often each st
 routing overhead before the first model call (pre-flight, rules, context), p50 and p95; and everything but
 model time (the ledger's latencies) per model-answered question.
 
-Run: python bench/route_bench.py [--limit N] [--max-tokens 160] -> bench/results/route.json and a table.
+Answer shapes before and after (issue 23, items 2 and 3), per kind, on the first --shapes questions of each
+kind: the Sonnet request as Tiercode built it before (max_tokens 1,024 for every question, no form line, no
+effort: Claude's default, high, thinking inside those 1,024) and as it builds it now (the kind's and
+difficulty's output limit and form line, the effort and its thinking room); for each, `max_tokens`, the
+pre-call estimate (the budget's upper bound, input and max_tokens at Sonnet's prices), and the output tokens
+the quick-start model actually generates for that request (a real model obeys the limit and the form line; an
+emulated cloud answer would not). `--shapes-only` runs this section alone.
+
+Run: python bench/route_bench.py [--limit N] [--max-tokens 160] [--shapes 2] [--shapes-only]
+     -> bench/results/route.json (route_shapes.json with --shapes-only) and a table.
 """
 
 from __future__ import annotations
@@ -32,15 +41,19 @@ import sysconfig
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from assistant.cascade.estimates import estimate
 from assistant.config import load_settings
 from assistant.context.builder import build_context
+from assistant.context.conversation import History
 from assistant.errors import TiercodeError
 from assistant.pipeline import Pipeline
+from assistant.route.answer_shape import AnswerShape
 from assistant.route.preflight import answer_lookup, preflight
 from assistant.route.router import classify, classify_fast, classify_lexical
 from assistant.session import QuietReporter, Session
@@ -53,6 +66,9 @@ from tests.emulators.server import Reply
 
 WORKLOAD = Path(__file__).parent / "workloads" / "route_questions.jsonl"
 RESULTS = Path(__file__).parent / "results" / "route.json"
+SHAPE_RESULTS = Path(__file__).parent / "results" / "route_shapes.json"
+OLD_MAX_TOKENS = 1024
+"""What every request carried before answer shapes: one output limit, whatever the question."""
 KEYS = {"anthropic": "sk-ant-bench", "gemini": "AIza-bench", "groq": "gsk_bench"}
 REPEAT_EVERY = 5
 CLOUD_ANSWER = (
@@ -193,6 +209,54 @@ def held_out_accuracy(workload: list[dict[str, Any]]) -> dict[str, Any]:
     return report
 
 
+def shape_comparison(session: Session, workload: list[dict[str, Any]], per_kind: int) -> dict[str, Any]:
+    """Per labelled kind, the Sonnet request before and after answer shapes: max_tokens, the pre-call upper
+    bound, and the output tokens the quick-start model generates for the same request."""
+    pipeline = Pipeline(session)
+    sonnet, spec = session.tiers.get("sonnet"), session.tiers.spec("sonnet")
+    local = session.tiers.get("local")
+    by_kind: dict[str, list[str]] = {}
+    for row in workload:
+        by_kind.setdefault(row["kind"], []).append(row["question"])
+    before = AnswerShape(OLD_MAX_TOKENS, effort="")
+    result: dict[str, Any] = {}
+    for kind, questions in sorted(by_kind.items()):
+        rows: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+        for question in questions[:per_kind]:
+            route = replace(classify(question), kind=kind)  # the label's kind, the router's difficulty
+            for label, shape in (("before", before), ("after", pipeline.shape_for(route))):
+                rows[label].append(_shaped_request(pipeline, question, shape, ("sonnet", sonnet, spec), local))
+        result[kind] = {label: {key: round(statistics.mean(r[key] for r in values), 6) for key in values[0]}
+                        for label, values in rows.items()}
+        print(f"answer shapes: {kind} done", file=sys.stderr, flush=True)  # long: a few minutes a kind on 2 cores
+    total = {label: {key: round(statistics.mean(k[label][key] for k in result.values()), 6)
+                     for key in next(iter(result.values()))[label]} for label in ("before", "after")}
+    return {"per_kind": result, "mean_over_kinds": total, "questions_per_kind": per_kind}
+
+
+def _shaped_request(pipeline: Pipeline, question: str, shape: AnswerShape, cloud: tuple[str, Any, Any],
+                    local: Any) -> dict[str, float]:
+    """One question under one shape: Sonnet's max_tokens and upper bound, the local model's actual output."""
+    name, backend, spec = cloud
+    context = pipeline.context_for(question, "", name, backend, History(), shape)
+    request = pipeline.request_for(name, question, context, backend, History(), shape)
+    local_context = pipeline.context_for(question, "", "local", local, History(), shape)
+    generated = local.generate(pipeline.request_for("local", question, local_context, local, History(), shape))
+    return {"sonnet_max_tokens": request.max_tokens, "sonnet_upper_bound_usd": estimate(spec, backend, request),
+            "local_output_tokens": generated.usage.output_tokens}
+
+
+def print_shapes(shapes: dict[str, Any]) -> None:
+    """The before/after table of answer shapes."""
+    print(f"\nanswer shapes, {shapes['questions_per_kind']} question(s) per kind: before -> after")
+    print(f"{'kind':10}{'Sonnet max_tokens':>22}{'Sonnet bound (USD)':>26}{'local output tokens':>24}")
+    for kind, row in {**shapes["per_kind"], "mean": shapes["mean_over_kinds"]}.items():
+        b, a = row["before"], row["after"]
+        print(f"{kind:10}{b['sonnet_max_tokens']:>10.0f} -> {a['sonnet_max_tokens']:<8.0f}"
+              f"{b['sonnet_upper_bound_usd']:>12.5f} -> {a['sonnet_upper_bound_usd']:<10.5f}"
+              f"{b['local_output_tokens']:>10.0f} -> {a['local_output_tokens']:<8.0f}")
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Who answered, escalations and cost over a list of per-question rows."""
     answered: Counter[str] = Counter("cache" if r["cached"] else r["tier"] for r in rows)
@@ -216,6 +280,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
     parser.add_argument("--max-tokens", type=int, default=160, help="answer length bound for every tier")
     parser.add_argument("--corpus", type=Path, default=Path(sysconfig.get_paths()["stdlib"]))
+    parser.add_argument("--shapes", type=int, default=2, help="questions per kind for answer shapes (0: none)")
+    parser.add_argument("--shapes-only", action="store_true", help="run the answer-shapes section alone")
     args = parser.parse_args()
     workload = load_workload(args.limit)
     questions = [r["question"] for r in workload]
@@ -236,6 +302,16 @@ def main() -> None:
                 "GOOGLE_GEMINI_BASE_URL": gem.base_url, "GEMINI_API_KEY": KEYS["gemini"],
                 "GROQ_BASE_URL": groq.base_url, "GROQ_API_KEY": KEYS["groq"],
             })
+            if args.shapes:
+                shaped = Session(args.corpus, load_settings(args.corpus), QuietReporter())
+                try:
+                    shapes = shape_comparison(shaped, workload, args.shapes)
+                finally:
+                    shaped.close()
+                if args.shapes_only:
+                    SHAPE_RESULTS.write_text(json.dumps(shapes, indent=2) + "\n")
+                    print_shapes(shapes)
+                    return
             settings = load_settings(args.corpus, max_output_tokens=args.max_tokens)
             session = Session(args.corpus, settings, QuietReporter())
             try:
@@ -285,11 +361,14 @@ def main() -> None:
                                  "p95": round(percentile(around_models, 95), 2)},
         "wall_seconds": {"cascade": round(cascade_s, 1), "all_sonnet": round(sonnet_s, 1)},
         "targets": {"cost_reduction": 0.90, "router_accuracy": 0.90, "routing_overhead_p50_ms": 30},
+        "answer_shapes": shapes if args.shapes else None,
         "per_question": first,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
+    if args.shapes:
+        print_shapes(shapes)
 
 
 def print_table(r: dict[str, Any]) -> None:
