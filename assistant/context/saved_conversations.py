@@ -33,6 +33,9 @@ CREATE TABLE conversations (
 CREATE INDEX conversations_latest ON conversations(repo, face, updated);
 """
 _TITLE_CHARS = 72
+KEEP_PER_REPOSITORY = 200
+"""Conversations kept per repository: saving one more forgets the least recently used (a script's thousands of
+`ask`s do not grow the file without bound)."""
 FILE_NAME = "conversations.sqlite"
 
 
@@ -72,6 +75,10 @@ class ConversationStore(Database):
 
     migrations = (_SCHEMA_V1,)
 
+    def __init__(self, path: Path, keep: int = KEEP_PER_REPOSITORY) -> None:
+        super().__init__(path)
+        self.keep = keep
+
     def start(self, repo: Path, face: Face) -> SavedConversation:
         """A new, empty conversation about `repo` (saved with its first turn)."""
         now = time.time()
@@ -91,6 +98,9 @@ class ConversationStore(Database):
                 " updated = excluded.updated, turns = excluded.turns, body = excluded.body",
                 (saved.id, saved.repo, saved.face, saved.title, saved.started, saved.updated,
                  len(saved.conversation.turns), body))
+            tx.execute(
+                "DELETE FROM conversations WHERE repo = ? AND id NOT IN (SELECT id FROM conversations"
+                " WHERE repo = ? ORDER BY updated DESC, rowid DESC LIMIT ?)", (saved.repo, saved.repo, self.keep))
 
     def latest(self, repo: Path, face: Face) -> SavedConversation | None:
         """The repository's conversation of this face that was added to last."""

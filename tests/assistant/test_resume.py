@@ -129,3 +129,21 @@ def test_a_damaged_conversations_file_is_set_aside_and_the_question_answered(gro
 def test_continue_and_resume_belong_to_the_terminal_ui(sample_repo: Path) -> None:
     done = tiercode("-c", "stats", "--repo", str(sample_repo))
     assert_one_line_error(done, 2, "tiercode ask -c")
+
+
+def test_only_the_latest_conversations_of_a_repository_are_kept(tmp_path: Path) -> None:
+    from assistant.context.conversation import Turn
+    from assistant.context.saved_conversations import ConversationStore
+
+    store = ConversationStore(tmp_path / FILE_NAME, keep=3)
+    repo, other = tmp_path / "repo", tmp_path / "other"
+    kept_elsewhere = store.start(other, "ask")
+    kept_elsewhere.conversation.add(Turn("elsewhere", "elsewhere", "answer", frozenset()))
+    store.save(kept_elsewhere)
+    for n in range(5):
+        saved = store.start(repo, "ask")
+        saved.conversation.add(Turn(f"question {n}", f"question {n}", "answer", frozenset()))
+        store.save(saved)
+    assert [row.title for row in store.listing(repo)] == ["question 4", "question 3", "question 2"]
+    assert [row.title for row in store.listing(other)] == ["elsewhere"]  # another repository's are its own
+    store.close()
