@@ -19,6 +19,7 @@ import json
 import math
 import re
 import socket
+import sys
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -32,6 +33,17 @@ _POLL_INTERVAL = 0.02
 """Seconds between the server's shutdown checks (how long leaving the context takes)."""
 PAUSE_LIMIT = 10.0
 """Seconds a paused stream waits for `resume` before it carries on anyway."""
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server on the loopback for tests: daemon threads, and a client that hangs up (a
+    download cancelled, a probe, a raced mirror) is what the tests do, not an error to print."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass(frozen=True)
@@ -225,7 +237,7 @@ class Emulator:
         self.errors: list[str] = []
         """Exceptions the emulator itself raised while serving (a bug in it or a request it cannot parse)."""
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -259,8 +271,7 @@ class Emulator:
 
     def __enter__(self) -> Self:
         handler = type(f"{type(self).__name__}Handler", (_Handler,), {"emulator": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = LoopbackHTTPServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(_POLL_INTERVAL,), name=type(self).__name__, daemon=True,
         )

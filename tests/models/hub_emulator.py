@@ -20,9 +20,11 @@ import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
+
+from tests.emulators.server import LoopbackHTTPServer
 
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<filename>.+)$")
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
@@ -130,8 +132,7 @@ class HubEmulator:
 class _Server:
     def __init__(self, hub: HubEmulator, name: str) -> None:
         handler = type(f"{name.title()}Handler", (_Handler,), {"hub": hub, "server_name": name})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = LoopbackHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

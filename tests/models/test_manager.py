@@ -10,7 +10,7 @@ import socket
 import threading
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from assistant.cli.doctor_cmd import doctor
 from assistant.cli.main import cli
 from models.catalog import CATALOG, CatalogEntry, HubSource, PyPISource
 from models.manager import ModelManager, PullError
+from tests.emulators.server import LoopbackHTTPServer
 from tests.models.hub_emulator import HubEmulator
 
 REPO, FILE = "tiercode-tests/tiny-GGUF", "tiny-q4.gguf"
@@ -319,7 +320,7 @@ class _Recorder(BaseHTTPRequestHandler):
 def provider_server() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
     handler = type("Handler", (_Recorder,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = LoopbackHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", seen
