@@ -19,6 +19,7 @@ from assistant.context.pinned import PinnedFiles
 from assistant.errors import UsageError
 from assistant.route.answer_shape import AnswerShape, answer_shape
 from assistant.route.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
+from assistant.route.router import Route, classify, start_index
 from models import pricing
 from models.base import (
     Backend,
@@ -36,7 +37,6 @@ from models.tier_registry import builtin_specs
 if TYPE_CHECKING:
     from assistant.context.builder import Context, Span
     from assistant.context.compaction import Compacted
-    from assistant.route.router import Route
     from assistant.session import Session
 
 _SYSTEM_PROMPT = (
@@ -45,13 +45,8 @@ _SYSTEM_PROMPT = (
     "correct; put code in fenced blocks with a language tag. If the context is not enough, say what is "
     "missing."
 )
-
-
-def preflight_route() -> Route:
-    """The route of a question the index answered by itself (the router loads only for questions it routes)."""
-    from assistant.route.router import Route
-
-    return Route("lookup", "simple", "index", "index", 1.0)
+PREFLIGHT_ROUTE = Route("lookup", "simple", "index", "index", 1.0)
+"""The route of a question the index answered by itself."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +130,7 @@ class Pipeline:
             store = self.session.store()
             found = preflight(question, store, self.session.repo) if answerable else None
         if found is not None:
-            return self._from_index(query_id, question, found, preflight_route(), started, conversation)
+            return self._from_index(query_id, question, found, PREFLIGHT_ROUTE, started, conversation)
         with timings.stage("route"):
             route = self._route(question, query_id, extra)
         with timings.stage("index"):
@@ -220,9 +215,7 @@ class Pipeline:
         store = self.session.store()
         answerable = index_may_answer(question, extra, tier)
         if answerable and preflight(question, store, self.session.repo) is not None:
-            return Plan(preflight_route(), True)
-        from assistant.route.router import classify
-
+            return Plan(PREFLIGHT_ROUTE, True)
         route = classify(question, attached=extra)
         if answerable and route.kind == "lookup" and answer_lookup(question, store) is not None:
             return Plan(route, True)
@@ -246,8 +239,6 @@ class Pipeline:
 
     def _route(self, question: str, query_id: str, attached: str = "") -> Route:
         """The question's route; a call of the classifier model is a ledger record of its own."""
-        from assistant.route.router import classify
-
         classifier: Backend | None = None
         try:
             classifier = self.session.tiers.local("classifier")
@@ -262,8 +253,6 @@ class Pipeline:
 
     def tier_order(self, start: str, forced: str | None) -> list[str]:
         """The tiers to try: `forced` alone, else the configured cascade from the route's start tier."""
-        from assistant.route.router import start_index
-
         order = self.session.tiers.order()
         if forced is not None:
             if forced not in order:
@@ -276,8 +265,6 @@ class Pipeline:
         the start tier up can (none when a tier is forced)."""
         if forced is not None:
             return []
-        from assistant.route.router import start_index
-
         order = self.session.tiers.order()
         return order[: start_index(order, start)][::-1]
 

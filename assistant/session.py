@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from assistant import paths
 from assistant.accounting.ledger import Ledger, new_id, open_ledger
 from assistant.config import Settings
+from assistant.context.saved_conversations import ConversationStore, open_conversations
 from assistant.errors import UsageError
 from assistant.tiers import TierSet
 from assistant.timing import Timings
@@ -20,7 +21,6 @@ from models.base import ModelUnavailable
 
 if TYPE_CHECKING:
     from assistant.accounting.cache import ResponseCache
-    from assistant.context.saved_conversations import ConversationStore
     from indexer.embed import VectorIndex
     from models.embedder import LlamaEmbedder
 
@@ -143,8 +143,6 @@ class Session:
     def conversations(self) -> ConversationStore:
         """The saved conversations (`tiercode -c`, `ask --continue`, `tiercode sessions`), opened on first use."""
         if self._conversations is None:
-            from assistant.context.saved_conversations import open_conversations
-
             self._conversations = open_conversations(paths.data_dir(), self.reporter.status)
         return self._conversations
 

@@ -178,8 +178,7 @@ def ask(
                                       conversation=kept.conversation)
             except Cancelled:
                 raise click.Abort() from None
-            finally:
-                session.conversations().save(kept)
+            session.conversations().save(kept)
             if as_json:
                 click.echo(json.dumps(answer.to_json()))
             else:

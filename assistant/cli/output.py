@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from assistant.pipeline import Plan
 
 
-
 @functools.cache
 def _stderr() -> Console:
     """The console progress bars draw on (rich loads only when a bar is drawn, not for every answer)."""
