@@ -18,6 +18,9 @@ class Frame:
     path: str
     line: int
     function: str
+    code: str = ""
+    """The source line the traceback prints under the frame (Python's tracebacks do), stripped: it finds the
+    frame's definition in a file whose line numbers have moved since the report was made."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class Clues:
     quoted strings of three words or more, innermost error first."""
 
 
-_PYTHON_FRAME = re.compile(r'File "([^"\n]+)", line (\d+)(?:, in ([\w<>.]+))?')
+_PYTHON_FRAME = re.compile(r'File "([^"\n]+)", line (\d+)(?:, in ([\w<>.]+))?'
+                           r'(?:[^\n]*\n[ \t]*(?![ \t]*File ")([^\n]*))?')  # and the source line printed under it
 _PYTEST_FRAME = re.compile(r"^([\w./\\-]+\.\w+):(\d+):(?: in ([\w<>.]+))?", re.MULTILINE)
 _FILE = re.compile(r"(?<![\w/.\\-])((?:[\w.-]+[/\\])*[\w-]+\.(?:py|pyx|pyi|js|ts|tsx|go|rs|java|c|h|cc|cpp|hpp))\b")
 _BACKTICKED = re.compile(r"`+([^`\n]+)`+")
@@ -59,7 +63,8 @@ _QUOTED = re.compile(r"""(?<![\w\\])("|')([^"'\n]{10,200})\1""")
 
 def read_question(text: str) -> Clues:
     """The clues in a question or bug report."""
-    frames = [Frame(m.group(1), int(m.group(2)), m.group(3) or "") for m in _PYTHON_FRAME.finditer(text)]
+    frames = [Frame(m.group(1), int(m.group(2)), m.group(3) or "", source_line(m.group(4) or ""))
+              for m in _PYTHON_FRAME.finditer(text)]
     frames += [Frame(m.group(1), int(m.group(2)), m.group(3) or "") for m in _PYTEST_FRAME.finditer(text)]
     framed = {f.path for f in frames}
     files = [m.group(1) for m in _FILE.finditer(text) if m.group(1) not in framed]
@@ -73,11 +78,20 @@ def read_question(text: str) -> Clues:
                  tuple(words), title, tuple(search_terms(words, title)), tuple(literals(text)))
 
 
+def source_line(printed: str) -> str:
+    """A frame's printed source line as code, or '' when what follows the frame is not code (an error
+    message, a pytest marker, a caret line)."""
+    line = printed.strip()
+    if not line or _MESSAGE.match(line) or set(line) <= set("^~ "):
+        return ""
+    return line
+
+
 def literals(text: str) -> list[str]:
     """The messages of the errors and warnings a text shows (the last one first: the innermost, where the
     code raised it) and then its quoted strings of three words or more, each once."""
     messages = [m.group(1).strip() for m in _MESSAGE.finditer(text)][::-1]
-    unframed = _PYTHON_FRAME.sub(" ", text)  # a frame's quoted path is not text the code holds
+    unframed = _PYTHON_FRAME.sub(lambda m: f" {m.group(4) or ''}", text)  # a frame's path is not the code's text
     quoted = [m.group(2).strip() for m in _QUOTED.finditer(unframed) if len(m.group(2).split()) >= 3]
     kept: dict[tuple[str, ...], str] = {}
     for literal in [*messages, *quoted]:
