@@ -67,6 +67,10 @@ class TierPlan:
         return {**asdict(self), "context": [asdict(span) for span in self.context]}
 
 
+NO_TIER = "none"
+"""A plan's start tier when no configured tier can answer (no key, offline, not running)."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """The route a question would take, without calling a model (`ask --dry-run`)."""
@@ -79,10 +83,15 @@ class Plan:
 
     @property
     def start_tier(self) -> str:
-        """The tier the cascade would call first: always one of the configured tiers (or the index)."""
+        """The tier the cascade would call first: one of the configured tiers, the index, or `NO_TIER`."""
         if self.preflight:
             return "index"
-        return next((t.tier for t in self.tiers if t.available), "none")
+        return next((t.tier for t in self.tiers if t.available), NO_TIER)
+
+    @property
+    def answerable(self) -> bool:
+        """Whether the index or a configured tier could answer."""
+        return self.start_tier != NO_TIER
 
     def to_json(self) -> dict[str, object]:
         """The dry-run's JSON form."""

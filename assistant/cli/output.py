@@ -101,7 +101,8 @@ class ConsoleReporter:
         if plan.preflight:
             return "route: answered from the index (tier index, $0, no model call)"
         lines = [f"route: kind={route.kind} difficulty={route.difficulty} decided by {route.stage}"
-                 f" (p={route.probability:.2f}), starting at {plan.start_tier}"
+                 f" (p={route.probability:.2f}), "
+                 + (f"starting at {plan.start_tier}" if plan.answerable else "but no tier can answer it")
                  + (f" (--tier {plan.forced})" if plan.forced else "")]
         for t in plan.tiers:
             if t.available:

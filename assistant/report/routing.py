@@ -12,14 +12,12 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import TiercodeError
-from assistant.pipeline import Pipeline
+from assistant.pipeline import NO_TIER, Pipeline
 from assistant.report.usage import Prompt
 from assistant.session import Session
 
 Planner = Callable[[str], tuple[str, str, float]]
 """A prompt's start tier, kind and the most its call there could cost."""
-NO_TIER = "none"
-"""The start tier of a plan no configured tier can answer (`Plan.start_tier`)."""
 MAX_PROMPT_CHARS = 20_000
 """A longer prompt (a pasted log) is planned from its first this many characters."""
 

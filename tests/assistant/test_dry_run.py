@@ -76,3 +76,18 @@ def test_the_dry_run_with_a_tier_plans_that_tier_alone_as_the_real_ask_does(samp
     assert [(t["tier"], t["model"], t["available"]) for t in planned["tiers"]] == [("team", "team-coder", True)]
     asked = json.loads(tiercode(*[a for a in args if a != "--dry-run"], "--json").stdout)
     assert asked["error"].startswith("no tier could answer: team failed: team at http://127.0.0.1:9/v1")
+
+
+def test_a_plan_no_tier_can_answer_says_so_instead_of_starting_at_none(sample_repo: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["TIERCODE_TIERS"] = '["sonnet"]'
+    question = "why does Circle.area raise a TypeError?"
+
+    plan = tiercode("ask", "-n", "--dry-run", question, "--repo", str(sample_repo), env=env)
+    planned = json.loads(tiercode("ask", "-n", "--dry-run", "--json", question, "--repo", str(sample_repo),
+                                  env=env).stdout)
+
+    assert plan.returncode == 0, plan.stderr
+    assert "but no tier can answer it" in plan.stdout and "starting at" not in plan.stdout
+    assert "sonnet  unavailable: Anthropic: no API key" in plan.stdout
+    assert planned["start_tier"] == "none"
