@@ -13,7 +13,7 @@ The instances are split into a dev half and a held-out half by a fixed rule (`sp
 the first byte of the SHA-256 of the instance id). The ranking is developed on `--split dev` only; the
 held-out half is measured before a change and once after it, never tuned on.
 
-Run: pip install rank_bm25 && python bench/localize_bench.py [--split dev] [--repos sympy,flask] [--no-django]
+Run: pip install -e '.[bench]' && python bench/localize_bench.py [--split dev] [--repos sympy,flask] [--no-django]
 The sdists are downloaded once with pip into $TIERCODE_BENCH_CACHE (default ~/.cache/tiercode-bench),
 unpacked and indexed there; results go to bench/results/localize.json.
 """
@@ -348,7 +348,7 @@ def main() -> None:
     try:
         import rank_bm25  # noqa: F401  (the BM25 peer)
     except ImportError:
-        sys.exit("localize_bench: the BM25 peer needs rank_bm25: pip install rank_bm25")
+        sys.exit("localize_bench: the BM25 peer needs rank_bm25: pip install -e '.[bench]'")
     instances = [i for i in load_instances() if args.split in ("all", split_of(i.instance_id))]
     if args.repos:
         instances = [i for i in instances if i.repo in args.repos.split(",")]
