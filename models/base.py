@@ -241,8 +241,9 @@ class Backend(Protocol):
 
 
 def approx_tokens(text: str) -> int:
-    """A model-free token estimate (about four characters a token)."""
-    return max(1, len(text) // 4) if text else 0
+    """A model-free token estimate: four characters a token, rounded up (what a cloud call is estimated at
+    before it is made, and what a reply without usage figures is counted at)."""
+    return -(-len(text) // 4)
 
 
 def pending_load(backend: Backend) -> Callable[[], None] | None:

@@ -22,14 +22,21 @@ import anthropic
 import httpx2
 
 from models import pricing
-from models.base import Capabilities, GenerationRequest, GenerationResult, ModelError, TextCallback, Usage
+from models.base import (
+    Capabilities,
+    GenerationRequest,
+    GenerationResult,
+    ModelError,
+    TextCallback,
+    Usage,
+    approx_tokens,
+)
 from models.cloud.anthropic_batch import AnthropicBatches
 from models.cloud.common import (
     DEFAULT_TIMEOUT,
     CloudTier,
     StreamState,
     connection_error,
-    estimate_tokens,
     is_set,
     parse_retry_after,
     status_error,
@@ -90,7 +97,7 @@ class AnthropicTier(CloudTier):
         system_end = sum(1 for m in stable if m.role == "system") - 1
         found = []
         for end in dict.fromkeys(i for i in (system_end, len(stable) - 1) if i >= 0):
-            if estimate_tokens("".join(m.content for m in stable[: end + 1])) >= self.min_cache_tokens:
+            if approx_tokens("".join(m.content for m in stable[: end + 1])) >= self.min_cache_tokens:
                 found.append(end)
         return tuple(found)
 

@@ -8,7 +8,6 @@ costs always comes from the usage the provider reports.
 from __future__ import annotations
 
 import email.utils
-import math
 import os
 import threading
 import time
@@ -27,11 +26,11 @@ from models.base import (
     TextCallback,
     TierHealth,
     Usage,
+    approx_tokens,
 )
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds an SDK waits for the connection or for the next bytes of a stream."""
-CHARS_PER_TOKEN = 4
 TRANSIENT_STATUSES = frozenset({408, 409, 429, 498, 500, 502, 503, 504, 529})
 """HTTP statuses worth retrying (498: Groq's flex tier is at capacity; 529: Anthropic is overloaded)."""
 _DETAIL_CHARS = 160
@@ -54,11 +53,6 @@ _REASONS = {
 }
 _WITH_DETAIL = frozenset({400, 403, 404, 413, 422})
 """Statuses whose server message helps the user fix the request."""
-
-
-def estimate_tokens(text: str) -> int:
-    """Tokens `text` is estimated to take on a cloud model: characters / 4, rounded up."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 def require_key(label: str, provider: str, api_key: str | None, env_names: Sequence[str]) -> str:
@@ -208,8 +202,8 @@ class StreamState:
         Input tokens not yet reported are estimated from the request, output tokens from the text
         received (the provider bills what it generated even when the stream is cut).
         """
-        usage = self.usage or Usage(input_tokens=sum(estimate_tokens(m.content) for m in self.request.messages))
-        generated = estimate_tokens(self.text)
+        usage = self.usage or Usage(input_tokens=sum(approx_tokens(m.content) for m in self.request.messages))
+        generated = approx_tokens(self.text)
         return replace(usage, output_tokens=generated) if usage.output_tokens < generated else usage
 
     def result(self, finish_reason: str | None = None) -> GenerationResult:
@@ -223,7 +217,7 @@ class StreamState:
         latency_ms = (time.perf_counter() - self.started) * 1000
         thinking = "".join(self._thinking)
         if thinking and not usage.thinking_tokens:  # not reported apart: the output the answer's text does not use
-            usage = replace(usage, thinking_tokens=max(0, usage.output_tokens - estimate_tokens(self.text)))
+            usage = replace(usage, thinking_tokens=max(0, usage.output_tokens - approx_tokens(self.text)))
         return GenerationResult(
             text=self.text,
             thinking=thinking,
@@ -278,7 +272,7 @@ class CloudTier:
 
     def count_tokens(self, text: str) -> int:
         """Estimated tokens (4 characters each); the billed count comes from the API's usage."""
-        return estimate_tokens(text)
+        return approx_tokens(text)
 
     def close(self) -> None:
         """Release the SDK client's connections."""

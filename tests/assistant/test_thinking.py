@@ -14,7 +14,7 @@ import pytest
 
 from assistant.accounting.stats import compute_stats
 from assistant.pipeline import Pipeline
-from models.cloud.common import estimate_tokens
+from models.base import approx_tokens
 from tests.emulators.fixtures import CloudEmulators
 from tests.emulators.server import Reply
 
@@ -39,7 +39,7 @@ def test_thinking_tokens_are_recorded_apart_from_the_answer(
     usage = answer.usage
     assert 0 < usage.thinking_tokens < usage.output_tokens
     if tier != "sonnet":  # Gemini's thoughtsTokenCount and Groq's reasoning_tokens are exact
-        assert usage.thinking_tokens == estimate_tokens(THOUGHT)
+        assert usage.thinking_tokens == approx_tokens(THOUGHT)
     (record,) = [r for r in session.ledger.records() if r.outcome == "ok"]
     assert record.thinking_tokens == usage.thinking_tokens
     assert answer.to_json()["usage"]["thinking_tokens"] == usage.thinking_tokens
