@@ -192,8 +192,9 @@ PROVIDER_KINDS: dict[str, ProviderKind] = {kind.name: kind for kind in (
     ProviderKind("openai-compatible", "models.cloud.openai_compat:from_spec", needs_base_url=True, logprobs=None),
     ProviderKind("anthropic", "models.cloud:from_spec", key_env=("ANTHROPIC_API_KEY",), thinking=True, batch=True,
                  default_base_url="https://api.anthropic.com", base_url_env="ANTHROPIC_BASE_URL"),
-    ProviderKind("gemini", "models.cloud:from_spec", key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"), batch=True,
-                 default_base_url="https://generativelanguage.googleapis.com", base_url_env="GOOGLE_GEMINI_BASE_URL"),
+    ProviderKind("gemini", "models.cloud:from_spec", key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"), thinking=True,
+                 batch=True, default_base_url="https://generativelanguage.googleapis.com",
+                 base_url_env="GOOGLE_GEMINI_BASE_URL"),
     ProviderKind("groq", "models.cloud:from_spec", key_env=("GROQ_API_KEY",), default_base_url="https://api.groq.com",
                  base_url_env="GROQ_BASE_URL"),
 )}

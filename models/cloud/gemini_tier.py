@@ -53,7 +53,7 @@ class GeminiTier(CloudTier):
     provider = PROVIDER
     label = LABEL
     key_env = KEY_ENV
-    capabilities = Capabilities(batch=True)
+    capabilities = Capabilities(thinking=True, batch=True)
 
     def __init__(
         self,
@@ -125,6 +125,7 @@ class GeminiTier(CloudTier):
             max_output_tokens=request.max_tokens,
             temperature=request.temperature if _honours_temperature(self.model) else None,
             automatic_continuation=False,
+            thinking_config=_thinking(request.effort),
         )
 
     def _status_error(self, exc: errors.APIError, state: StreamState | None) -> ModelError:
@@ -135,6 +136,20 @@ class GeminiTier(CloudTier):
             detail=exc.message, secret=self._key, partial=state,
             reason="rejected the API key" if _key_rejected(exc) else None,
         )
+
+
+_THINKING_LEVELS = {"low": types.ThinkingLevel.LOW, "medium": types.ThinkingLevel.MEDIUM,
+                    "high": types.ThinkingLevel.HIGH, "max": types.ThinkingLevel.HIGH}
+"""A request's effort as Gemini's thinking level (a Flash model thinks at most at `high`)."""
+
+
+def _thinking(effort: str | None) -> types.ThinkingConfig | None:
+    """How much the model thinks for a request's effort, its thought summaries shown (as Claude's thinking
+    is: beside the answer, never in it); None leaves the model's default."""
+    if effort is None:
+        return None
+    return types.ThinkingConfig(thinking_level=_THINKING_LEVELS.get(effort, types.ThinkingLevel.HIGH),
+                                include_thoughts=True)
 
 
 def _contents(request: GenerationRequest) -> list[types.Content]:

@@ -1,7 +1,8 @@
 """Thinking is counted apart: each provider's thinking tokens (exact where it reports them, estimated from the
 output the answer does not use where it does not) reach the answer's usage, `--json`, the ledger and `stats`,
 and the text the model showed of its thinking goes with the answer, never into it (issue 23, item 3). Gemini
-streams its thought summaries only when a request asks for them (`include_thoughts`), which Tiercode does not.
+streams its thought summaries only when a request asks for them (`include_thoughts`), which Tiercode does with
+the effort the answer's shape gives (its thinking level).
 
 The real pipeline and the official SDKs against the loopback emulators, which stream thinking as each API does.
 """
@@ -35,7 +36,7 @@ def test_thinking_tokens_are_recorded_apart_from_the_answer(
     answer = Pipeline(session).ask(QUESTION, tier=tier)
 
     assert answer.answer.strip() == GOOD and THOUGHT not in answer.answer
-    assert answer.thinking == ("" if tier == "gemini" else THOUGHT)  # Gemini sends thoughts only when asked to
+    assert answer.thinking == THOUGHT
     usage = answer.usage
     assert 0 < usage.thinking_tokens < usage.output_tokens
     if tier != "sonnet":  # Gemini's thoughtsTokenCount and Groq's reasoning_tokens are exact
@@ -54,3 +55,15 @@ def test_an_answer_without_thinking_records_none(open_session: Any, cloud_emulat
     answer = Pipeline(session).ask(QUESTION, tier="sonnet")
     assert answer.usage.thinking_tokens == 0 and answer.thinking == ""
     assert [r.thinking_tokens for r in session.ledger.records()] == [0]
+
+
+def test_gemini_is_sent_the_effort_as_its_thinking_level(open_session: Any, cloud_emulators: CloudEmulators) -> None:
+    cloud_emulators.gemini.default = Reply(GOOD, thinking=THOUGHT)
+    pipeline = Pipeline(open_session(tiers=["gemini"], max_output_tokens=4096))
+    pipeline.ask(QUESTION, tier="gemini")
+    pipeline.ask("design a plugin architecture for the shapes package so third parties can add new shapes across"
+                 " the whole system", tier="gemini")
+
+    explain, design = (body["generationConfig"]["thinkingConfig"] for body in cloud_emulators.gemini.bodies())
+    assert explain == {"thinking_level": "LOW", "include_thoughts": True}  # protobuf JSON, as the SDK sends it
+    assert design == {"thinking_level": "HIGH", "include_thoughts": True}

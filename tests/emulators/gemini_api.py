@@ -108,7 +108,7 @@ class GeminiEmulator(Emulator):
             self._whole(exchange, model, behaviour, usage)
         else:
             exchange.start_stream()
-            self._stream(exchange, model, behaviour, usage)
+            self._stream(exchange, model, behaviour, usage, _shows_thoughts(body))
 
     def _create_batch(self, exchange: Exchange, model: str, body: Any) -> None:
         batch = body.get("batch") if isinstance(body, dict) else None
@@ -167,9 +167,14 @@ class GeminiEmulator(Emulator):
             return
         exchange.json(200, _response(model, behaviour.text, _FINISH.get(behaviour.finish, behaviour.finish), usage))
 
-    def _stream(self, exchange: Exchange, model: str, behaviour: Any, usage: dict[str, Any]) -> None:
+    def _stream(self, exchange: Exchange, model: str, behaviour: Any, usage: dict[str, Any],
+                thoughts: bool = False) -> None:
         deltas = behaviour.deltas() if isinstance(behaviour, Reply) else split_text(behaviour.text)
         response_id = uuid.uuid4().hex[:22]
+        if thoughts and isinstance(behaviour, Reply) and behaviour.thinking:  # the summary streams first
+            summary = {"promptTokenCount": usage["promptTokenCount"], "totalTokenCount": usage["promptTokenCount"]}
+            exchange.sse(_response(model, behaviour.thinking, None, summary, response_id, thought=True),
+                         newline="\r\n")
         sent_tokens = 0
         for sent, delta in enumerate(deltas):
             if not isinstance(behaviour, Reply) and sent == behaviour.after:
@@ -197,10 +202,18 @@ class GeminiEmulator(Emulator):
         exchange.end_stream()
 
 
+def _shows_thoughts(body: dict[str, Any]) -> bool:
+    """Whether a request asks for thought summaries (`generationConfig.thinkingConfig.includeThoughts`; the
+    API reads protobuf JSON, which takes a field's snake_case name too, and the SDK sends that one)."""
+    config = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+    return bool(config.get("includeThoughts", config.get("include_thoughts")))
+
+
 def _response(
-    model: str, text: str, finish: str | None, usage: dict[str, Any], response_id: str = "",
+    model: str, text: str, finish: str | None, usage: dict[str, Any], response_id: str = "", thought: bool = False,
 ) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+    part: dict[str, Any] = {"text": text, "thought": True} if thought else {"text": text}
+    candidate: dict[str, Any] = {"content": {"parts": [part], "role": "model"}, "index": 0}
     if finish:
         candidate["finishReason"] = finish
     return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
