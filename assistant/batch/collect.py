@@ -126,7 +126,8 @@ class BatchDesk:
         record = CallRecord(
             session_id=self.session.session_id, query_id=request.query_id, tier=batch.tier, provider=batch.provider,
             model=model, outcome=_OUTCOMES[outcome.status], kind=request.kind, input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens, cache_read_tokens=usage.cache_read_tokens,
+            output_tokens=usage.output_tokens, thinking_tokens=usage.thinking_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens, cost_usd=cost, error=error[:300],
             route_stage=request.route_stage, route_probability=request.route_probability,
             endpoint=self.session.tiers.endpoint(batch.tier), batch_id=batch.batch_id,

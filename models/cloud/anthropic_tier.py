@@ -135,13 +135,19 @@ class AnthropicTier(CloudTier):
         return AnthropicBatches(self._client, self._params, self._message_result, self._key)
 
     def _message_result(self, message: anthropic.types.Message) -> GenerationResult:
-        """A whole (not streamed) message as a result: its text blocks, usage and stop reason."""
+        """A whole (not streamed) message as a result, read as a stream's events would be: its text blocks,
+        its thinking apart, usage and stop reason."""
+        state = StreamState(LABEL, PROVIDER, message.model, GenerationRequest(messages=()))
         usage: dict[str, Any] = {}
         _merge_usage(usage, message.usage)
+        state.usage = _normalize(usage, "5m")
+        for block in message.content:
+            if block.type == "thinking":
+                state.think(block.thinking)
+            elif block.type == "text":
+                state.emit(block.text)
         reason = message.stop_reason or "end_turn"
-        text = "".join(block.text for block in message.content if block.type == "text")
-        return GenerationResult(text=text, provider=PROVIDER, model=message.model, usage=_normalize(usage, "5m"),
-                                latency_ms=0.0, ttft_ms=None, finish_reason=_FINISH.get(reason, reason))
+        return state.result(_FINISH.get(reason, reason))
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         breakpoints = self.cache_breakpoints(request)

@@ -23,7 +23,7 @@ from assistant.accounting.ledger import CallRecord, open_ledger
 from assistant.accounting.stats import compute_stats
 from assistant.cli.main import cli
 from models import pricing
-from models.base import Usage
+from models.base import Usage, approx_tokens
 from tests.conftest import git
 from tests.emulators import fixtures
 from tests.emulators.groq_api import GroqEmulator
@@ -218,6 +218,26 @@ def test_status_then_collect_records_each_answer_once_at_its_batch_price(batches
     assert stats.answered_by == {"gemini": 1, "sonnet": 1}  # the escalated question is one query, answered once
     done = json.loads(batches.run("status", "--all", "--json").stdout)["batches"]
     assert [(b["state"], b["collected"], b["counts"]["succeeded"]) for b in done] == [("ended", 1, 1)] * 2
+
+
+def test_collected_answers_keep_their_thinking_apart_and_record_its_tokens(batches: Batches) -> None:
+    thought = "They want the return value: one line per shape, so say that and cite the file."
+    batches.hold()
+    batches.free.script(Reply("I don't know."))
+    batches.cloud.gemini.script(Reply("make_report returns one line per shape.", thinking=thought))
+    batches.cloud.anthropic.script(Reply("Use entry points for the plugins.", thinking=thought))
+    rows(batches.submit(HEDGED, DESIGN))
+    batches.cloud.anthropic.batches.end()
+    batches.cloud.gemini.batches.end()
+
+    collected = by_id(batches.run("collect"))
+
+    assert [r["answer"] for r in collected.values()] == ["make_report returns one line per shape.",
+                                                          "Use entry points for the plugins."]
+    records = batch_records()
+    assert [r.tier for r in records] == ["gemini", "sonnet"]
+    assert all(0 < r.thinking_tokens < r.output_tokens for r in records), records
+    assert records[0].thinking_tokens == approx_tokens(thought)  # Gemini reports it exactly
 
 
 def test_an_interrupted_collect_resumes_without_recording_twice(batches: Batches) -> None:
