@@ -26,13 +26,15 @@ def read_ledger(ledger: Ledger, since: float | None = None) -> Imported:
 
 def usage_of(record: CallRecord) -> UsageRecord:
     """One ledger record as a report record. The ledger keeps cache writes as one number; they are priced at the
-    5-minute rate, as `stats` prices them. The cost is the ledger's; a free tier (local, a served model) has no
-    rates, nor has a declared tier with prices of its own (its cost is spend no category is given)."""
+    5-minute rate, as `stats` prices them; a batch call's tokens at the batch rates. The cost is the ledger's; a
+    free tier (local, a served model) has no rates, nor has a declared tier with prices of its own (its cost is
+    spend no category is given)."""
     hit = record.cached or record.outcome == "cache_hit"
     tokens = Tokens() if hit else Tokens(record.input_tokens, record.output_tokens, record.cache_read_tokens,
                                          record.cache_write_tokens)
     day = local_day(record.ts)
     free = record.provider in (pricing.LOCAL_PROVIDER, "index", "cache") or pricing.is_local(record.model)
-    rates = None if free or record.cost_usd == 0 else rates_for(record.model, dt.date.fromisoformat(day))
+    rates = None if free or record.cost_usd == 0 else rates_for(record.model, dt.date.fromisoformat(day),
+                                                                 batch=bool(record.batch_id))
     return UsageRecord("ledger", record.ts, day, record.model, tokens, rates, record.cost_usd, tier=record.tier,
                        kind=record.kind, session=record.session_id)

@@ -254,6 +254,20 @@ def test_the_ledger_report_counts_calls_as_stats_does(tmp_path: Path) -> None:
     assert report["routing"] is None
 
 
+def test_a_batch_call_in_the_ledger_is_split_by_category_at_the_batch_rates(tmp_path: Path) -> None:
+    ledger = open_ledger(paths.data_dir())
+    sonnet = pricing.default_model("sonnet")
+    batch_cost = pricing.cost_usd(sonnet, _usage(1_000, 300, 0, 0)) * pricing.price(sonnet).batch_factor
+    ledger.record(CallRecord("s", "q1", "sonnet", "anthropic", sonnet, "ok", kind="design", input_tokens=1_000,
+                             output_tokens=300, cost_usd=batch_cost, batch_id="msgbatch_01"))
+    ledger.close()
+
+    sonnet_row = report_json()["by"]["tier"]["sonnet"]
+
+    assert sonnet_row["cost_usd"] == pytest.approx(batch_cost, abs=1e-6)
+    assert sum(sonnet_row["usd"].values()) == pytest.approx(batch_cost, abs=1e-6)  # not at the full rates
+
+
 def _usage(i: int, o: int, read: int, write: int) -> Usage:
     return Usage(input_tokens=i, output_tokens=o, cache_read_tokens=read, cache_write_5m_tokens=write)
 
