@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.accounting.cache import CacheHit, FileRef, ResponseCache, embedding_text
@@ -16,6 +18,29 @@ if TYPE_CHECKING:
     from models.base import GenerationRequest, GenerationResult
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """What an answer to one request is cached under: the prompt as sent and its parameters, the context's hash
+    and the files it was built from (each with its hash then: a later change to one invalidates the entry), and
+    the sources the answer is shown with."""
+
+    prompt: str
+    params: dict[str, Any]
+    context_hash: str
+    files: list[FileRef]
+    sources: list[dict[str, Any]]
+
+    def to_json(self) -> str:
+        """The key as text, kept with a batched request until its answer is collected."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> CacheKey:
+        data = json.loads(text)
+        return cls(data["prompt"], data["params"], data["context_hash"], [tuple(f) for f in data["files"]],
+                   data["sources"])
 
 
 class AnswerCache:
@@ -47,6 +72,11 @@ class AnswerCache:
             self.cache = self.session.replace_cache(str(exc))
             return None
 
+    def key(self, request: GenerationRequest, context: Context) -> CacheKey:
+        """What `request`, built over `context`, is cached under."""
+        return CacheKey(_prompt(request), _params(request), context.content_hash, self._files(context),
+                        [s.__dict__ for s in context.sources])
+
     def remember(
         self, tier: str, request: GenerationRequest, context: Context, question: str, kind: str,
         result: GenerationResult, cost_usd: float, rejected: str, first_context: Context,
@@ -54,25 +84,31 @@ class AnswerCache:
     ) -> None:
         """Store one tier's answer with its verdict's score; an accepted one asked outside a conversation also
         becomes findable by similar questions."""
-        meta: dict[str, Any] = {"sources": [s.__dict__ for s in context.sources], "confidence": confidence}
+        key = self.key(request, context)
+        meta: dict[str, Any] = {"sources": key.sources, "confidence": confidence}
         if rejected:
             meta["rejected"] = rejected
         embedding, embedder = (None, "")
         standalone = sum(m.role == "user" for m in request.messages) == 1
         if not rejected and standalone:  # a follow-up's answer depends on turns a later asker lacks
             embedding, embedder = self._embed(question)
-        files = self._files(context)
-        self._guarded(lambda: self.cache.store(
-            model=result.model, tier=tier, prompt=_prompt(request), context_hash=context.content_hash,
-            answer=result.text, params=_params(request), files=files, question=question, kind=kind,
-            usage=result.usage, cost_usd=cost_usd, meta=meta,
-        ))
+        self.remember_at(tier, key, question, kind, result, cost_usd, meta)
         if embedding is not None:  # the semantic entry is keyed on the starting tier's context
             self._guarded(lambda: self.cache.store(
                 model=result.model, tier=tier, prompt=f"semantic:{question}", context_hash=first_context.content_hash,
-                answer=result.text, files=self._files(first_context) + files, question=question, kind=kind,
+                answer=result.text, files=self._files(first_context) + key.files, question=question, kind=kind,
                 usage=result.usage, cost_usd=cost_usd, meta=meta, embedding=embedding, embedder=embedder,
             ))
+
+    def remember_at(self, tier: str, key: CacheKey, question: str, kind: str, result: GenerationResult,
+                    cost_usd: float, meta: dict[str, Any] | None = None) -> None:
+        """Store an answer under its exact key (a batched answer is stored so when it is collected)."""
+        meta = meta if meta is not None else {"sources": key.sources, "confidence": None}
+        self._guarded(lambda: self.cache.store(
+            model=result.model, tier=tier, prompt=key.prompt, context_hash=key.context_hash, answer=result.text,
+            params=key.params, files=key.files, question=question, kind=kind, usage=result.usage, cost_usd=cost_usd,
+            meta=meta,
+        ))
 
     def semantic(self, question: str, kind: str, context: Context) -> CacheHit | None:
         """An earlier answer to a question that means the same, over the same context."""

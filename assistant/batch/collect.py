@@ -4,7 +4,8 @@ collected into the ledger at the batch price, and cancelling.
 Collecting an ended batch settles each request not collected yet, one at a time and each in one step
 (`BatchStore.settle`): a succeeded one is a ledger record at its batch price (the tier's price times its
 `batch_factor`) under the question's id, with the batch's id; an errored, expired or canceled one is a $0
-record that says so. A collect that stops midway (a dropped results stream, Ctrl-C) leaves the rest for the
+record that says so; a succeeded answer is also cached under the request it answered, so the same
+question asked again (by `ask` or in another batch) is answered from the cache. A collect that stops midway (a dropped results stream, Ctrl-C) leaves the rest for the
 next run, and a request already collected is never recorded again.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
+from assistant.accounting.answer_cache import AnswerCache, CacheKey
 from assistant.accounting.ledger import CallRecord
 from assistant.batch.jobs import Job, answer_row
 from assistant.batch.store import BatchStore, StoredBatch, StoredRequest
@@ -141,6 +143,9 @@ class BatchDesk:
         answer = result.text if result is not None else ""
         if not self.store.settle(request, outcome.status, answer, cost, error, write):
             return False
+        if result is not None and request.cache_key:  # asked again, in a batch or not, it is answered from the cache
+            AnswerCache(self.session).remember_at(batch.tier, CacheKey.from_json(request.cache_key),
+                                                  request.question, request.kind, result, cost)
         job = Job(request.custom_id, request.question)
         emit(answer_row(job, outcome.status, answer=answer if result is not None else None, tier=batch.tier,
                         model=model, cost_usd=cost, batch=batch.batch_id, error=error or None))

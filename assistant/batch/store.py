@@ -48,6 +48,9 @@ CREATE TABLE requests (
 );
 CREATE INDEX requests_open ON requests(batch_id) WHERE collected_at IS NULL;
 """
+_CACHE_KEY_V2 = """
+ALTER TABLE requests ADD COLUMN cache_key TEXT NOT NULL DEFAULT '';
+"""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ class StoredRequest:
     cost_usd: float = 0.0
     error: str = ""
     collected_at: float | None = None
+    cache_key: str = ""
+    """What its answer is cached under once collected (`CacheKey.to_json`), so the same question asked again,
+    in a batch or not, is answered from the cache."""
 
 
 _BATCH_COLUMNS = [f.name for f in fields(StoredBatch)]
@@ -99,7 +105,7 @@ _REQUEST_COLUMNS = [f.name for f in fields(StoredRequest)]
 class BatchStore(Database):
     """The batches submitted from this machine and their requests."""
 
-    migrations = (_SCHEMA_V1,)
+    migrations = (_SCHEMA_V1, _CACHE_KEY_V2)
 
     def add(self, batch: StoredBatch, requests: Sequence[StoredRequest]) -> None:
         """Keep a batch the provider accepted, with its requests."""

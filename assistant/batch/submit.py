@@ -86,7 +86,8 @@ def _send(session: Session, store: BatchStore, tier: str, batch: list[Deferred],
     store.add(StoredBatch(batch_id, tier, first.provider, first.model, str(session.repo), time.time(),
                           estimated_usd=total),
               [StoredRequest(batch_id, d.job.custom_id, n, d.query_id, d.job.question, d.route.kind, d.route.stage,
-                             d.route.probability, d.estimated_usd) for n, d in enumerate(batch)])
+                             d.route.probability, d.estimated_usd, cache_key=d.cache_key.to_json())
+               for n, d in enumerate(batch)])
     session.reporter.status(f"submitted batch {batch_id}: {len(batch)} question(s) to {tier} ({first.model}), at most "
                             f"{usd(total)} at the batch price; `tiercode batch collect` gets the answers")
     return Submitted(batch_id, tier, first.model, len(batch), total)

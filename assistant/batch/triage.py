@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.accounting.answer_cache import AnswerCache, hit_usage
+from assistant.accounting.answer_cache import AnswerCache, CacheKey, hit_usage
 from assistant.accounting.ledger import new_id
 from assistant.answer import Answer
 from assistant.batch.jobs import Job
@@ -43,6 +43,8 @@ class Deferred:
     request: GenerationRequest
     estimated_usd: float
     """The most the request can cost at the batch price."""
+    cache_key: CacheKey
+    """What its answer is cached under when collected."""
 
 
 class _BatchTierReached(Exception):
@@ -148,4 +150,5 @@ class BatchTriage(Pipeline):
         assert self._route_seen is not None  # the cascade runs only after the route is known
         cost = estimate(spec, reached.backend, reached.request) * spec.batch_factor
         return Deferred(job, self._query_id or new_id(), self._route_seen, reached.tier, reached.backend.provider,
-                        reached.backend.model, reached.request, cost)
+                        reached.backend.model, reached.request, cost,
+                        AnswerCache(self.session).key(reached.request, reached.context))

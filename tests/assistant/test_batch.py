@@ -240,6 +240,28 @@ def test_collected_answers_keep_their_thinking_apart_and_record_its_tokens(batch
     assert records[0].thinking_tokens == approx_tokens(thought)  # Gemini reports it exactly
 
 
+def test_a_collected_answer_is_cached_and_the_same_question_later_needs_no_call(batches: Batches) -> None:
+    batches.hold()
+    batches.free.script(Reply("I don't know."))
+    batches.cloud.anthropic.script(Reply("Use entry points for the plugins."))
+    rows(batches.submit(DESIGN))
+    batches.cloud.anthropic.batches.end()
+    rows(batches.run("collect"))
+
+    again = CliRunner().invoke(cli, ["batch", "submit", "-", "--yes", "--repo", str(batches.repo)],
+                               input=json.dumps(DESIGN) + "\n")
+    asked = CliRunner().invoke(cli, ["ask", DESIGN, "--yes", "--json", "--repo", str(batches.repo)])
+
+    assert [(r["status"], r["tier"], r["answer"], r["cost_usd"]) for r in rows(again)] == [
+        ("answered", "sonnet", "Use entry points for the plugins.", 0.0)]
+    assert asked.exit_code == 0, asked.stderr
+    answered = json.loads(asked.stdout)
+    assert (answered["answer"].strip(), answered["cached"], answered["cost_usd"]) == (
+        "Use entry points for the plugins.", True, 0.0)
+    messages_calls = [b for b in batches.cloud.anthropic.bodies() if isinstance(b, dict) and "messages" in b]
+    assert created(batches) == 1 and messages_calls == []  # the one batch; no call made at once
+
+
 def test_an_interrupted_collect_resumes_without_recording_twice(batches: Batches) -> None:
     batches.submit(DESIGN, DESIGN_TOO, {"question": DESIGN + " and tests", "id": "third"})
     batches.cloud.anthropic.results_drop_after = 1
