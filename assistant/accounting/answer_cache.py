@@ -85,14 +85,12 @@ class AnswerCache:
         """Store one tier's answer with its verdict's score; an accepted one asked outside a conversation also
         becomes findable by similar questions."""
         key = self.key(request, context)
-        meta: dict[str, Any] = {"sources": key.sources, "confidence": confidence}
-        if rejected:
-            meta["rejected"] = rejected
+        meta = _meta(key, confidence, rejected)
         embedding, embedder = (None, "")
         standalone = sum(m.role == "user" for m in request.messages) == 1
         if not rejected and standalone:  # a follow-up's answer depends on turns a later asker lacks
             embedding, embedder = self._embed(question)
-        self.remember_at(tier, key, question, kind, result, cost_usd, meta)
+        self.remember_at(tier, key, question, kind, result, cost_usd, confidence, rejected)
         if embedding is not None:  # the semantic entry is keyed on the starting tier's context
             self._guarded(lambda: self.cache.store(
                 model=result.model, tier=tier, prompt=f"semantic:{question}", context_hash=first_context.content_hash,
@@ -101,13 +99,12 @@ class AnswerCache:
             ))
 
     def remember_at(self, tier: str, key: CacheKey, question: str, kind: str, result: GenerationResult,
-                    cost_usd: float, meta: dict[str, Any] | None = None) -> None:
-        """Store an answer under its exact key (a batched answer is stored so when it is collected)."""
-        meta = meta if meta is not None else {"sources": key.sources, "confidence": None}
+                    cost_usd: float, confidence: float | None = None, rejected: str = "") -> None:
+        """Store an answer and its verdict under its exact key (a batched answer is stored so when collected)."""
         self._guarded(lambda: self.cache.store(
             model=result.model, tier=tier, prompt=key.prompt, context_hash=key.context_hash, answer=result.text,
             params=key.params, files=key.files, question=question, kind=kind, usage=result.usage, cost_usd=cost_usd,
-            meta=meta,
+            meta=_meta(key, confidence, rejected),
         ))
 
     def semantic(self, question: str, kind: str, context: Context) -> CacheHit | None:
@@ -129,6 +126,11 @@ class AnswerCache:
     def _files(self, context: Context) -> list[FileRef]:
         hashes = self.session.store().file_hashes(s.path for s in context.sources)
         return sorted(hashes.items())
+
+
+def _meta(key: CacheKey, confidence: float | None, rejected: str) -> dict[str, Any]:
+    """What an entry keeps beside the answer: its sources, its verdict's score and, if rejected, why."""
+    return {"sources": key.sources, "confidence": confidence, **({"rejected": rejected} if rejected else {})}
 
 
 def _prompt(request: GenerationRequest) -> str:

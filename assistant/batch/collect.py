@@ -4,9 +4,11 @@ collected into the ledger at the batch price, and cancelling.
 Collecting an ended batch settles each request not collected yet, one at a time and each in one step
 (`BatchStore.settle`): a succeeded one is a ledger record at its batch price (the tier's price times its
 `batch_factor`) under the question's id, with the batch's id; an errored, expired or canceled one is a $0
-record that says so; a succeeded answer is also cached under the request it answered, so the same
-question asked again (by `ask` or in another batch) is answered from the cache. A collect that stops midway (a dropped results stream, Ctrl-C) leaves the rest for the
-next run, and a request already collected is never recorded again.
+record that says so. A succeeded answer is judged as the cascade judges an answer (it parses, it names what
+the index has) and cached under the request it answered with that verdict: asked again, by `ask` or in
+another batch, a good answer costs nothing and a rejected one is escalated past, as the cascade does with
+its own. A collect that stops midway (a dropped results stream, Ctrl-C) leaves the rest for the next run,
+and a request already collected is never recorded again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from assistant.accounting.ledger import CallRecord
 from assistant.batch.jobs import Job, answer_row
 from assistant.batch.store import BatchStore, StoredBatch, StoredRequest
 from assistant.batch.submit import BatchError, Emit
+from assistant.cascade.confidence import Verdict, judge_in
 from assistant.errors import UsageError
 from assistant.session import Session
 from models.base import ModelError, ModelUnavailable, Usage
@@ -118,22 +121,15 @@ class BatchDesk:
         return collected
 
     def _settle(self, batch: StoredBatch, request: StoredRequest, outcome: BatchOutcome, emit: Emit) -> bool:
-        """Record one request's outcome in the ledger and mark it collected, in one step; emit its line."""
+        """Record one request's outcome in the ledger and mark it collected, in one step; cache a succeeded
+        answer with its verdict; emit its line."""
         result = outcome.result if outcome.status == "succeeded" else None
         spec = self.session.tiers.spec(batch.tier)
-        usage = result.usage if result is not None else Usage()
-        cost = spec.cost_usd(usage) * spec.batch_factor if result is not None else 0.0
+        cost = spec.cost_usd(result.usage) * spec.batch_factor if result is not None else 0.0
         error = outcome.error or _NOT_ANSWERED.get(outcome.status, "")
-        model = result.model if result is not None else batch.model
-        record = CallRecord(
-            session_id=self.session.session_id, query_id=request.query_id, tier=batch.tier, provider=batch.provider,
-            model=model, outcome=_OUTCOMES[outcome.status], kind=request.kind, input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens, thinking_tokens=usage.thinking_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens, cost_usd=cost, error=error[:300],
-            route_stage=request.route_stage, route_probability=request.route_probability,
-            endpoint=self.session.tiers.endpoint(batch.tier), batch_id=batch.batch_id,
-        )
+        settings = self.session.settings
+        verdict = None if result is None else judge_in(self.session.store(), result, 0.0, settings.unknown_symbol_limit)
+        record = self._record(batch, request, outcome, cost, error, verdict)
         ledger = self.session.ledger
 
         def write() -> None:
@@ -143,13 +139,30 @@ class BatchDesk:
         answer = result.text if result is not None else ""
         if not self.store.settle(request, outcome.status, answer, cost, error, write):
             return False
-        if result is not None and request.cache_key:  # asked again, in a batch or not, it is answered from the cache
-            AnswerCache(self.session).remember_at(batch.tier, CacheKey.from_json(request.cache_key),
-                                                  request.question, request.kind, result, cost)
+        if result is not None and verdict is not None and request.cache_key:
+            AnswerCache(self.session).remember_at(batch.tier, CacheKey.from_json(request.cache_key), request.question,
+                                                  request.kind, result, cost, verdict.score, verdict.reason)
         job = Job(request.custom_id, request.question)
-        emit(answer_row(job, outcome.status, answer=answer if result is not None else None, tier=batch.tier,
-                        model=model, cost_usd=cost, batch=batch.batch_id, error=error or None))
+        row = answer_row(job, outcome.status, answer=answer if result is not None else None, tier=batch.tier,
+                         model=record.model, cost_usd=cost, batch=batch.batch_id, error=error or None)
+        emit({**row, "verdict": verdict.reason or "ok"} if verdict is not None else row)
         return True
+
+    def _record(self, batch: StoredBatch, request: StoredRequest, outcome: BatchOutcome, cost: float, error: str,
+                verdict: Verdict | None) -> CallRecord:
+        """The ledger record of one request's outcome, at the batch price, with the answer's verdict."""
+        result = outcome.result if outcome.status == "succeeded" else None
+        usage = result.usage if result is not None else Usage()
+        return CallRecord(
+            session_id=self.session.session_id, query_id=request.query_id, tier=batch.tier, provider=batch.provider,
+            model=result.model if result is not None else batch.model, outcome=_OUTCOMES[outcome.status],
+            kind=request.kind, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            thinking_tokens=usage.thinking_tokens, cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens, cost_usd=cost, error=error[:300],
+            route_stage=request.route_stage, route_probability=request.route_probability,
+            confidence=verdict.score if verdict is not None else None,
+            endpoint=self.session.tiers.endpoint(batch.tier), batch_id=batch.batch_id,
+        )
 
     def _batches(self, ids: Sequence[str], include_collected: bool) -> list[StoredBatch]:
         found = self.store.batches(ids, include_collected=include_collected or bool(ids))

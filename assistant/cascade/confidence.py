@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from assistant.cascade.known_names import known_to
+from indexer.store import IndexStore
 from models.base import GenerationResult
 
 _HEDGES = re.compile(
@@ -102,3 +104,10 @@ def code_parses(fence_language: str, code: str) -> bool:
     if language is None:
         return True
     return not parse_source(language, code.encode()).has_errors
+
+
+def judge_in(store: IndexStore, result: GenerationResult, threshold: float, unknown_symbol_limit: int) -> Verdict:
+    """`judge` with the repository's verifiers: its code blocks must parse, the symbols it names must be in the
+    index (the patch check, which runs tests, is the cascade's own next step)."""
+    return judge(result, threshold, code_parses=code_parses, symbol_exists=known_to(store),
+                 unknown_symbol_limit=unknown_symbol_limit)

@@ -19,9 +19,8 @@ from assistant.accounting.budget import BudgetGuard
 from assistant.accounting.cache import CacheHit
 from assistant.accounting.money import usd
 from assistant.answer import Answer, Escalation
-from assistant.cascade.confidence import Verdict, code_parses, judge
+from assistant.cascade.confidence import Verdict, judge_in
 from assistant.cascade.estimates import estimate, history_budget, prompt_tokens
-from assistant.cascade.known_names import known_to
 from assistant.changes.patch_check import check_patch
 from assistant.context.builder import Context
 from assistant.context.conversation import Conversation, History
@@ -326,9 +325,7 @@ class Cascade:
         settings = self.session.settings
         with self.session.timings.stage("judge"):
             threshold = settings.local.min_confidence if capabilities_of(step.backend).logprobs else 0.0
-            step.verdict = judge(step.result, threshold, code_parses=code_parses,
-                                 symbol_exists=known_to(self.session.store()),
-                                 unknown_symbol_limit=settings.unknown_symbol_limit)
+            step.verdict = judge_in(self.session.store(), step.result, threshold, settings.unknown_symbol_limit)
             if step.verdict.confident and step.result.finish_reason != "cancelled":
                 checked = check_patch(
                     step.result.text, self.session.repo, settings.test_command, settings.test_timeout_s,

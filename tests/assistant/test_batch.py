@@ -262,6 +262,22 @@ def test_a_collected_answer_is_cached_and_the_same_question_later_needs_no_call(
     assert created(batches) == 1 and messages_calls == []  # the one batch; no call made at once
 
 
+def test_a_collected_answer_is_judged_and_a_rejected_one_is_never_served_from_the_cache(batches: Batches) -> None:
+    batches.hold()
+    batches.free.script(Reply("I don't know."), Reply("I don't know."))
+    batches.cloud.anthropic.script(Reply("I'm not sure; without more context I cannot answer."),
+                                   Reply("Use entry points for the plugins."))
+    rows(batches.submit(DESIGN))
+    batches.cloud.anthropic.batches.end()
+
+    (collected,) = rows(batches.run("collect"))
+    again = rows(batches.submit(DESIGN))
+
+    assert collected["verdict"] == "the answer hedges or refuses"
+    assert [r.confidence for r in batch_records()] == [0.2]
+    assert [r["status"] for r in again] == ["submitted"] and created(batches) == 2  # asked again, not the weak one
+
+
 def test_an_interrupted_collect_resumes_without_recording_twice(batches: Batches) -> None:
     batches.submit(DESIGN, DESIGN_TOO, {"question": DESIGN + " and tests", "id": "third"})
     batches.cloud.anthropic.results_drop_after = 1
