@@ -163,7 +163,8 @@ class Session:
             from models.embedder import LlamaEmbedder
 
             chosen = self.tiers.manager.dedicated_embedder(self.settings.local.embedder)
-            self._embedder = None if chosen is None else LlamaEmbedder(chosen[1], threads=self.settings.local.threads)
+            threads = self.settings.local.threads
+            self._embedder = None if chosen is None else LlamaEmbedder.for_model(*chosen, threads=threads)
         return self._embedder or None
 
     def vectors(self, create: bool = False) -> VectorIndex | None:
@@ -195,7 +196,7 @@ class Session:
                 return None
             from models.embedder import LlamaEmbedder
 
-            self._query_embedder = LlamaEmbedder(chosen[1], threads=self.settings.local.threads)
+            self._query_embedder = LlamaEmbedder.for_model(*chosen, threads=self.settings.local.threads)
         return self._query_embedder
 
     def close(self) -> None:

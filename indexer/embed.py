@@ -33,8 +33,12 @@ class Embedder(Protocol):
         ...
 
     def embed(self, texts: list[str], stop: threading.Event | None = None) -> np.ndarray:
-        """A float32 array of shape (len(texts), dim), rows L2-normalized; fewer rows when `stop` was set
-        while it worked (it checks between batches)."""
+        """A float32 array of shape (len(texts), dim), rows L2-normalized, for documents (chunks of code); fewer
+        rows when `stop` was set while it worked (it checks between batches)."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One search query's L2-normalized vector (some models are trained with a query prefix apart)."""
         ...
 
 

@@ -53,7 +53,7 @@ def dense_hits(
     """Nearest chunks to the query's embedding."""
     if vectors.size == 0:
         return []
-    found = vectors.search(embedder.embed([query])[0], k)
+    found = vectors.search(embedder.embed_query(query), k)
     rows = chunk_rows(store, [i for i, _ in found])
     return [Hit(rows[i][0], rows[i][2], rows[i][1], score) for i, score in found if i in rows]
 

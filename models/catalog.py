@@ -42,6 +42,10 @@ class CatalogEntry:
     description: str
     rank: int = 0
     """Higher is preferred when a role's model is `auto`."""
+    query_prefix: str = ""
+    """An embedder's text before a search query, as its model card says it was trained."""
+    document_prefix: str = ""
+    """An embedder's text before a document (a chunk of code)."""
 
     @property
     def source_label(self) -> str:
@@ -103,6 +107,8 @@ CATALOG: tuple[CatalogEntry, ...] = (
         sha256=None,
         description="nomic-embed-text v1.5 Q4_K_M: code and text embeddings",
         rank=20,
+        query_prefix="search_query: ",
+        document_prefix="search_document: ",
     ),
     CatalogEntry(
         name="bge-small",
@@ -112,6 +118,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         sha256=None,
         description="bge-small-en v1.5 Q8_0: small embeddings",
         rank=10,
+        query_prefix="Represent this sentence for searching relevant passages: ",
     ),
 )
 

@@ -3,11 +3,13 @@ model, which declares none), batched, L2-normalized."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from models import catalog
 from models.base import ModelUnavailable
 from models.local import PROVIDER, check_gguf
 from models.threads import default_threads
@@ -31,10 +33,15 @@ class LlamaEmbedder:
     signature come first, so the part that names it is kept).
     """
 
-    def __init__(self, path: Path, context_tokens: int = _DEFAULT_CONTEXT, threads: int | None = None) -> None:
+    def __init__(self, path: Path, context_tokens: int = _DEFAULT_CONTEXT, threads: int | None = None,
+                 query_prefix: str = "", document_prefix: str = "") -> None:
         self.path = path
         self.context_tokens = context_tokens
         self.threads = threads
+        self.query_prefix = query_prefix
+        """Put before a search query (`search_query: ` for nomic-embed-text): what the model was trained with."""
+        self.document_prefix = document_prefix
+        """Put before each text `embed` is given (a chunk of code, `search_document: ` for nomic-embed-text)."""
         self._llm: llama_cpp.Llama | None = None
         self._lock = threading.RLock()
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -47,7 +54,17 @@ class LlamaEmbedder:
             size = self.path.stat().st_size
         except OSError:
             size = 0
-        return f"{self.path.name}:{size}:{_POOLING_NAMES.get(self.llm.pooling_type(), 'other')}"
+        name = f"{self.path.name}:{size}:{_POOLING_NAMES.get(self.llm.pooling_type(), 'other')}"
+        if self.query_prefix or self.document_prefix:  # vectors made without them are not to be mixed in
+            name += ":" + hashlib.sha256(f"{self.query_prefix}\0{self.document_prefix}".encode()).hexdigest()[:8]
+        return name
+
+    @classmethod
+    def for_model(cls, name: str, path: Path, threads: int | None = None) -> LlamaEmbedder:
+        """The embedder of an installed model: a catalog model gets the prefixes its model card asks for."""
+        known = catalog.entry(name)
+        return cls(path, threads=threads, query_prefix=known.query_prefix if known else "",
+                   document_prefix=known.document_prefix if known else "")
 
     @property
     def dim(self) -> int:
@@ -93,9 +110,17 @@ class LlamaEmbedder:
             verbose=False,
         )
 
+    def embed_query(self, text: str) -> np.ndarray:
+        """One search query's unit-length vector (after the model's query prefix)."""
+        return self._embed([self.query_prefix + text])[0]
+
     def embed(self, texts: list[str], stop: threading.Event | None = None) -> np.ndarray:
-        """Embeddings of `texts` as a float32 array of shape (len(texts), dim), rows L2-normalized; when `stop` is
-        set between two batches, the rows done so far (a closing index does not wait for a whole file)."""
+        """Embeddings of `texts` (documents: after the model's document prefix) as a float32 array of shape
+        (len(texts), dim), rows L2-normalized; when `stop` is set between two batches, the rows done so far (a
+        closing index does not wait for a whole file)."""
+        return self._embed([self.document_prefix + t for t in texts], stop)
+
+    def _embed(self, texts: list[str], stop: threading.Event | None = None) -> np.ndarray:
         import numpy as np
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -121,7 +121,7 @@ class AnswerCache:
         embedder = self.session.semantic_embedder()
         if embedder is None:
             return None, ""
-        return embedder.embed([embedding_text(question)])[0], embedder.name
+        return embedder.embed_query(embedding_text(question)), embedder.name
 
     def _files(self, context: Context) -> list[FileRef]:
         hashes = self.session.store().file_hashes(s.path for s in context.sources)

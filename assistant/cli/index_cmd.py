@@ -82,7 +82,7 @@ def _embedder(settings: Settings) -> LlamaEmbedder | None:
     from models.manager import ModelManager
 
     chosen = ModelManager(paths.models_dir()).dedicated_embedder(settings.local.embedder)
-    return None if chosen is None else LlamaEmbedder(chosen[1], threads=settings.local.threads)
+    return None if chosen is None else LlamaEmbedder.for_model(*chosen, threads=settings.local.threads)
 
 
 def _vectors(store: IndexStore, embedder: LlamaEmbedder) -> VectorIndex:

@@ -33,3 +33,21 @@ def test_a_chat_model_is_mean_pooled(quickstart_gguf: Path) -> None:
         assert embedder.embed(["read a file"]).shape == (1, embedder.dim)
     finally:
         embedder.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_catalog_embedder_puts_its_model_s_prefixes_before_queries_and_documents(tmp_path: Path) -> None:
+    """nomic-embed-text was trained with `search_query: ` and `search_document: ` before its texts; without
+    them its retrieval is not what its card measures. Real weights (a tiny BERT) stand in for the model."""
+    gguf = tiny_bert(tmp_path / "nomic.gguf", "mean")
+    nomic = LlamaEmbedder.for_model("nomic-embed-text", gguf, threads=1)
+    plain = LlamaEmbedder.for_model(str(gguf), gguf, threads=1)  # a GGUF path: no prefixes
+    try:
+        assert np.allclose(nomic.embed_query("read a file"), plain.embed(["search_query: read a file"])[0], atol=1e-5)
+        assert np.allclose(nomic.embed(["def read(path): ..."])[0],
+                           plain.embed(["search_document: def read(path): ..."])[0], atol=1e-5)
+        assert np.allclose(plain.embed_query("read a file"), plain.embed(["read a file"])[0], atol=1e-5)
+        assert nomic.name != plain.name  # vectors made without the prefixes are never mixed with these
+    finally:
+        nomic.close()
+        plain.close()
