@@ -77,6 +77,8 @@ class ModelPrice:
     min_cache_tokens: int = 0
     """Shortest prefix the provider caches; 0 when it does not say."""
     aliases: tuple[str, ...] = ()
+    thinks: bool = False
+    """The model reasons before it answers and takes an effort for it (`reasoning_effort` on Groq)."""
     changes: tuple[tuple[dt.date, Rates], ...] = field(default=())
     """Announced changes, oldest first: (first day, rates from that day)."""
 
@@ -181,6 +183,14 @@ def max_cost_usd(model: str, input_tokens: int, output_tokens: int, cache_ttl: s
     return (input_tokens * dearest + output_tokens * rates.output) / _PER_TOKEN
 
 
+def thinks(model: str) -> bool:
+    """Whether the price list says `model` reasons and takes an effort for it (False for a model it lacks)."""
+    try:
+        return price(model).thinks
+    except UnknownModel:
+        return False
+
+
 def min_cache_tokens(model: str, default: int) -> int:
     """The shortest prefix `model`'s provider caches, or `default` when the list does not say."""
     try:
@@ -234,6 +244,9 @@ def _model(path: Path, name: str, entry: Mapping[str, Any]) -> ModelPrice:
     source = entry.get("source")
     if not isinstance(source, str) or not source:
         raise PriceFileError(f"{path}: {where}.source must say where the prices come from")
+    thinks = entry.get("thinks", False)
+    if not isinstance(thinks, bool):
+        raise PriceFileError(f"{path}: {where}.thinks must be true or false")
     return ModelPrice(
         model=name,
         provider=provider,
@@ -243,5 +256,6 @@ def _model(path: Path, name: str, entry: Mapping[str, Any]) -> ModelPrice:
         source=source,
         min_cache_tokens=int(_number(path, where, {"min_cache_tokens": 0, **entry}, "min_cache_tokens")),
         aliases=tuple(aliases),
+        thinks=thinks,
         changes=tuple(changes),
     )

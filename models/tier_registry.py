@@ -90,7 +90,7 @@ class TierSpec:
             retries=kind.retries,
             context_window=self.context_window,
             prompt_caching=kind.prompt_caching,
-            thinking=kind.thinking,
+            thinking=kind.thinking or pricing.thinks(self.model),
             batch=kind.batch and not self.free,
         )
 

@@ -2,7 +2,9 @@
 
 Groq sends usage only with the last chunk (in `x_groq.usage`, and in `usage` when asked for); its
 `prompt_tokens` include the prompt-cache hits in `prompt_tokens_details.cached_tokens`, which are
-subtracted. Reasoning deltas (`delta.reasoning`) are billed as output but not passed to `on_text`.
+subtracted. Reasoning deltas (`delta.reasoning`) are billed as output but not passed to `on_text`. A model
+the price list says `thinks` (gpt-oss) is sent the request's effort as `reasoning_effort`; the others would
+reject it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 import groq
 import httpx
 
-from models.base import GenerationRequest, GenerationResult, ModelError, TextCallback
+from models import pricing
+from models.base import Capabilities, GenerationRequest, GenerationResult, ModelError, TextCallback
 from models.cloud.common import (
     DEFAULT_TIMEOUT,
     CloudTier,
@@ -28,6 +31,8 @@ from models.cloud.common import (
 PROVIDER = "groq"
 LABEL = "Groq"
 KEY_ENV = ("GROQ_API_KEY",)
+_REASONING_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high"}
+"""A request's effort as Groq's `reasoning_effort` (high is its most)."""
 
 
 class GroqTier(CloudTier):
@@ -47,6 +52,8 @@ class GroqTier(CloudTier):
         """`api_key` defaults to GROQ_API_KEY and `base_url` to the SDK's (GROQ_BASE_URL)."""
         super().__init__(model, api_key)
         self._client = groq.Groq(api_key=self._key, base_url=base_url, timeout=timeout, max_retries=0)
+        self.capabilities = Capabilities(thinking=pricing.thinks(model))
+        """Some Groq models reason and take an effort for it (the price list says which); the others reject one."""
 
     def generate(
         self,
@@ -63,6 +70,7 @@ class GroqTier(CloudTier):
                 max_completion_tokens=request.max_tokens,
                 temperature=request.temperature,
                 stream=True,
+                **({"reasoning_effort": _REASONING_EFFORTS.get(request.effort, "high")} if request.effort else {}),
             )
         except groq.APIStatusError as exc:
             raise self._status_error(exc) from exc

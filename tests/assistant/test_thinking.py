@@ -67,3 +67,18 @@ def test_gemini_is_sent_the_effort_as_its_thinking_level(open_session: Any, clou
     explain, design = (body["generationConfig"]["thinkingConfig"] for body in cloud_emulators.gemini.bodies())
     assert explain == {"thinking_level": "LOW", "include_thoughts": True}  # protobuf JSON, as the SDK sends it
     assert design == {"thinking_level": "HIGH", "include_thoughts": True}
+
+
+def test_groq_is_sent_an_effort_only_for_a_model_that_reasons(
+    open_session: Any, cloud_emulators: CloudEmulators
+) -> None:
+    cloud_emulators.groq.default = Reply(GOOD)
+    fast = {"provider": "groq", "model": "llama-3.3-70b-versatile", "input": 0.59, "output": 0.79}
+    session = open_session(tiers=["groq", "fast"], tier={"fast": fast}, max_output_tokens=4096)
+    pipeline = Pipeline(session)
+    pipeline.ask(QUESTION, tier="groq")  # openai/gpt-oss-120b: `thinks` in prices.toml
+    pipeline.ask(QUESTION, tier="fast")
+
+    reasoning, plain = cloud_emulators.groq.bodies()
+    assert (reasoning["model"], reasoning["reasoning_effort"]) == ("openai/gpt-oss-120b", "low")
+    assert plain["model"] == "llama-3.3-70b-versatile" and "reasoning_effort" not in plain  # it would reject one

@@ -75,7 +75,7 @@ def test_builtin_capabilities_are_todays() -> None:
     specs = builtin_specs()
     local = specs["local"].capabilities
     assert (local.free, local.logprobs, local.retries, local.prompt_caching) == (True, True, False, False)
-    assert specs["groq"].capabilities == Capabilities()
+    assert specs["groq"].capabilities == Capabilities(thinking=True)  # gpt-oss reasons: prices.toml says `thinks`
     assert specs["gemini"].capabilities == Capabilities(thinking=True, batch=True)  # thinking levels, batch mode
     assert specs["sonnet"].capabilities == Capabilities(thinking=True, batch=True)  # Claude thinks, steered by effort
 
