@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from indexer.source import read_lines
 from indexer.store import IndexStore, Symbol
 
 _MISSING = re.compile(r"""['"]?(\w+)['"]? object has no attribute ['"](\w+)['"]""")
@@ -34,10 +35,6 @@ def attribute_setters(store: IndexStore, root: Path, paths: Sequence[str],
 
 def _assigning(store: IndexStore, root: Path, path: str, assigns: re.Pattern[str]) -> list[Symbol]:
     """The innermost definitions of one file around the lines that match `assigns`."""
-    try:
-        lines = (root / path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    numbers = [n for n, line in enumerate(lines, start=1) if assigns.search(line)]
+    numbers = [n for n, line in enumerate(read_lines(root, path), start=1) if assigns.search(line)]
     found = (store.symbol_named_in(path, name, n) for n in numbers if (name := store.enclosing(path, n)))
     return list(dict.fromkeys(s for s in found if s is not None))

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.source import read_lines
 from indexer.store import STOPWORDS, IndexStore, Symbol
 
 WINDOW = 3
@@ -67,11 +68,7 @@ def _enclosing_definitions(store: IndexStore, root: Path, found: list[tuple[str,
     for path in ranked:
         patterns = [re.compile(r"(?<![^\W_])" + r"[\W_]+".join(map(re.escape, run)) + r"(?![^\W_])", re.IGNORECASE)
                     for run in runs[path]]
-        try:
-            lines = (root / path).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
-        for number, line in enumerate(lines, start=1):
+        for number, line in enumerate(read_lines(root, path), start=1):
             name = store.enclosing(path, number) if any(p.search(line) for p in patterns) else ""
             if name and (symbol := store.symbol_named_in(path, name, number)):
                 symbols[symbol] = None

@@ -14,6 +14,7 @@ from indexer.attributes import attribute_setters, missing_attributes
 from indexer.clues import Clues, read_question
 from indexer.literals import LiteralHits, find_literals
 from indexer.rerank import rank_by_code
+from indexer.source import read_lines
 from indexer.store import IndexStore, Symbol
 
 
@@ -301,10 +302,10 @@ def localize(store: IndexStore, question: str, k: int = 20, weights: Weights = D
     files = fuse_files(channels, languages, clues, weights)[:k]
     frames = frame_definitions(store, clues, finder, root)
     evidence = definition_evidence(store, clues, named, dense, files, weights, frames, literal)
-    outlines = [s for f in files[:_TOP_FILES] for s in store.outline(f.path)]
+    best = [f.path for f in files[:_TOP_FILES]]
+    outlines = [s for path in best for s in store.outline(path)]
     if root is not None:
         evidence.append((rank_by_code(root, outlines, clues.terms), weights.code))
-        best = [f.path for f in files[:_TOP_FILES]]
         evidence.append((attribute_setters(store, root, best, missing_attributes(clues.literals)), weights.setters))
     pinned = tuple(dict.fromkeys([*frames[:1], *literal.definitions[:1]]))
     return Localization(tuple(files), tuple(rank_definitions(evidence, outlines, files, k)), pinned)
@@ -378,11 +379,7 @@ def frame_definitions(store: IndexStore, clues: Clues, finder: PathFinder, root:
 
 def _lines_reading(root: Path, path: str, code: str) -> list[int]:
     """The numbers of the lines of a file that read `code` (stripped)."""
-    try:
-        text = (root / path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    return [n for n, line in enumerate(text.splitlines(), start=1) if line.strip() == code]
+    return [n for n, line in enumerate(read_lines(root, path), start=1) if line.strip() == code]
 
 
 def _holding_line(symbols: list[Symbol], numbers: list[int]) -> list[Symbol]:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from indexer.source import read_lines
 from indexer.store import Symbol
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
@@ -42,9 +43,7 @@ def rank_by_code(root: Path, symbols: Sequence[Symbol], terms: Sequence[str], li
         by_file.setdefault(symbol.path, []).append(symbol)
     documents: dict[Symbol, Counter[str]] = {}
     for path, defined in by_file.items():
-        try:
-            lines = (root / path).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
+        if not (lines := read_lines(root, path)):
             continue
         for symbol, numbers in own_lines(defined).items():
             text = " ".join(lines[n - 1] for n in numbers if n <= len(lines))

@@ -10,6 +10,7 @@ from pathlib import Path
 from assistant.answer import Source
 from indexer.embed import Embedder, VectorIndex
 from indexer.search import exact_hits, locate
+from indexer.source import read_lines
 from indexer.store import IndexStore, Symbol
 from indexer.words import STOPWORDS
 
@@ -233,7 +234,7 @@ def _caller_pieces(named: list[Symbol], store: IndexStore, repo: Path, per_symbo
                  if not (u.path == own[0] and own[1] <= u.line <= own[2])][:per_symbol]
         for use in sites:
             if use.path not in lines_of:
-                lines_of[use.path] = _read_lines(repo, use.path)
+                lines_of[use.path] = read_lines(repo, use.path)
             lines = lines_of[use.path]
             code = lines[use.line - 1].strip() if 0 < use.line <= len(lines) else ""
             where = f" in {use.enclosing}" if use.enclosing else ""
@@ -282,16 +283,9 @@ def _import_pieces(named: list[Symbol], store: IndexStore) -> list[Piece]:
     return pieces
 
 
-def _read_lines(repo: Path, path: str) -> list[str]:
-    try:
-        return (repo / path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-
-
 def definition_text(repo: Path, symbol: Symbol) -> str:
     """The definition's source lines as they are on disk now (long ones cut, saying how much)."""
-    lines = _read_lines(repo, symbol.path)
+    lines = read_lines(repo, symbol.path)
     if not lines:
         return symbol.signature
     end = min(symbol.end_line, symbol.line + _MAX_DEFINITION_LINES - 1)
