@@ -56,9 +56,10 @@ class AnswerCache:
 
     def exact(self, tier: str, model: str, request: GenerationRequest, context: Context) -> CacheHit | None:
         """The cached answer of `model` to exactly this prompt and context, if still valid."""
+        key = self.key(request, context)
         return self._guarded(lambda: self.cache.lookup(
-            model=model, prompt=_prompt(request), context_hash=context.content_hash, params=_params(request),
-            files=self._files(context), root=self.session.repo,
+            model=model, prompt=key.prompt, context_hash=key.context_hash, params=key.params, files=key.files,
+            root=self.session.repo,
         ))
 
     def _guarded(self, work: Callable[[], T]) -> T | None:
