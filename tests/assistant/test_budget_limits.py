@@ -211,6 +211,7 @@ def test_a_budget_that_stops_the_escalation_keeps_the_local_answer_also_when_ask
     monkeypatch.setenv("TIERCODE_TIERS", '["local", "groq"]')
     monkeypatch.setenv("TIERCODE_MAX_OUTPUT_TOKENS", "24")
     monkeypatch.setenv("TIERCODE_LOCAL__MIN_CONFIDENCE", "1.0")  # no local answer is sure enough: escalate
+    monkeypatch.setenv("TIERCODE_LOCAL__THREADS", "1")  # the same answer whatever the machine's load
     monkeypatch.setenv("TIERCODE_BUDGET__PER_QUERY", "0")
     monkeypatch.setenv("TIERCODE_BUDGET__ACTION", action)
     command = ["ask", "--repo", str(sample_repo), "--json", QUESTION]
