@@ -36,5 +36,5 @@ def attribute_setters(store: IndexStore, root: Path, paths: Sequence[str],
 def _assigning(store: IndexStore, root: Path, path: str, assigns: re.Pattern[str]) -> list[Symbol]:
     """The innermost definitions of one file around the lines that match `assigns`."""
     numbers = [n for n, line in enumerate(read_lines(root, path), start=1) if assigns.search(line)]
-    found = (store.symbol_named_in(path, name, n) for n in numbers if (name := store.enclosing(path, n)))
+    found = (store.definition_at(path, n) for n in numbers)
     return list(dict.fromkeys(s for s in found if s is not None))

@@ -69,7 +69,6 @@ def _enclosing_definitions(store: IndexStore, root: Path, found: list[tuple[str,
         patterns = [re.compile(r"(?<![^\W_])" + r"[\W_]+".join(map(re.escape, run)) + r"(?![^\W_])", re.IGNORECASE)
                     for run in runs[path]]
         for number, line in enumerate(read_lines(root, path), start=1):
-            name = store.enclosing(path, number) if any(p.search(line) for p in patterns) else ""
-            if name and (symbol := store.symbol_named_in(path, name, number)):
+            if any(p.search(line) for p in patterns) and (symbol := store.definition_at(path, number)):
                 symbols[symbol] = None
     return tuple(symbols)

@@ -299,14 +299,16 @@ class IndexStore(Database):
         )
         return list(dict.fromkeys(r[0] for r in rows))
 
+    def definition_at(self, path: str, line: int) -> Symbol | None:
+        """The innermost definition around a line of a file (None at module level)."""
+        query = _SYMBOL_SELECT + " WHERE f.path = ? AND s.line <= ? AND s.end_line >= ? ORDER BY s.line DESC LIMIT 1"
+        row = self.conn.execute(query, (path, line, line)).fetchone()
+        return _symbol(row) if row else None
+
     def enclosing(self, path: str, line: int) -> str:
         """The qualified name of the innermost definition around a line of a file ('' at module level)."""
-        row = self.conn.execute(
-            "SELECT s.qualified_name FROM symbols s JOIN files f ON f.id = s.file_id"
-            " WHERE f.path = ? AND s.line <= ? AND s.end_line >= ? ORDER BY s.line DESC LIMIT 1",
-            (path, line, line),
-        ).fetchone()
-        return row[0] if row else ""
+        symbol = self.definition_at(path, line)
+        return symbol.qualified_name if symbol else ""
 
     def imports_of(self, path: str) -> list[tuple[str, int]]:
         """The modules one file imports, with their lines."""

@@ -1,5 +1,6 @@
 """The index database file: WAL journaling, migrations from an older schema, a newer schema rebuilt, and
-BM25 over identifiers split into words. Real SQLite files, built from real sources by tree-sitter."""
+BM25 over identifiers split into words, the definition around a line. Real SQLite files, built from real
+sources by tree-sitter."""
 
 from __future__ import annotations
 
@@ -226,3 +227,27 @@ def test_opening_an_index_does_not_wait_for_another_processs_write(sample_repo: 
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_the_definition_at_a_line_is_the_innermost_one_around_it(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "shapes.py").write_text(
+        "RATIO = 2\n\n\n"
+        "class Square:\n"
+        '    """A square."""\n\n'
+        "    def area(self) -> int:\n"
+        "        side = 3\n"
+        "        return side * side\n"
+    )
+    store = IndexStore(tmp_path / "index.sqlite")
+    try:
+        build_index(store, repo)
+        at = {line: store.definition_at("shapes.py", line) for line in (1, 2, 5, 8)}
+    finally:
+        store.close()
+
+    assert at[1] is not None and at[1].kind == "constant"
+    assert at[2] is None  # module level
+    assert at[5] is not None and at[5].qualified_name == "Square"
+    assert at[8] is not None and (at[8].qualified_name, at[8].line) == ("Square.area", 7)
