@@ -7,7 +7,10 @@ same run; "tiercode" is the file ranking, "search" the files of `tiercode search
 order), the context recall of the local (1,500 tokens) and Sonnet (12,000 tokens) budgets on two paths
 (the issue text typed as the question, and the path users take: the issue piped into `ask` with a short
 typed question, `build_context(ASK_QUESTION, ..., extra=issue)`), search latency, and an ablation of each
-ranking stage. Django is reported apart (its sdist versions are estimates).
+ranking stage. Context recall is counted three ways: the gold files among the context's sources, the gold
+functions among them (a signature counts), and "lines": whether the context shows the code the gold patch
+changes (`lines_to_change`; of the instances whose indexed version still has those lines, `lines_told`).
+Django is reported apart (its sdist versions are estimates).
 
 The instances are split into a dev half and a held-out half by a fixed rule (`split_of`: the parity of
 the first byte of the SHA-256 of the instance id). The ranking is developed on `--split dev` only; the
@@ -42,6 +45,7 @@ import assistant.context.builder
 from assistant.context.builder import build_context
 from indexer.build import build_index
 from indexer.localize import DEFAULT_WEIGHTS, Weights, localize
+from indexer.source import read_lines
 from indexer.store import IndexStore
 
 RESULTS = Path(__file__).parent / "results" / "localize.json"
@@ -67,6 +71,8 @@ class Instance:
     question: str
     gold_files: list[str]
     gold_spans: dict[str, list[str]]
+    patch: str = ""
+    """The gold patch (its lines to change are looked for in the context)."""
 
 
 def split_of(instance_id: str) -> str:
@@ -82,7 +88,7 @@ def load_instances() -> list[Instance]:
         if corpus["gold_present"]:
             found.append(Instance(row["instance_id"], row["repo"].split("/")[1], corpus["pypi"],
                                   corpus["strip_prefix"], row["problem_statement"], row["gold_files"],
-                                  row["gold_spans"]))
+                                  row["gold_spans"], row.get("golden_patch", "")))
     return found
 
 
@@ -201,6 +207,7 @@ def evaluate(instance: Instance, store: IndexStore, tree: Path, peer: Bm25Peer |
            **{f"fn@{k}": function_hit(definitions, instance.gold_spans, k) for k in (1, 5, 10)},
            "fn_indexed": spans_indexed(store, instance.gold_spans)}
     if context:
+        anchors = lines_to_change(instance.patch, tree)
         for tier, budget in BUDGETS.items():
             for path, (question, extra) in {"context": (instance.question, ""),
                                             "ask": (ASK_QUESTION, instance.question)}.items():
@@ -209,7 +216,43 @@ def evaluate(instance: Instance, store: IndexStore, tree: Path, peer: Bm25Peer |
                 names = {(s.path, s.symbol) for s in built.sources}
                 row[f"{path}_file_{tier}"] = set(instance.gold_files) <= paths
                 row[f"{path}_fn_{tier}"] = {(p, n) for p, ns in instance.gold_spans.items() for n in ns} <= names
+                row[f"{path}_lines_{tier}"] = shows_lines(built.text, anchors, instance.question)
+                row[f"{path}_tokens_{tier}"] = built.tokens
     return row
+
+
+def lines_to_change(patch: str, tree: Path) -> dict[str, list[str]]:
+    """Per gold file, the lines of the patch that the indexed version of the file has too, stripped: the ones
+    it removes, and for an insertion the line before it; only lines of a dozen characters or more that occur
+    at most twice in the file (`return None` says nothing). Empty when a file has none (the sdist's version
+    differs too much from the report's commit to tell)."""
+    anchors: dict[str, list[str]] = {}
+    path, before = None, None
+    for line in patch.splitlines():
+        if line.startswith(("diff ", "--- ", "@@")):
+            before = None
+        elif line.startswith("+++ "):
+            path = line[6:] if line.startswith("+++ b/") else None
+        elif path and line.startswith("-"):
+            anchors.setdefault(path, []).append(line[1:].strip())
+        elif path and line.startswith("+") and before:
+            anchors.setdefault(path, []).append(before)
+        elif path:
+            before = line[1:].strip()
+    found: dict[str, list[str]] = {}
+    for path, lines in anchors.items():
+        held = [line.strip() for line in read_lines(tree, path)]
+        found[path] = [a for a in dict.fromkeys(lines) if len(a) >= 12 and 1 <= held.count(a) <= 2]
+    return found if found and all(found.values()) else {}
+
+
+def shows_lines(text: str, anchors: dict[str, list[str]], report: str) -> bool | None:
+    """Whether a context shows a line to change of every gold file (the report's own lines do not count: it is
+    sent too); None when the lines cannot be told (`lines_to_change` found none)."""
+    if not anchors:
+        return None
+    shown = {line.strip() for line in text.splitlines()} - {line.strip() for line in report.splitlines()}
+    return all(any(a in shown for a in lines) for lines in anchors.values())
 
 
 _SEARCH_K = 50
@@ -242,8 +285,12 @@ def summarize(rows: list[dict]) -> dict:
                                                            "indexed": sum(1 for r in spans if r.get("fn_indexed"))}
     for path, key in (("context", "context_recall"), ("ask", "ask_context_recall")):
         if f"{path}_file_local" in rows[0]:
+            told = [r for r in rows if r[f"{path}_lines_local"] is not None]
             out[key] = {tier: {"file": _pct(sum(r[f"{path}_file_{tier}"] for r in rows), n),
-                               "function": _pct(sum(r[f"{path}_fn_{tier}"] for r in spans), len(spans))}
+                               "function": _pct(sum(r[f"{path}_fn_{tier}"] for r in spans), len(spans)),
+                               "lines": _pct(sum(r[f"{path}_lines_{tier}"] for r in told), len(told)),
+                               "lines_told": len(told),
+                               "tokens_p50": statistics.median(r[f"{path}_tokens_{tier}"] for r in rows)}
                         for tier in BUDGETS}
     seconds = [r["seconds"] for r in rows]
     out["search_ms"] = {"p50": round(statistics.median(seconds) * 1000, 1),

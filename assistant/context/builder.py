@@ -110,9 +110,10 @@ def build_context(
         named += [s for s in named_symbols(extra, store, ranked, limit=len(ranked)) if s in ranked and s not in named]
         named = named[:_NAMED]
     leading = list(dict.fromkeys([*found.pinned, *(s for s in named if s in ranked or not ranked)]))
-    best = [s for s in ranked[:_WHOLE_DEFINITIONS] if s not in leading]
+    best = [s for s in ranked if s not in leading]
     pieces += [_definition_piece(1, symbol, repo) for symbol in leading]
-    pieces += [_definition_piece(2, symbol, repo) for symbol in best]
+    first = ranked[:_WHOLE_DEFINITIONS]  # whole before the signatures; the rest after them, as room allows
+    pieces += [_definition_piece(2 if symbol in first else 4, symbol, repo) for symbol in best]
     for symbol in dict.fromkeys([*leading, *ranked, *named]):  # sent whole, the signature is left out
         pieces.append(Piece(2, f"{symbol.path}:{symbol.line}", _summary(symbol),
                             Source(symbol.path, symbol.line, symbol.qualified_name)))
@@ -172,49 +173,82 @@ def fit(
     pieces: list[Piece], budget_tokens: int, count_tokens: TokenCounter, already_sent: frozenset[str] = frozenset(),
 ) -> Context:
     """Keep pieces in priority order while they fit the budget; never go over it. Blocks in `already_sent`
-    are named in one closing line instead of sent again. A signature of a definition already sent whole is
-    left out (it stands in for the whole definition when that did not fit)."""
-    kept: list[str] = []
-    blocks: set[str] = set()
+    are named in one closing line instead of sent again. Code already shown is not sent twice: a piece
+    within a definition or file sent whole is left out (a signature, a method of a class, a line that uses
+    a name), and one sent whole takes the place of the pieces within it that were kept before (the first
+    one's place: a class holding the traceback's function comes first)."""
+    kept: list[_Kept] = []
     repeated: list[str] = []
     sources: list[Source] = []
-    spans: list[Span] = []
-    used = 0
     trimmed = 0
-    whole: set[tuple[str, int]] = set()
+    whole: list[Span] = []
     for piece in sorted(pieces, key=lambda p: p.priority):
-        where = (piece.source.path, piece.source.line) if piece.source else None
-        if piece.part == "signature" and where in whole:
+        span = _span(piece, 0)
+        if span and any(_within(span, w) for w in whole):
+            _list(sources, piece.source)
             continue
         block = f"### {piece.title}\n{piece.text}\n"
-        digest = block_hash(block)
-        if digest in already_sent:
+        if (digest := block_hash(block)) in already_sent:
             repeated.append(piece.title)
-            if piece.part == "definition" and where:
-                whole.add(where)
         else:
             cost = count_tokens(block)
-            if used + cost > budget_tokens:
+            covers = span if span and piece.part in _WHOLE_PARTS else None
+            stand_ins = [k for k in kept if covers and k.span and _within(k.span, covers)]
+            if sum(k.cost for k in kept) - sum(k.cost for k in stand_ins) + cost > budget_tokens:
                 trimmed += 1
                 continue
-            kept.append(block)
-            blocks.add(digest)
-            used += cost
-            if piece.part == "definition" and where:
-                whole.add(where)
-            if piece.source:
-                spans.append(Span(piece.source.path, piece.source.line, max(piece.end_line, piece.source.line),
-                                  piece.source.symbol, piece.part, cost))
-        if piece.source:
-            sources.append(piece.source)
+            at = kept.index(stand_ins[0]) if stand_ins else len(kept)  # in the place of what it holds
+            kept = [k for k in kept if k not in stand_ins]
+            kept.insert(at, _Kept(block, digest, cost, _span(piece, cost)))
+        if span and piece.part in _WHOLE_PARTS:
+            whole.append(span)
+        _list(sources, piece.source)
+    return _context(kept, sources, repeated, trimmed, budget_tokens, count_tokens)
+
+
+_WHOLE_PARTS = ("definition", "file")
+"""The parts that show a source's lines whole (a long definition up to `_MAX_DEFINITION_LINES`)."""
+
+
+def _within(inner: Span, outer: Span) -> bool:
+    """Whether `inner`'s lines are all among `outer`'s."""
+    return inner.path == outer.path and outer.line <= inner.line and inner.end_line <= outer.end_line
+
+
+def _list(sources: list[Source], source: Source | None) -> None:
+    """Add a source to the context's list, once."""
+    if source and source not in sources:
+        sources.append(source)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A block `fit` keeps: its text, hash and cost, and where in the code it comes from."""
+
+    block: str
+    digest: str
+    cost: int
+    span: Span | None
+
+
+def _span(piece: Piece, cost: int) -> Span | None:
+    source = piece.source
+    return source and Span(source.path, source.line, max(piece.end_line, source.line), source.symbol, piece.part, cost)
+
+
+def _context(kept: list[_Kept], sources: list[Source], repeated: list[str], trimmed: int, budget_tokens: int,
+             count_tokens: TokenCounter) -> Context:
+    """The context of the kept blocks, closed by a line naming those an earlier turn sent when it fits."""
+    texts = [k.block for k in kept]
+    used = sum(k.cost for k in kept)
     if repeated:
         note = "Sent earlier in this conversation and unchanged: " + "; ".join(repeated)
         if used + (cost := count_tokens(note)) <= budget_tokens:
-            kept.append(note)
+            texts.append(note)
             used += cost
-    text = "\n".join(kept)
+    text = "\n".join(texts)
     return Context(text, tuple(sources), used, trimmed, hashlib.sha256(text.encode()).hexdigest()[:32],
-                   frozenset(blocks), tuple(repeated), tuple(spans))
+                   frozenset(k.digest for k in kept), tuple(repeated), tuple(k.span for k in kept if k.span))
 
 
 def _definition_piece(priority: int, symbol: Symbol, repo: Path) -> Piece:

@@ -281,7 +281,10 @@ def test_the_context_carries_the_callers_of_the_symbol_asked_about(
 
     assert ("pkg/report.py", 9) in {(s.path, s.line) for s in answer.sources}
     (body,) = cloud_emulators.groq.bodies()
-    assert "pkg/report.py:9 uses total_area in make_report" in body["messages"][-1]["content"]
+    content = body["messages"][-1]["content"]
+    assert "total area {total_area(circles):.2f}" in content  # the caller's line, shown once:
+    assert ("pkg/report.py:9 uses total_area in make_report" in content) != (
+        "### pkg/report.py:6 function make_report" in content)  # alone, or within its definition sent whole
 
 
 def test_the_context_carries_dense_hits_once_the_repository_is_embedded(
@@ -367,4 +370,5 @@ def test_each_tiers_context_budget_comes_from_the_settings(open_session: Any, cl
     assert not any("left out" in note for note in roomy.notes)
     assert any(note.endswith("context piece(s) left out to fit the groq tier's budget") for note in tight.notes)
     wide, narrow = (body["messages"][-1]["content"] for body in cloud_emulators.groq.bodies())
-    assert "used by make_report" in wide and "used by make_report" not in narrow
+    called = "pkg/shapes.py:25 function total_area"  # what make_report calls: its signature, or whole with room
+    assert called in wide and called not in narrow

@@ -56,7 +56,7 @@ def test_the_named_definition_comes_with_what_it_calls_and_its_files_imports(
 
 def test_callees_are_trimmed_before_the_definition_asked_about(store: IndexStore, sample_repo: Path) -> None:
     full = build_context("explain make_report", store, sample_repo, 4000, count_words)
-    definition_only = build_context("explain make_report", store, sample_repo, 60, count_words)
+    definition_only = build_context("explain make_report", store, sample_repo, 50, count_words)
 
     assert "used by make_report" in full.text
     assert "def make_report" in definition_only.text
@@ -132,8 +132,10 @@ def test_the_innermost_frame_of_a_piped_traceback_is_sent_whole_first(store: Ind
     context = build_context("why does this fail, and how do I fix it?", store, sample_repo, 120, count_words,
                             extra=crash.stderr)
 
-    first = context.spans[0]
-    assert (first.path, first.symbol, first.part) == ("pkg/shapes.py", "Shape.area", "definition")
+    (area,) = [s for s in store.outline("pkg/shapes.py") if s.qualified_name == "Shape.area"]
+    first = context.spans[0]  # the frame's function, or its class when that fits too (holding it, in its place)
+    assert (first.path, first.part) == ("pkg/shapes.py", "definition")
+    assert first.line <= area.line and area.end_line <= first.end_line
     assert "raise NotImplementedError" in context.text
 
 
@@ -149,3 +151,27 @@ def test_attached_text_too_long_for_the_budget_keeps_its_ends_and_leaves_room_fo
     context = build_context("why does make_report fail?", store, sample_repo, 400, count_words, report)
     assert "KeyError: 'radius'" in context.text  # the attached text is cut, not dropped
     assert any(span.symbol == "make_report" for span in context.spans)  # and the code still fits
+
+
+def test_with_room_the_ranked_definitions_go_whole_and_each_line_of_code_is_sent_once(
+    store: IndexStore, sample_repo: Path
+) -> None:
+    question = "how is the area of each shape computed for the report?"
+    roomy = build_context(question, store, sample_repo, 4000, count_words)
+    tight = build_context(question, store, sample_repo, 60, count_words)
+
+    assert "return math.pi * self.radius**2" in roomy.text  # Circle.area, past the first four, whole
+    assert roomy.text.count("def area(self) -> float:") == 2  # Shape.area and Circle.area, once each
+    assert [s.part for s in roomy.spans if s.part == "signature"] == []  # no signature beside its code
+    assert {("pkg/shapes.py", "Circle.area"), ("pkg/shapes.py", "Circle")} <= {(s.path, s.symbol) for s in roomy.sources}
+    assert "return math.pi" not in tight.text and tight.tokens <= 60
+
+
+def test_code_of_a_pinned_file_is_not_sent_again(store: IndexStore, sample_repo: Path) -> None:
+    shapes = (sample_repo / "pkg" / "shapes.py").read_text()
+    context = build_context("explain make_report", store, sample_repo, 4000, count_words,
+                            pinned=[("pkg/shapes.py", shapes)])
+
+    assert context.text.count("def total_area(") == 1  # in the pinned file, not again as make_report's callee
+    assert "def make_report(" in context.text
+    assert [s.path for s in context.spans].count("pkg/shapes.py") == 1
