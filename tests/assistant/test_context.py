@@ -163,7 +163,8 @@ def test_with_room_the_ranked_definitions_go_whole_and_each_line_of_code_is_sent
     assert "return math.pi * self.radius**2" in roomy.text  # Circle.area, past the first four, whole
     assert roomy.text.count("def area(self) -> float:") == 2  # Shape.area and Circle.area, once each
     assert [s.part for s in roomy.spans if s.part == "signature"] == []  # no signature beside its code
-    assert {("pkg/shapes.py", "Circle.area"), ("pkg/shapes.py", "Circle")} <= {(s.path, s.symbol) for s in roomy.sources}
+    sources = {(s.path, s.symbol) for s in roomy.sources}
+    assert {("pkg/shapes.py", "Circle.area"), ("pkg/shapes.py", "Circle")} <= sources
     assert "return math.pi" not in tight.text and tight.tokens <= 60
 
 
