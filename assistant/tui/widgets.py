@@ -250,8 +250,9 @@ class PromptInput(Input):
         """The text pasted since the last question, sent with it as its attached input."""
 
     def _on_paste(self, event: events.Paste) -> None:
-        """Attach a multi-line paste whole (a one-line box would keep only its first line); one line is typed."""
-        text = event.text.strip("\n")
+        """Attach a multi-line paste whole (a one-line box would keep only its first line); one line is typed.
+        Lines may end in CR: terminals send a paste's newlines as the Enter key's CR."""
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
         if "\n" not in text:
             return  # Input's own handler inserts it
         event.prevent_default()

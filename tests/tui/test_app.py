@@ -251,8 +251,9 @@ async def test_embeddings_follow_in_the_background_and_the_footer_counts_them(
         await wait_for(pilot, lambda: f"{chunks + 1} vectors" in str(footer.render()), "the new file's vector")
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r"], ids=["lf", "cr"])  # most terminals paste a newline as CR
 async def test_a_pasted_traceback_goes_with_the_question_and_chooses_its_code(
-    tmp_path: Path, installed_model: Path
+    tmp_path: Path, installed_model: Path, newline: str
 ) -> None:
     from textual import events
 
@@ -265,7 +266,7 @@ async def test_a_pasted_traceback_goes_with_the_question_and_chooses_its_code(
         await wait_for(pilot, app.index_ready.is_set, "the index")
         prompt = app.query_one(PromptInput)
         await pilot.click("#prompt")
-        prompt.post_message(events.Paste(report))
+        prompt.post_message(events.Paste(report.replace("\n", newline)))
         await pilot.pause()
         assert prompt.value.startswith(f"[pasted {len(report.strip().splitlines())} lines]")
         await pilot.press(*"why does this crash?")
