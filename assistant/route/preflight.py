@@ -57,7 +57,7 @@ _BOTH_WAYS = [
 """Callers and callees of one definition in one answer."""
 _OUTLINE = [
     re.compile(
-        r"^\s*(?:what(?:'s|\s+is)\s+in|outline\s+(?:of\s+)?|list\s+(?:the\s+)?(?:symbols|definitions)\s+in|"
+        r"^\s*(?:what(?:'s|\s+is)\s+in|(?:the\s+)?outline(?:\s+of)?|list\s+(?:the\s+)?(?:symbols|definitions)\s+in|"
         r"show\s+(?:the\s+)?outline\s+of)\s+(?:the\s+file\s+)?`?(?P<path>[\w./-]+\.\w+)`?" + _END,
         re.I,
     ),
@@ -298,8 +298,14 @@ def outline_answer(given: str, store: IndexStore) -> IndexAnswer | None:
     lines = [f"{path} defines {len(symbols)} symbol{'s' if len(symbols) != 1 else ''}:"]
     for s in symbols:
         indent = "  " * (1 + s.qualified_name.count("."))
-        lines.append(f"{indent}{s.line}: {s.kind} {s.signature}")
+        kind = "" if s.signature.split(" ", 1)[0] in _DEFINING_WORDS else f"{s.kind} "  # not `class class Stack`
+        lines.append(f"{indent}{s.line}: {kind}{s.signature}")
     return IndexAnswer("\n".join(lines), tuple(_source(s) for s in symbols[:_MAX_LISTED]))
+
+
+_DEFINING_WORDS = frozenset({"class", "def", "async", "func", "fn", "function", "interface", "type", "struct", "enum",
+                             "trait", "impl", "module", "record"})
+"""First words of a signature that say what it defines; an outline names the kind only when the signature does not."""
 
 
 def _list(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
@@ -312,7 +318,7 @@ def _list(match: re.Match[str], store: IndexStore) -> IndexAnswer | None:
         symbols = [s for s in store.outline(path) if s.kind == kind]
     else:
         symbols = store.symbols_of_kind(kind)
-    lines = [f"{len(symbols)} {match['kind'].lower()}:"]
+    lines = [f"{len(symbols)} {match['kind'].lower() if len(symbols) != 1 else kind}:"]
     lines += [f"  {_where(s)}  {s.qualified_name}" for s in symbols[:_MAX_LISTED]]
     if len(symbols) > _MAX_LISTED:
         lines.append(f"  … and {len(symbols) - _MAX_LISTED} more")

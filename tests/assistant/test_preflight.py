@@ -47,17 +47,25 @@ def test_callers_name_their_enclosing_function(store: IndexStore) -> None:
     assert [(s.path, s.line, s.symbol) for s in answer.sources] == [("pkg/report.py", 9, "make_report")]
 
 
-def test_outline_of_a_file(store: IndexStore) -> None:
-    answer = preflight("what is in shapes.py?", store)
-    assert answer is not None
+@pytest.mark.parametrize("question", ["what is in shapes.py?", "outline of pkg/shapes.py", "outline shapes.py",
+                                      "the outline of `pkg/shapes.py`?", "show the outline of shapes.py"])
+def test_outline_of_a_file(question: str, store: IndexStore) -> None:
+    answer = preflight(question, store)
+    assert answer is not None, question
     assert [s.symbol for s in answer.sources] == ["Shape", "Shape.area", "Circle", "Circle.__init__", "Circle.area",
                                                   "total_area"]
+    assert "\n  14: class Circle(Shape)\n" in answer.text  # the signature says what it is: not `class class Circle`
+    assert "\n    9: def area(self) -> float\n" in answer.text
 
 
 def test_list_all_classes(store: IndexStore) -> None:
     answer = preflight("list all classes", store)
     assert answer is not None
     assert {s.symbol for s in answer.sources} == {"Shape", "Circle"}
+    one = preflight("list functions in report.py", store)
+    assert one is not None and one.text.startswith("2 functions:")
+    alone = preflight("list functions in shapes.py", store)
+    assert alone is not None and alone.text.startswith("1 function:\n")  # not "1 functions"
 
 
 @pytest.mark.parametrize("question", ["where is Circel defined?", "where is Circel?", "where's `Circel`?"])
