@@ -18,7 +18,7 @@ from assistant.context.instructions import Instructions, find_instructions, load
 from assistant.context.pinned import PinnedFiles
 from assistant.errors import UsageError
 from assistant.route.answer_shape import AnswerShape, answer_shape
-from assistant.route.preflight import IndexAnswer, answer_lookup, preflight, refers_to_attached
+from assistant.route.preflight import IndexAnswer, answer_lookup, follow_up, preflight, refers_to_attached
 from assistant.route.router import Route, classify, start_index
 from models import pricing
 from models.base import (
@@ -138,6 +138,9 @@ class Pipeline:
         with timings.stage("index"):
             store = self.session.store()
             found = preflight(question, store, self.session.repo) if answerable else None
+            if found is None and answerable and conversation is not None and conversation.turns:
+                resolved = follow_up(question, conversation.turns[-1].question)  # "and who calls it?"
+                found = preflight(resolved, store, self.session.repo) if resolved else None
         if found is not None:
             return self._from_index(query_id, question, found, PREFLIGHT_ROUTE, started, conversation)
         with timings.stage("route"):

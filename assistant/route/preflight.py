@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from assistant.answer import Source
+from indexer.clues import code_names
 from indexer.grep import grep, smart_case
 from indexer.store import IndexStore, Symbol
 
@@ -129,6 +130,30 @@ def preflight(question: str, store: IndexStore, root: Path | None = None) -> Ind
             if match:
                 return handler(match, store)
     return None
+
+
+_PRONOUN = re.compile(r"\b(?:it|this|that)\b", re.I)
+_LEADING = re.compile(r"^\s*(?:and|so|then|also|now|ok(?:ay)?)\b[\s,]*", re.I)
+
+
+def follow_up(question: str, earlier: str) -> str | None:
+    """A follow-up ("and who calls it?") with its pronoun replaced by what the `earlier` question of the
+    conversation was about (one name or file: "where is Stack defined?" -> "who calls Stack?"); None when
+    it has no pronoun or the earlier question no one subject. The caller asks the index with it."""
+    subject = subject_of(earlier)
+    if subject is None or not _PRONOUN.search(question):
+        return None
+    return _PRONOUN.sub(lambda _: subject, _LEADING.sub("", question), count=1)
+
+
+def subject_of(question: str) -> str | None:
+    """The name or file one question is about: what an index question names, else its one code-shaped name."""
+    for patterns in (_DEFINITION, _CALLERS, _IMPORTERS, _OUTLINE):
+        for pattern in patterns:
+            if match := pattern.match(question):
+                return match["name"] if "name" in pattern.groupindex else match["path"]
+    names = code_names(question)
+    return names[0] if len(names) == 1 else None
 
 
 def refers_to_attached(question: str) -> bool:

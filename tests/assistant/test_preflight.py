@@ -182,3 +182,18 @@ def test_a_lookup_names_its_symbols_definitions_and_references(store: IndexStore
 ])
 def test_a_lookup_that_names_nothing_the_index_defines_is_left_to_the_model(question: str, store: IndexStore) -> None:
     assert answer_lookup(question, store) is None
+
+
+@pytest.mark.parametrize(("question", "earlier", "resolved"), [
+    ("and who calls it?", "where is Circle defined?", "who calls Circle?"),
+    ("what's in it?", "outline of pkg/shapes.py", "what's in pkg/shapes.py?"),
+    ("so where is it defined?", "explain what `total_area` computes", "where is total_area defined?"),
+    ("who calls it?", "how are areas computed?", None),  # the earlier question names nothing
+    ("who calls Circle?", "where is Shape defined?", None),  # no pronoun: not a follow-up
+])
+def test_a_follow_ups_pronoun_stands_for_what_the_earlier_question_named(
+    question: str, earlier: str, resolved: str | None
+) -> None:
+    from assistant.route.preflight import follow_up
+
+    assert follow_up(question, earlier) == resolved

@@ -147,3 +147,15 @@ def test_only_the_latest_conversations_of_a_repository_are_kept(tmp_path: Path) 
     assert [row.title for row in store.listing(repo)] == ["question 4", "question 3", "question 2"]
     assert [row.title for row in store.listing(other)] == ["elsewhere"]  # another repository's are its own
     store.close()
+
+
+def test_a_follow_up_about_what_the_last_question_named_is_answered_by_the_index(
+    groq_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    first = _ask(groq_repo, "where is Circle defined?")
+    follow_up = _ask(groq_repo, "--continue", "and who calls it?")  # the README's example
+
+    assert first["tier"] == follow_up["tier"] == "index"
+    assert ("pkg/report.py", "make_report") in [(s["path"], s["symbol"]) for s in follow_up["sources"]]
+    assert "Circle is referenced" in follow_up["answer"]
+    assert cloud_emulators.groq.bodies() == []  # no model was asked
