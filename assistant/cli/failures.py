@@ -88,6 +88,10 @@ def reported_in_json(enabled: bool) -> Iterator[None]:
     except (Exception, KeyboardInterrupt) as exc:
         failure = failure_of(exc) if enabled else None
         if failure is not None:
-            stop = failure.message if isinstance(exc, BudgetStop) else ""
-            click.echo(json.dumps(Answer.failed(failure.message, budget_stop=stop).to_json()))
+            echo_json_failure(failure.message, budget_stop=failure.message if isinstance(exc, BudgetStop) else "")
         raise
+
+
+def echo_json_failure(message: str, budget_stop: str = "") -> None:
+    """The one JSON object `ask --json` prints when there is no answer: the answer's keys, empty, and `error`."""
+    click.echo(json.dumps(Answer.failed(message, budget_stop=budget_stop).to_json()))

@@ -16,7 +16,7 @@ from click.core import ParameterSource
 from assistant import __version__
 from assistant import offline as offline_guard
 from assistant.cli.common import repo_option, settings_for
-from assistant.cli.failures import EXIT_INPUT, Failure, failure_of, reported_in_json
+from assistant.cli.failures import EXIT_INPUT, Failure, echo_json_failure, failure_of, reported_in_json
 from assistant.cli.output import ConsoleReporter, print_metadata
 from assistant.errors import BudgetStop, TiercodeError, UsageError
 from models.base import Cancelled
@@ -62,7 +62,11 @@ class TiercodeGroup(click.Group):
             sys.exit(EXIT_INPUT)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "tiercode"
-            _fail(Failure(f"{exc.format_message().rstrip('.')}; see '{command} --help'", EXIT_INPUT))
+            failure = Failure(f"{exc.format_message().rstrip('.')}; see '{command} --help'", EXIT_INPUT)
+            given = kwargs.get("args") or (args[0] if args else None) or sys.argv[1:]
+            if exc.ctx and exc.ctx.command.name == "ask" and "--json" in given:  # a script reads stdout
+                echo_json_failure(failure.message)
+            _fail(failure)
         except (Exception, KeyboardInterrupt) as exc:
             failure = failure_of(exc)
             if failure is None:

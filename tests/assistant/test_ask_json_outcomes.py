@@ -1,6 +1,7 @@
 """`ask --json` prints exactly one JSON object on stdout for every outcome, through the real console script:
 answered (`error` null), no tier could answer (exit 1), stopped by a budget before any answer (exit 3) and
-a usage or input error found after parsing (exit 2); the one-line error still goes to stderr. A cached answer
+a usage or input error, found by the command line's parser or after it (exit 2); the one-line error still goes
+to stderr. A cached answer
 carries the confidence it was judged by."""
 
 from __future__ import annotations
@@ -28,12 +29,23 @@ def failed_json(stdout: str, code: int, returncode: int, stderr: str) -> dict[st
     return failure
 
 
-def test_an_answer_has_a_null_error_and_a_command_line_click_refuses_prints_none(sample_repo: Path) -> None:
+def test_an_answer_has_a_null_error(sample_repo: Path) -> None:
     done = tiercode("ask", "--offline", "--json", "where is Circle defined?", "--repo", str(sample_repo))
     assert done.returncode == 0
     assert json.loads(done.stdout)["error"] is None
-    refused = tiercode("ask", "--json", "--max-cost", "lots", QUESTION, "--repo", str(sample_repo))
-    assert refused.returncode == 2 and refused.stdout == ""  # the command line itself is wrong: nothing ran
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (("--max-cost", "lots", QUESTION), "'lots' is not a valid float"),
+    (("--bogus", QUESTION), "No such option '--bogus'"),
+    ((), "Missing argument"),
+])
+def test_a_command_line_click_refuses_is_one_object_with_the_error_and_exit_2(
+    sample_repo: Path, args: tuple[str, ...], fragment: str
+) -> None:
+    done = tiercode("ask", "--json", *args, "--repo", str(sample_repo))
+    failure = failed_json(done.stdout, 2, done.returncode, done.stderr)  # a script reading stdout gets the error
+    assert fragment in str(failure["error"])
 
 
 def test_no_tier_could_answer_is_one_object_with_the_error_and_exit_1(sample_repo: Path) -> None:
