@@ -99,9 +99,15 @@ class Answer:
 
 
 def cut_off(answer: Answer) -> str:
-    """`cut off at the token limit (max_output_tokens)` for an answer whose generation stopped there (finish
-    reason `length`), else empty: the metadata line and the TUI badge say it."""
-    return "cut off at the token limit (max_output_tokens)" if answer.finish_reason == "length" else ""
+    """For an answer whose generation stopped at its token limit (finish reason `length`), what says so and
+    which settings set that limit (its kind's, within the cap on every answer), else empty: the metadata line
+    and the TUI badge say it."""
+    if answer.finish_reason != "length":
+        return ""
+    if not answer.kind:
+        return "cut off at the token limit (max_output_tokens)"
+    return (f"cut off at the token limit of a {answer.difficulty} {answer.kind} answer "
+            f"([answers] max_tokens.{answer.kind}, within max_output_tokens)")
 
 
 def token_counts(answer: Answer) -> str:

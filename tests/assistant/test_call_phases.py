@@ -25,7 +25,8 @@ loopback_only = fixtures.loopback_only
 llama_server = llama_server_module.llama_server
 
 QUESTION = "explain what make_report returns"
-CUT = "cut off at the token limit (max_output_tokens)"
+CUT = ("cut off at the token limit of a simple explain answer ([answers] max_tokens.explain, "
+       "within max_output_tokens)")  # the question's kind names the setting to raise
 LOCAL_PHASES = re.compile(r"local call \d+ ms \(prompt \d+ ms for \d+ tokens, first token \d+ ms, "
                           r"decode 16 tokens at [\d.]+ tokens/s\)")
 
