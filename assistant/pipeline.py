@@ -149,7 +149,8 @@ class Pipeline:
             found = answer_lookup(question, store) if answerable and route.kind == "lookup" else None
         if found is not None:
             return self._from_index(query_id, question, found, route, started, conversation)
-        from assistant.cascade.steps import Cascade, CascadeState, Query
+        from assistant.cascade.state import CascadeState, Query
+        from assistant.cascade.steps import Cascade
 
         state = CascadeState(query_id, route, started, queue=self.tier_order(route.start_tier, tier),
                              fallback=self.fallback_order(route.start_tier, tier))

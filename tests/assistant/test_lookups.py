@@ -67,7 +67,8 @@ def test_no_stdin_leaves_stdin_to_the_script(sample_repo: Path) -> None:
 
 
 HEAVY = ("numpy", "faiss", "llama_cpp", "tree_sitter", "rich.progress", "assistant.cascade.steps",
-         "assistant.accounting.cache", "assistant.context.builder", "assistant.cli.doctor_cmd")
+         "assistant.cascade.state", "assistant.accounting.cache", "assistant.context.builder",
+         "assistant.cli.doctor_cmd")
 """What a lookup the index answers from a warm index never needs (issue 22, item 9: import only what the answer
 needs; bench/lookup_bench.py measures the wall time against ripgrep)."""
 
