@@ -165,6 +165,15 @@ class ModelUnavailable(ModelError):
     """The tier cannot be used at all (model file missing or corrupt, no API key)."""
 
 
+class MissingKey(ModelUnavailable):
+    """A keyed tier with no API key in the settings or the environment."""
+
+    def __init__(self, label: str, env_name: str, *, provider: str) -> None:
+        super().__init__(f"{label}: no API key; set {env_name}", provider=provider)
+        self.label = label
+        self.env_name = env_name
+
+
 class Cancelled(Exception):
     """The caller cancelled a generation; the partial result is attached."""
 

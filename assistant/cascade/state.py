@@ -20,7 +20,7 @@ from assistant.errors import NoTierAnswered
 from assistant.route.answer_shape import AnswerShape
 from assistant.route.router import Route
 from assistant.session import Reporter, Session
-from models.base import Backend, GenerationRequest, GenerationResult, Usage
+from models.base import Backend, GenerationRequest, GenerationResult, MissingKey, ModelUnavailable, Usage
 from models.tier_registry import TierSpec
 
 
@@ -104,6 +104,8 @@ class CascadeState:
     notes: list[str] = field(default_factory=list)
     causes: list[str] = field(default_factory=list)
     """Why tiers were skipped or failed (also among `notes`): what an error with no answer leads with."""
+    missing_keys: list[MissingKey] = field(default_factory=list)
+    """The tiers skipped for want of an API key: one note names them all."""
     usage: Usage = field(default_factory=Usage)
     cost: float = 0.0
     pending: tuple[str, str] | None = None
@@ -127,6 +129,22 @@ class CascadeState:
             self.escalations.append(Escalation(self.pending[0], tier, self.pending[1]))
             reporter.status(f"escalating {self.pending[0]} → {tier}: {self.pending[1]}")
             self.pending = None
+
+    def unavailable(self, exc: ModelUnavailable) -> None:
+        """Note a tier that cannot be used, once (with the answer, or in "no tier could answer"); the tiers
+        without an API key in one note (an offline user would get a line for each on every escalation)."""
+        if not isinstance(exc, MissingKey):
+            self.notes.append(str(exc))
+            self.causes.append(str(exc))
+            return
+        before = missing_keys_note(self.missing_keys)
+        self.missing_keys.append(exc)
+        after = missing_keys_note(self.missing_keys)
+        for said in (self.notes, self.causes):
+            if before and before in said:
+                said[said.index(before)] = after
+            else:
+                said.append(after)
 
     def add(self, tier: str, model: str, text: str, usage: Usage, cost: float, context: Context,
             notes: tuple[str, ...], confidence: float | None = None, finish_reason: str = "",
@@ -178,3 +196,12 @@ class TierStep:
     attempt: int = 1
     cost: float = 0.0
     verdict: Verdict | None = None
+
+
+def missing_keys_note(missing: list[MissingKey]) -> str:
+    """`Groq: no API key; set GROQ_API_KEY`, or for several: `no API key for Groq, Gemini; set GROQ_API_KEY,
+    GEMINI_API_KEY`; empty for none."""
+    if len(missing) < 2:
+        return str(missing[0]) if missing else ""
+    return (f"no API key for {', '.join(m.label for m in missing)}; "
+            f"set {', '.join(dict.fromkeys(m.env_name for m in missing))}")

@@ -75,8 +75,7 @@ class Cascade:
         except ModelUnavailable as exc:
             if self.single:
                 raise
-            self.state.notes.append(str(exc))
-            self.state.causes.append(str(exc))  # said once: with the answer, or in "no tier could answer"
+            self.state.unavailable(exc)
             return None
         load = pending_load(backend)
         if load is not None:  # on first use, inside the context's token counts: timed apart instead

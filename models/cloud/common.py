@@ -21,8 +21,8 @@ from models.base import (
     Capabilities,
     GenerationRequest,
     GenerationResult,
+    MissingKey,
     ModelError,
-    ModelUnavailable,
     TextCallback,
     TierHealth,
     Usage,
@@ -59,7 +59,7 @@ def require_key(label: str, provider: str, api_key: str | None, env_names: Seque
     """`api_key`, else the first of `env_names` that is set; ModelUnavailable when there is none."""
     key = api_key or next((os.environ[n] for n in env_names if os.environ.get(n)), None)
     if not key:
-        raise ModelUnavailable(f"{label}: no API key; set {env_names[0]}", provider=provider)
+        raise MissingKey(label, env_names[0], provider=provider)
     return key
 
 

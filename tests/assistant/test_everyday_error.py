@@ -141,9 +141,12 @@ def test_a_debug_question_with_no_keys_is_answered_by_the_local_model(tmp_path: 
     assert answer["tier"] == "local" and answer["kind"] == "debug"
     assert answer["fallback_from"] in {"groq", "gemini", "sonnet"}
     assert any("a stronger tier would have been used" in note for note in answer["notes"])
+    keys = "no API key for Groq, Gemini, Anthropic; set GROQ_API_KEY, GEMINI_API_KEY, ANTHROPIC_API_KEY"
+    assert [note for note in answer["notes"] if "API key" in note] == [keys]  # one note, not one a tier
     text = tiercode("ask", "-n", DEBUG_QUESTION, "--repo", str(repo), env=env)
     assert text.returncode == 0
     assert f"below {answer['fallback_from']} (unavailable)" in text.stderr.splitlines()[-1]
+    assert [line for line in text.stderr.splitlines() if "API key" in line] == [f"tiercode: note: {keys}"]
 
 
 def declare_team_tier(emulator: GroqEmulator) -> None:
