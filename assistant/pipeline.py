@@ -80,6 +80,17 @@ class Plan:
     tiers: tuple[TierPlan, ...] = field(default=())
     forced: str | None = None
     """The tier `--tier` names: the only one asked, and the index is not."""
+    below: int = 0
+    """How many of the last `tiers` are below the route's start tier: asked only when none above answers."""
+
+    @property
+    def fallback_from(self) -> str:
+        """The route's start tier when no tier from it up is available (the answer would come from below it,
+        as `ask` says with `fallback_from`); empty otherwise."""
+        above = self.tiers[: len(self.tiers) - self.below]
+        if not above or any(t.available for t in above) or not any(t.available for t in self.tiers):
+            return ""
+        return above[0].tier
 
     @property
     def start_tier(self) -> str:
@@ -98,7 +109,7 @@ class Plan:
         return {
             "kind": self.route.kind, "difficulty": self.route.difficulty, "stage": self.route.stage,
             "probability": self.route.probability, "start_tier": self.start_tier, "forced_tier": self.forced,
-            "tiers": [t.to_json() for t in self.tiers],
+            "fallback_from": self.fallback_from or None, "tiers": [t.to_json() for t in self.tiers],
         }
 
 
@@ -235,7 +246,8 @@ class Pipeline:
         from assistant.cascade.estimates import estimate
 
         plans = []
-        for name in [*self.tier_order(route.start_tier, tier), *self.fallback_order(route.start_tier, tier)]:
+        below = self.fallback_order(route.start_tier, tier)
+        for name in [*self.tier_order(route.start_tier, tier), *below]:
             try:
                 backend = self.session.tiers.get(name)
             except ModelUnavailable as exc:
@@ -246,7 +258,7 @@ class Pipeline:
             request = self.request_for(name, question, context, backend, History(), shape)
             cost = estimate(self.session.tiers.spec(name), backend, request)
             plans.append(TierPlan(name, backend.model, context.tokens, cost, True, context=context.spans))
-        return Plan(route, False, tuple(plans), forced=tier)
+        return Plan(route, False, tuple(plans), forced=tier, below=len(below))
 
     # -- stages ---------------------------------------------------------------------------
 

@@ -103,6 +103,8 @@ class ConsoleReporter:
         lines = [f"route: kind={route.kind} difficulty={route.difficulty} decided by {route.stage}"
                  f" (p={route.probability:.2f}), "
                  + (f"starting at {plan.start_tier}" if plan.answerable else "but no tier can answer it")
+                 + (f" (no tier from {plan.fallback_from} up can answer: a stronger tier would have been used)"
+                    if plan.fallback_from else "")
                  + (f" (--tier {plan.forced})" if plan.forced else "")]
         for t in plan.tiers:
             if t.available:

@@ -147,6 +147,8 @@ def test_a_debug_question_with_no_keys_is_answered_by_the_local_model(tmp_path: 
     assert text.returncode == 0
     assert f"below {answer['fallback_from']} (unavailable)" in text.stderr.splitlines()[-1]
     assert [line for line in text.stderr.splitlines() if "API key" in line] == [f"tiercode: note: {keys}"]
+    planned = json.loads(tiercode("ask", "-n", "--dry-run", "--json", DEBUG_QUESTION, "--repo", str(repo)).stdout)
+    assert (planned["start_tier"], planned["fallback_from"]) == ("local", answer["fallback_from"])  # as ask did
 
 
 def declare_team_tier(emulator: GroqEmulator) -> None:
