@@ -37,6 +37,10 @@ class Reporter(Protocol):
     def progress(self, label: str, done: int, total: int) -> None:
         """Progress of long work (indexing, model load)."""
 
+    def waiting(self, label: str) -> None:
+        """Work that counts no progress has begun (a model reading its prompt before the first token); the
+        next text or notice ends it."""
+
     def confirm(self, question: str) -> bool:
         """Ask the user yes/no (escalation consent, budget pause)."""
 
@@ -52,6 +56,9 @@ class QuietReporter:
 
     def progress(self, label: str, done: int, total: int) -> None:
         """Ignore progress."""
+
+    def waiting(self, label: str) -> None:
+        """Ignore waits."""
 
     def confirm(self, question: str) -> bool:
         """Decline."""

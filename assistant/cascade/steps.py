@@ -295,10 +295,12 @@ class Cascade:
         assert step.request is not None
         request, backend, reporter, state = step.request, step.backend, self.session.reporter, self.state
         attempts, started = 0, time.perf_counter()
+        reading = f"{step.name} · {backend.model}: reading {prompt_tokens(backend, request):,} tokens"
 
         def attempt_once() -> GenerationResult:
             nonlocal started
             started = time.perf_counter()
+            reporter.waiting(reading)  # until the first token streams (a local model reads for seconds)
             return backend.generate(request, on_text=reporter.text, cancel=self.query.cancel)
 
         def on_attempt(number: int, outcome: object) -> None:

@@ -182,11 +182,12 @@ def ask(
                                       conversation=kept.conversation)
             except Cancelled:
                 raise click.Abort() from None
+            finally:
+                reporter.finish()
             session.conversations().save(kept)
             if as_json:
                 click.echo(json.dumps(answer.to_json()))
             else:
-                reporter.finish()
                 print_metadata(answer)
             if verbose:
                 click.echo(f"tiercode: timing: {session.timings.line(time.perf_counter() - _STARTED)}", err=True)

@@ -40,10 +40,12 @@ class ConsoleReporter:
         self._task: TaskID | None = None
 
     def text(self, delta: str) -> None:
-        """Print a streamed piece of the answer at once."""
-        if not self.stream or not delta:
+        """Print a streamed piece of the answer at once (the first ends a wait's spinner)."""
+        if not delta:
             return
         self._stop_progress()
+        if not self.stream:
+            return
         sys.stdout.write(delta)
         sys.stdout.flush()
         self._wrote = True
@@ -75,6 +77,18 @@ class ConsoleReporter:
         if done >= total:
             self._stop_progress()
 
+    def waiting(self, label: str) -> None:
+        """A spinner with `label` on stderr while nothing streams (a terminal only; it leaves no trace)."""
+        if not _stderr().is_terminal:
+            return
+        self._stop_progress()
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                  console=_stderr(), transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task(label, total=None)
+
     def confirm(self, question: str) -> bool:
         """Yes with --yes; otherwise ask on the terminal, the controlling one (/dev/tty) when stdin is a pipe,
         as git and ssh do; no, with a notice naming --yes, when there is no terminal at all."""
@@ -90,7 +104,8 @@ class ConsoleReporter:
         return reply.strip().lower() in ("y", "yes")
 
     def finish(self) -> None:
-        """End the streamed answer with a newline."""
+        """End the streamed answer with a newline, and any spinner still turning."""
+        self._stop_progress()
         if self._wrote and not self._ended_with_newline:
             sys.stdout.write("\n")
             sys.stdout.flush()

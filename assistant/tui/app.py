@@ -31,6 +31,7 @@ from assistant.tui.messages import (
     AnswerReady,
     AnswerStopped,
     AnswerText,
+    AnswerWaiting,
     ConfirmRequest,
     IndexReady,
     Notice,
@@ -306,6 +307,11 @@ class TiercodeApp(App[None]):
         """Stream a piece of the answer into the current turn."""
         if self._turn is not None:
             await self._turn.write(message.delta)
+
+    def on_answer_waiting(self, message: AnswerWaiting) -> None:
+        """Say what the current turn waits for until its answer streams."""
+        if self._turn is not None:
+            self._turn.waiting(message.label)
 
     async def on_answer_ready(self, message: AnswerReady) -> None:
         """Show the badge and any proposed edits."""

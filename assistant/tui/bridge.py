@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from assistant.tui.messages import AnswerText, ConfirmReply, ConfirmRequest, Notice, WorkProgress
+from assistant.tui.messages import AnswerText, AnswerWaiting, ConfirmReply, ConfirmRequest, Notice, WorkProgress
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -39,6 +39,10 @@ class TuiReporter:
     def progress(self, label: str, done: int, total: int) -> None:
         """Post progress of long work."""
         self.app.post_message(WorkProgress(label, done, total))
+
+    def waiting(self, label: str) -> None:
+        """Post what the answer is waiting for (shown where the turn's badge will be)."""
+        self.app.post_message(AnswerWaiting(label))
 
     def confirm(self, question: str) -> bool:
         """Ask in a modal and wait for the answer without blocking the UI thread."""

@@ -33,6 +33,14 @@ class AnswerText(Message):
         self.delta = delta
 
 
+class AnswerWaiting(Message):
+    """The answer waits for a model that shows no progress yet (reading its prompt)."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+
 class Notice(Message):
     """A one-line notice from the pipeline or a command."""
 

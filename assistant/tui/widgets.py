@@ -122,10 +122,15 @@ class Turn(Vertical):
         yield self.badge
 
     async def write(self, delta: str) -> None:
-        """Append streamed Markdown."""
+        """Append streamed Markdown (what the turn waited for is over)."""
         if self._stream is None:
             self._stream = Markdown.get_stream(self.markdown)
+            self.badge.update("")
         await self._stream.write(delta)
+
+    def waiting(self, label: str) -> None:
+        """Say what the answer waits for where the badge will be (a model reading its prompt)."""
+        self.badge.update(Text(f"{label}…", style="dim"))
 
     def cancelling(self) -> None:
         """Ctrl+C was pressed: say so where the badge will be, until `finish` says how the turn ended."""

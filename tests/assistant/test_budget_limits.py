@@ -53,6 +53,9 @@ class RecordingReporter:
     def progress(self, label: str, done: int, total: int) -> None:
         """Ignore progress."""
 
+    def waiting(self, label: str) -> None:
+        """Ignore waits."""
+
     def confirm(self, question: str) -> bool:
         """Decline."""
         return False

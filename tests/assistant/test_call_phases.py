@@ -5,10 +5,13 @@ quick-start model in-process and behind llama.cpp's own server, and the cloud SD
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -86,3 +89,34 @@ def test_an_answer_from_a_served_model_cut_at_the_limit_says_so(sample_repo: Pat
     assert CUT in done.stderr
     assert re.fullmatch(r"served call \d+ ms \(first token \d+ ms, decode 16 tokens at [\d.]+ tokens/s\)",
                         stage(done, "served call")), done.stderr
+
+
+def test_a_terminal_shows_what_the_answer_waits_for_and_keeps_no_trace_of_it(
+    sample_repo: Path, installed_model: Path,
+) -> None:
+    """stderr on a real pseudo-terminal: a spinner names the tier, model and prompt size until the first
+    token; stdout (a pipe) gets the answer alone."""
+    primary, secondary = os.openpty()
+    seen = bytearray()
+
+    def read() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(primary, 4096):
+                seen.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", TIERCODE_MAX_OUTPUT_TOKENS="16")
+    command = [sys.executable, "-c", "from assistant.cli.main import main; main()", "ask", "--offline",
+               "--no-cache", QUESTION, "--repo", str(sample_repo)]
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary, env=env,
+                          timeout=300, text=True)
+    os.close(secondary)
+    reader.join(timeout=30)
+    os.close(primary)
+
+    shown = seen.decode(errors="replace")
+    assert done.returncode == 0, shown
+    assert re.search(r"local · smollm2: reading \d[\d,]* tokens", shown), shown
+    assert "reading" not in done.stdout and done.stdout.strip()
+    assert "tier local · smollm2" in shown  # the metadata line comes after the spinner is gone

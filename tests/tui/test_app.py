@@ -277,3 +277,20 @@ async def test_a_pasted_traceback_goes_with_the_question_and_chooses_its_code(
         assert "KeyError: 'nuts'" in sent.prompt  # the whole paste, not its first line
         assert "return sum(self.movements[item])" in sent.prompt  # the innermost frame's function
         assert prompt.attached == ""
+
+
+async def test_a_turn_says_what_its_answer_waits_for_until_the_answer_streams() -> None:
+    from textual.app import App, ComposeResult
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Turn("why does this crash?")
+
+    async with Host().run_test() as pilot:
+        turn = pilot.app.query_one(Turn)
+        turn.waiting("local · smollm2: reading 1,604 tokens")  # what the bridge's AnswerWaiting leads to
+        await pilot.pause()
+        assert str(turn.badge.render()) == "local · smollm2: reading 1,604 tokens…"
+        await turn.write("It fails because")
+        await pilot.pause()
+        assert str(turn.badge.render()) == ""
