@@ -95,11 +95,21 @@ class GitCommits:
             return False
         return TIERCODE_TRAILER in body.splitlines()
 
+    def _made_a_commit(self) -> bool:
+        """Whether any commit on the branch is one Tiercode made."""
+        try:
+            found = self._git("log", "-1", "--format=%h", "--fixed-strings", f"--grep={TIERCODE_TRAILER}", "HEAD")
+        except GitError:  # no commit at all yet
+            return False
+        return bool(found.strip())
+
     def undo_last(self) -> list[str]:
         """Take back HEAD when it is Tiercode's commit: the branch moves to its parent and the files it changed
         are restored; anything else uncommitted stays. GitError (nothing touched) when HEAD is not Tiercode's,
         was pushed, is the first commit, or a file it changed was edited since."""
         if not self.head_is_tiercode():
+            if not self._made_a_commit():
+                raise GitError("no commit on this branch is Tiercode's, so there is nothing to undo")
             raise GitError("HEAD is not a Tiercode commit (someone committed after it, or it was undone); "
                            "nothing was changed: use git revert for older commits")
         subject = self._git("log", "-1", "--format=%h %s", "HEAD").strip()
