@@ -106,7 +106,7 @@ def test_undo_reverts_tiercodes_commit_and_then_refuses(git_repo: Path, open_pip
     assert not (git_repo / "pkg/square_test.py").exists()
     assert git(git_repo, "rev-parse", "HEAD") == initial
     assert git(git_repo, "status", "--porcelain") == ""
-    with pytest.raises(GitError, match="^no commit on this branch is Tiercode's, so there is nothing to undo$"):
+    with pytest.raises(GitError, match=r"^no commit on this branch is Tiercode's, so there is nothing to undo$"):
         writer.undo()
 
 

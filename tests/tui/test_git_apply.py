@@ -47,4 +47,5 @@ async def test_apply_names_a_file_not_in_the_context_shows_its_diff_commits_and_
         assert git(git_repo, "rev-parse", "HEAD") == initial
         await submit(pilot, "/undo")
         notices = [str(s.render()) for s in app.query(".notice").results(Static)]
-        assert any("cannot undo: no commit on this branch is Tiercode's, so there is nothing to undo" in n for n in notices)
+        nothing = "cannot undo: no commit on this branch is Tiercode's, so there is nothing to undo"
+        assert any(nothing in n for n in notices)
