@@ -179,7 +179,8 @@ def _symbol_row(s: Any) -> dict[str, Any]:
 @click.option("--refs", is_flag=True, help="List references instead of definitions.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def find(name: str, repo: Path, refs: bool, as_json: bool) -> None:
-    """Find where NAME is defined (or, with --refs, used); close names when nothing matches exactly."""
+    """Find where NAME is defined (or, with --refs, used); close names when nothing matches exactly. Exits 1
+    when nothing matches exactly, as grep does."""
     from assistant.session import Session
     from indexer.search import fuzzy_definitions
 
@@ -191,8 +192,10 @@ def find(name: str, repo: Path, refs: bool, as_json: bool) -> None:
             usages = store.usages(name)
             rows: list[dict[str, Any]] = [asdict(u) for u in usages]
             lines = [f"{u.path}:{u.line}  {u.enclosing or '<module>'}" for u in usages]
+            exact = bool(usages)
         else:
             symbols = store.definitions(name)
+            exact = bool(symbols)
             if not symbols:
                 symbols = fuzzy_definitions(store, name)
                 note = f"no exact match for {name}; close matches:" if symbols else ""
@@ -203,9 +206,14 @@ def find(name: str, repo: Path, refs: bool, as_json: bool) -> None:
         else:
             if note:
                 click.echo(f"tiercode: {note}", err=True)
-            click.echo("\n".join(lines) or f"no match for {name}")
+            if lines:
+                click.echo("\n".join(lines))
+            else:
+                click.echo(f"tiercode: no {'reference to' if refs else 'definition of'} {name} in the index", err=True)
     finally:
         session.close()
+    if not exact:
+        raise SystemExit(1)
 
 
 @click.command()

@@ -41,10 +41,10 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def run_json(*args: str) -> object:
-    """The JSON a command prints on stdout."""
+def run_json(*args: str, code: int = 0) -> object:
+    """The JSON a command prints on stdout, with its exit code checked."""
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    assert result.exit_code == 0
+    assert result.exit_code == code
     return json.loads(result.stdout)
 
 
@@ -56,10 +56,13 @@ def test_index_lists_skipped_and_find_is_exact_then_fuzzy(repo: Path) -> None:
     expected = {"name": "Start", "qualified_name": "Server.Start", "kind": "method", "path": "go/server.go",
                 "line": 24, "end_line": 27}
     assert run_json("find", "Server.Start", "--repo", str(repo), "--json") == [expected]
-    rows = run_json("find", "Servre", "--repo", str(repo), "--json")
+    rows = run_json("find", "Servre", "--repo", str(repo), "--json", code=1)  # close matches only: exit 1
     assert isinstance(rows, list) and {row["qualified_name"] for row in rows} >= {"Server", "Service"}
     code, out = run("find", "helper", "--repo", str(repo), "--refs")
-    assert "python/shapes.py:15  decorated_top" in out
+    assert code == 0 and "python/shapes.py:15  decorated_top" in out
+    assert run_json("find", "Zzzqqq", "--repo", str(repo), "--json", code=1) == []
+    code, out = run("find", "Zzzqqq", "--repo", str(repo), "--refs")
+    assert (code, out.strip()) == (1, "tiercode: no reference to Zzzqqq in the index")  # as grep: 1, not found
 
 
 def test_index_lists_the_first_ten_skipped_paths_with_their_reasons(repo: Path) -> None:
