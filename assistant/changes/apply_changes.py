@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.changes.commit_message import write_message
-from assistant.changes.edits import EditError, EditJournal, FileChange, parse_edits, plan_changes
+from assistant.changes.edits import EditError, EditJournal, FileChange, no_edit_reason, parse_edits, plan_changes
 from assistant.changes.git_commits import GitCommits, GitError, git_work_tree
 from assistant.changes.patch_check import check_patch
 from assistant.errors import TiercodeError, UsageError
@@ -120,7 +120,7 @@ def apply_answer(pipeline: Pipeline, answer: Answer, question: str) -> str:
     EditRefused (exit 1) or UsageError (exit 2: git or the work tree's state) when nothing was written."""
     settings = pipeline.session.settings
     if not parse_edits(answer.answer):
-        raise EditRefused("--apply: the answer proposes no edit; nothing was changed")
+        raise EditRefused(f"--apply: {no_edit_reason(answer.answer)}; nothing was changed")
     verdict = check_patch(answer.answer, pipeline.session.repo, settings.test_command, settings.test_timeout_s)
     if verdict.reason:
         raise EditRefused(f"--apply: {verdict.reason}; nothing was changed")

@@ -81,6 +81,15 @@ _DIVIDER = re.compile(r"^\s*={5,9}\s*$")
 _REPLACE = re.compile(r"^\s*>{5,9} REPLACE\s*$")
 
 
+def no_edit_reason(text: str) -> str:
+    """Why an answer with no edit `parse_edits` finds gives nothing to write: it has no code at all, or its code
+    is not in a form that says where it goes."""
+    if "```" in text or re.search(r"^(?: {4}|\t)\S", text, re.M):
+        return ("the answer shows code but no edit that says where it goes (a unified diff or a SEARCH/REPLACE "
+                "block); ask again for the change as a diff")
+    return "the answer proposes no edit"
+
+
 def parse_edits(text: str) -> list[ProposedEdit]:
     """Every unified diff and SEARCH/REPLACE block in an answer, in the order they appear."""
     lines = text.splitlines()

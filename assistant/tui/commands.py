@@ -12,7 +12,7 @@ from rich.text import Text
 
 from assistant import offline
 from assistant.accounting.money import usd
-from assistant.changes.edits import EditError
+from assistant.changes.edits import EditError, no_edit_reason
 from assistant.context.builder import build_context
 from assistant.context.compaction import KEEP_TURNS
 from assistant.context.instructions import load_instructions
@@ -275,7 +275,9 @@ class CommandHandler:
         """Ask, showing again the diff of files the answer's context did not hold, then write the edits."""
         proposal = self.app.proposal
         if proposal is None:
-            self.app.say("no proposed edits to apply; ask for a change first", "warning")
+            turns = self.app.dialogue.turns
+            why = no_edit_reason(turns[-1].answer) if turns else "no answer yet; ask for a change first"
+            self.app.say(f"nothing to apply: {why}", "warning")
             return
         if self.app.answering:
             self.app.say("an answer is still coming; wait for it or press Ctrl+C, then /apply", "warning")

@@ -194,6 +194,14 @@ def test_ask_apply_writes_only_an_edit_that_passes_the_patch_checks(
     assert {path: path.read_bytes() for path in (git_repo / "pkg").iterdir()} == files
     assert git(git_repo, "rev-parse", "HEAD") == head and git(git_repo, "status", "--porcelain") == ""
 
+    cloud_emulators.anthropic.script(Reply("Rename it:\n\n```python\ndef add_item(self, item):\n    ...\n```\n"))
+    done = tiercode("ask", "--yes", "--apply", "rename push to add_item", "--repo", str(git_repo), env=env)
+    assert done.returncode == 1, done.stderr  # code, but nothing that says where it goes: said so
+    assert done.stderr.strip().splitlines()[-1] == (
+        "tiercode: error: --apply: the answer shows code but no edit that says where it goes (a unified diff or"
+        " a SEARCH/REPLACE block); ask again for the change as a diff; nothing was changed")
+    assert git(git_repo, "rev-parse", "HEAD") == head and git(git_repo, "status", "--porcelain") == ""
+
     cloud_emulators.anthropic.script(Reply(ADD_SQUARE))
     done = tiercode("ask", "--yes", "--apply", "add a Square shape", "--repo", str(git_repo), env=env)
     assert done.returncode == 0, done.stderr

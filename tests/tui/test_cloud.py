@@ -151,3 +151,21 @@ async def test_the_models_thinking_is_folded_above_its_answer(
         assert thought in str(folded.query_one(".thinking").render())
         assert thought not in turn.markdown.source and turn.markdown.source.strip() == GOOD
         assert list(turn.children).index(folded) < list(turn.children).index(turn.markdown)
+
+
+async def test_apply_says_why_an_answer_with_code_but_no_edit_has_nothing_to_write(
+    sample_repo: Path, cloud_emulators: fixtures.CloudEmulators
+) -> None:
+    from textual.widgets import Static
+
+    cloud_emulators.groq.script(Reply("Rename it:\n\n```python\ndef sum_of_areas(shapes):\n    ...\n```\n"))
+    app = make_app(sample_repo, offline=False, tiers=["groq"])
+    async with app.run_test() as pilot:
+        await submit(pilot, "/apply")
+        await submit(pilot, "rename total_area to sum_of_areas")
+        await wait_for(pilot, lambda: bool(app.query(Turn)) and last_turn(app).has_class("done"), "the answer")
+        await submit(pilot, "/apply")
+        notices = [str(s.render()) for s in app.query(".notice").results(Static)]
+        said = [n for n in notices if n.startswith("nothing to apply: ")]
+        assert said[0] == "nothing to apply: no answer yet; ask for a change first"
+        assert said[1].startswith("nothing to apply: the answer shows code but no edit that says where it goes")
