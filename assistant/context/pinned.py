@@ -32,6 +32,9 @@ class PinnedFiles:
             raise UsageError(f"{path} is not a file in the repository; give a file's path")
         if resolved.stat().st_size > _MAX_PINNED_BYTES:
             raise UsageError(f"{path} is over {_MAX_PINNED_BYTES // 1024} KiB; pin a smaller file or ask about it")
+        with resolved.open("rb") as head:
+            if b"\0" in head.read(8192):  # as git tells a binary file
+                raise UsageError(f"{path} is a binary file, which no model reads as text; pin a text file")
         relative = resolved.relative_to(root).as_posix()
         if relative not in self.paths:
             self.paths.append(relative)

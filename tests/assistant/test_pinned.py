@@ -37,7 +37,9 @@ def test_ask_file_sends_the_file_whole_to_every_tier_that_holds_it(sample_repo: 
 def test_a_bad_pin_is_one_line_and_exit_2(sample_repo: Path, tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere.py"
     outside.write_text("x = 1\n")
-    for path, fragment in ((str(outside), "is outside the repository"), ("pkg/nope.py", "is not a file")):
+    (sample_repo / "pkg" / "blob.dat").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
+    for path, fragment in ((str(outside), "is outside the repository"), ("pkg/nope.py", "is not a file"),
+                           ("pkg/blob.dat", "pkg/blob.dat is a binary file")):
         done = tiercode("ask", "-n", "--offline", "--file", path, "explain it", "--repo", str(sample_repo))
         assert_one_line_error(done, 2, fragment)
 
