@@ -11,7 +11,7 @@ import click
 from assistant import paths
 from assistant.cli.common import repo_option
 from assistant.config import REPO_CONFIG_NAME, explain_settings, load_settings
-from assistant.context.instructions import load_instructions
+from assistant.context.instructions import load_instructions, outside_links
 from models.base import approx_tokens
 
 
@@ -39,7 +39,9 @@ def _instructions_line(repo: Path) -> str:
     """Which instructions file the models get, and its size, in the counting `tiercode` uses without a model."""
     settings = load_settings(repo.resolve() if repo.is_dir() else None)
     found = load_instructions(repo, settings.instructions_files, settings.instructions_tokens, approx_tokens)
-    return found.describe() if found else f"none (looked for {', '.join(settings.instructions_files)})"
+    linked = outside_links(repo, settings.instructions_files)
+    skipped = f"; not read, linking out of the repository: {', '.join(linked)}" if linked else ""
+    return (found.describe() if found else f"none (looked for {', '.join(settings.instructions_files)})") + skipped
 
 
 def _file_line(label: str, path: Path) -> str:

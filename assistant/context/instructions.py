@@ -3,6 +3,7 @@ text for the models in the stable prefix of every request. They are never settin
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,18 @@ def find_instructions(repo: Path, names: Sequence[str] = DEFAULT_FILES) -> Path 
         except OSError:
             continue
     return None
+
+
+def outside_links(repo: Path, names: Sequence[str] = DEFAULT_FILES) -> list[str]:
+    """The instructions files of `names` at the root that link out of the repository (not read: a repository's
+    files never reach outside it), for `tiercode config` to name."""
+    root = repo.resolve()
+    linked = []
+    for name in names:
+        with contextlib.suppress(OSError):
+            if (root / name).is_symlink() and not (root / name).resolve().is_relative_to(root):
+                linked.append(name)
+    return linked
 
 
 def load_instructions(

@@ -62,6 +62,8 @@ def test_a_link_out_of_the_repository_is_not_read(tmp_path: Path) -> None:
     repo.mkdir()
     (repo / "AGENTS.md").symlink_to(secret)
     assert load_instructions(repo, ["AGENTS.md"], 2000, approx_tokens) is None
+    shown = tiercode("config", "--repo", str(repo)).stdout  # and config says why it is not read
+    assert "; not read, linking out of the repository: AGENTS.md" in shown and "hunter2" not in shown
 
 
 @pytest.mark.usefixtures("installed_model")
