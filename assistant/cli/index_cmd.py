@@ -239,8 +239,9 @@ def search(text: str, repo: Path, k: int, files: bool, as_json: bool) -> None:
         embedder = _embedder(settings)
         vectors = _vectors(store, embedder) if embedder is not None else None
         if vectors is None or vectors.size == 0:
-            click.echo("tiercode: no embeddings yet; searching symbols and BM25 only"
-                       " (`tiercode index` computes them when an embedding model is installed)", err=True)
+            how = ("run `tiercode index` to compute them" if embedder is not None else
+                   "`tiercode models pull bge-small`, then `tiercode index`, computes them")
+            click.echo(f"tiercode: no embeddings yet; searching symbols and BM25 only ({how})", err=True)
             vectors = None
         embedder = embedder if vectors else None
         if files:

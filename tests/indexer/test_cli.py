@@ -130,6 +130,8 @@ def test_index_embeds_with_an_embedding_model_and_search_fuses_its_hits(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TIERCODE_LOCAL__EMBEDDER", str(tiny_bert(tmp_path / "tiny-bert.gguf", "cls")))
+    before = CliRunner().invoke(cli, ["search", "deposit money", "--repo", str(repo)], catch_exceptions=False)
+    assert "(run `tiercode index` to compute them)" in before.stderr  # a model is there: only the index is missing
     code, out = run("index", "--repo", str(repo))
     assert code == 0 and re.search(r"embedded \d+ chunks from 10 files \(\d+ vectors\)", out), out
     result = CliRunner().invoke(cli, ["search", "deposit money", "--repo", str(repo), "--json"],
@@ -166,7 +168,10 @@ def test_index_shows_a_progress_bar_with_files_rate_and_skipped_on_a_terminal(re
 
 
 def test_search_json_hits(repo: Path) -> None:
-    hits = run_json("search", "deposit money", "--repo", str(repo), "-k", "3", "--json")
+    result = CliRunner().invoke(cli, ["search", "deposit money", "--repo", str(repo), "-k", "3", "--json"],
+                                catch_exceptions=False)
+    assert "`tiercode models pull bge-small`, then `tiercode index`" in result.stderr  # no embedding model yet
+    hits = json.loads(result.stdout)
     assert isinstance(hits, list)
     assert hits[0]["symbol"] == "Account.deposit" and hits[0]["path"] == "java/com/example/Account.java"
     assert set(hits[0]) == {"path", "line", "symbol", "score"} and len(hits) <= 3
