@@ -10,6 +10,7 @@ import click
 from assistant.cli.common import repo_option, settings_for
 from assistant.cli.stats_cmd import SinceType
 from assistant.errors import TiercodeError, UsageError
+from assistant.report import claude_code
 from assistant.report.analysis import analyse, prompt_spend
 from assistant.report.html import to_html
 from assistant.report.markdown import to_markdown
@@ -61,7 +62,9 @@ def _routing(source: Source, imported: Imported, repo: Path, limit: int,
         return None
     estimate = RoutingEstimate(len(imported.prompts))
     if not imported.prompts:
-        estimate.note = "The source holds no user prompts (a Console export has only token counts): nothing to route."
+        estimate.note = (f"No Claude Code transcript with a prompt was found in {source.path}: nothing to route."
+                         if source.kind == claude_code.SOURCE else
+                         "The source holds no user prompts (a Console export has only token counts): nothing to route.")
         return estimate
     if limit == 0:
         estimate.note = "Routing was left out (--route-limit 0)."

@@ -232,8 +232,11 @@ class _Kept:
 
 
 def _span(piece: Piece, cost: int) -> Span | None:
+    """The lines of the repository a piece shows (None for one from no file: the attached text, imports)."""
     source = piece.source
-    return source and Span(source.path, source.line, max(piece.end_line, source.line), source.symbol, piece.part, cost)
+    if source is None:
+        return None
+    return Span(source.path, source.line, max(piece.end_line, source.line), source.symbol, piece.part, cost)
 
 
 def _context(kept: list[_Kept], sources: list[Source], repeated: list[str], trimmed: int, budget_tokens: int,

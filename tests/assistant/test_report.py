@@ -302,3 +302,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...],
     (tmp_path / "other.csv").write_text("date,cost\n2026-11-30,1.0\n")
     done = tiercode("report", *(a.format(tmp=tmp_path) for a in args), env=dict(os.environ))
     assert_one_line_error(done, 2, fragment)
+
+
+def test_an_empty_claude_code_folder_says_no_transcript_was_found(tmp_path: Path) -> None:
+    (tmp_path / "projects").mkdir()
+    report = report_json("--from", f"claude-code:{tmp_path / 'projects'}")
+
+    assert report["routing"]["note"] == (f"No Claude Code transcript with a prompt was found in {tmp_path / 'projects'}"
+                                         ": nothing to route.")  # not the Console export's "token counts only"
