@@ -65,11 +65,6 @@ class BatchTriage(Pipeline):
         if forced_tier is not None and forced_tier not in self.batch_tiers:
             raise UsageError(f"tier '{forced_tier}' cannot take a batch here (tiers that can: "
                              f"{', '.join(self.batch_tiers) or 'none'}); name one of them with --tier")
-        if not self.batch_tiers and session.settings.offline:
-            raise UsageError("offline, no tier can take a batch: batches go to a provider's API; run without --offline")
-        if not self.batch_tiers:
-            raise UsageError("no configured tier can take a batch: batches go to a priced anthropic or gemini tier "
-                             "with its key set (ANTHROPIC_API_KEY, GEMINI_API_KEY)")
         self.forced = forced_tier
         self._target = ""
         self._route_seen: Route | None = None
@@ -93,10 +88,17 @@ class BatchTriage(Pipeline):
         order = super().tier_order(start, forced)
         below = super().fallback_order(start, forced)
         self._target = self.forced or next((t for t in [*order, *below] if t in self.batch_tiers), "")
-        if not self._target:
-            raise UsageError("no tier that can take a batch is available")  # checked in __init__; kept for types
+        if not self._target:  # what the index or a cache answers needs none: only a question to batch does
+            raise UsageError(self._no_batch_tier())
         before = order[: order.index(self._target)] if self._target in order else []
         return [*(t for t in before if self.session.tiers.spec(t).free), self._target]
+
+    def _no_batch_tier(self) -> str:
+        """Why no tier can take the batch, and what to do."""
+        if self.session.settings.offline:
+            return "offline, no tier can take a batch: batches go to a provider's API; run without --offline"
+        return ("no configured tier can take a batch: batches go to a priced anthropic or gemini tier with its key "
+                "set (ANTHROPIC_API_KEY, GEMINI_API_KEY)")
 
     def fallback_order(self, start: str, forced: str | None) -> list[str]:
         """None: the batch tier is always in the queue, and it always takes the question."""

@@ -176,6 +176,8 @@ def test_offline_or_without_a_tier_that_can_batch_nothing_is_asked(batches: Batc
     monkeypatch.delenv("GEMINI_API_KEY")
     one_line_error(batches.submit(DESIGN), 2, "no configured tier can take a batch")
     assert created(batches) == 0 and batches.free.requests == []
+    done = batches.submit(LOOKUP)  # what the index answers needs no batch tier: answered at once, as ever
+    assert [(r["status"], r["tier"]) for r in rows(done)] == [("answered", "index")]
 
 
 def test_a_tier_that_cannot_batch_is_refused_and_tier_chooses_the_batch_tier(batches: Batches) -> None:
