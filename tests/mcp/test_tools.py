@@ -123,4 +123,4 @@ async def test_the_index_stays_live_while_serving(langs_repo: Path, mcp_client: 
         fresh = await client.call_tool("find_definition", {"name": "fresh_function"})
         outline = text_of(await client.call_tool("outline", {"path": "python/shapes.py"}))
     assert not fresh.is_error and "python/fresh.py:1" in text_of(fresh)
-    assert "  37: class class Circle(Shape)" in outline
+    assert "  37: class Circle(Shape)" in outline
