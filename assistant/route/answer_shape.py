@@ -30,7 +30,7 @@ BREVITY = {
     "lookup": "Answer in a few lines: where it is and what it is; no preamble.",
     "explain": "Explain concisely, citing path:line; no preamble, no summary at the end.",
     "generate": "Give the code, then at most a few lines on how to use it.",
-    "edit": "Give the change as a unified diff (or only the changed functions), not the unchanged code.",
+    "edit": "Give the change as a unified diff with the files' paths, not the unchanged code.",
     "debug": "Say the cause in one or two sentences, then the fix as a unified diff.",
     "review": "List only the findings that matter, most important first, each with path:line.",
     "design": "Give the design and its trade-offs; be complete but do not repeat yourself.",
