@@ -25,8 +25,8 @@ from assistant.batch.submit import BatchError, Emit
 from assistant.cascade.confidence import Verdict, judge_in
 from assistant.errors import UsageError
 from assistant.session import Session
-from models.base import ModelError, ModelUnavailable, Usage
-from models.batching import BatchApi, BatchCounts, BatchOutcome, BatchStatus, batches_of
+from models.base import GenerationResult, ModelError, ModelUnavailable, Usage
+from models.batching import BatchApi, BatchCounts, BatchOutcome, BatchStatus, RequestStatus, batches_of
 
 _OUTCOMES = {"succeeded": "ok", "errored": "error", "expired": "error", "canceled": "cancelled"}
 """The ledger outcome of each request status."""
@@ -129,7 +129,7 @@ class BatchDesk:
         error = outcome.error or _NOT_ANSWERED.get(outcome.status, "")
         settings = self.session.settings
         verdict = None if result is None else judge_in(self.session.store(), result, 0.0, settings.unknown_symbol_limit)
-        record = self._record(batch, request, outcome, cost, error, verdict)
+        record = self._record(batch, request, outcome.status, result, cost, error, verdict)
         ledger = self.session.ledger
 
         def write() -> None:
@@ -148,14 +148,14 @@ class BatchDesk:
         emit({**row, "verdict": verdict.reason or "ok"} if verdict is not None else row)
         return True
 
-    def _record(self, batch: StoredBatch, request: StoredRequest, outcome: BatchOutcome, cost: float, error: str,
-                verdict: Verdict | None) -> CallRecord:
-        """The ledger record of one request's outcome, at the batch price, with the answer's verdict."""
-        result = outcome.result if outcome.status == "succeeded" else None
+    def _record(self, batch: StoredBatch, request: StoredRequest, status: RequestStatus,
+                result: GenerationResult | None, cost: float, error: str, verdict: Verdict | None) -> CallRecord:
+        """The ledger record of one request's outcome (`result` when it succeeded), at the batch price, with the
+        answer's verdict."""
         usage = result.usage if result is not None else Usage()
         return CallRecord(
             session_id=self.session.session_id, query_id=request.query_id, tier=batch.tier, provider=batch.provider,
-            model=result.model if result is not None else batch.model, outcome=_OUTCOMES[outcome.status],
+            model=result.model if result is not None else batch.model, outcome=_OUTCOMES[status],
             kind=request.kind, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             thinking_tokens=usage.thinking_tokens, cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens, cost_usd=cost, error=error[:300],
