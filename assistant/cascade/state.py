@@ -130,12 +130,16 @@ class CascadeState:
             reporter.status(f"escalating {self.pending[0]} → {tier}: {self.pending[1]}")
             self.pending = None
 
+    def cause(self, why: str) -> None:
+        """Note why a tier was skipped or failed, said once: with the answer, or in "no tier could answer"."""
+        self.notes.append(why)
+        self.causes.append(why)
+
     def unavailable(self, exc: ModelUnavailable) -> None:
         """Note a tier that cannot be used, once (with the answer, or in "no tier could answer"); the tiers
         without an API key in one note (an offline user would get a line for each on every escalation)."""
         if not isinstance(exc, MissingKey):
-            self.notes.append(str(exc))
-            self.causes.append(str(exc))
+            self.cause(str(exc))
             return
         before = missing_keys_note(self.missing_keys)
         self.missing_keys.append(exc)

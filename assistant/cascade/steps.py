@@ -142,8 +142,7 @@ class Cascade:
                                         outcome="cancelled", cost=step.spec.cost_usd(stop.result.usage))
             raise
         except ModelError as exc:
-            state.notes.append(f"{step.name} failed: {exc}")
-            state.causes.append(f"{step.name} failed: {exc}")
+            state.cause(f"{step.name} failed: {exc}")
             state.pending = (step.name, f"{step.name} failed: {exc}")
             spent = state.queue and self._escalations_spent()
             why = f"the cascade allows {self.session.settings.max_escalations} escalation(s)"
